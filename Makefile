@@ -1,0 +1,15 @@
+# sscard: `make demo` runs the counter demo on the built-in emulator; `make test` runs the whole suite.
+# Both install what is missing first (system packages as root, .venv, the package).
+.PHONY: setup demo test bench
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@.venv/bin/sscard read --reader sim
+
+test: setup
+	@bash scripts/run-tests.sh
+
+bench: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; .venv/bin/python $$b; done
