@@ -1,0 +1,558 @@
+"""The social security card's operating system, at APDU level (implements ``firmware_sim.device.Device``).
+
+Commands and status words: sscard-spec-notes §3; security: §4 and DESIGN.md §3. Every access
+condition of the profile is enforced, every failed PIN and external authentication is counted (the
+counter is written to the image *before* the PIN is compared, so pulling the power never saves a
+try), a challenge is good for exactly one command, and every state change is written to the image
+atomically before the response leaves the card.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from firmware_sim.image import ACTIVE, BLOCKED, BLOCKED_PERMANENTLY, CardImage, DFState, ImageStore, load_card
+from protocols import crypto
+from protocols import sw as SW
+from protocols.apdu import CommandAPDU
+from protocols.errors import MalformedApdu
+from protocols.profile import BinaryFile, Cond, DFSpec, EF, KeyUse, RecordFile, SSSE_NAME
+from protocols.tlv import ber_encode
+
+
+class CardStatus(Exception):
+    """Raised inside a command handler to answer with a status word (and optional data)."""
+
+    def __init__(self, sw: int, data: bytes = b"") -> None:
+        self.sw = sw
+        self.data = data
+
+
+def _sw(sw: int) -> bytes:
+    return sw.to_bytes(2, "big")
+
+
+_OK = _sw(SW.OK)
+_CLA_SETS = {
+    0xA4: (0x00,), 0xB2: (0x00,), 0xB0: (0x00,), 0x84: (0x00,), 0xC0: (0x00,), 0x88: (0x00,), 0x82: (0x00,),
+    0x20: (0x00,), 0x5E: (0x80,), 0x24: (0x84,), 0x1E: (0x84,), 0x18: (0x84,), 0x16: (0x84,),
+    0xDC: (0x00, 0x04), 0xD6: (0x00, 0x04), 0xE2: (0x00, 0x04),
+}
+_VALID_CLA = frozenset({0x00, 0x04, 0x80, 0x84})
+
+
+class CardOS:
+    """An emulated social security card. ``store`` receives the image after every state change."""
+
+    def __init__(self, image: CardImage, store: ImageStore | None = None, *,
+                 rng: Callable[[int], bytes] = os.urandom) -> None:
+        self.image = image
+        self.profile = image.profile
+        self.alg = image.profile.alg
+        self.store = store or ImageStore(None)
+        self._rng = rng
+        self._handlers: dict[int, Callable[[CommandAPDU, bytes | None], bytes]] = {
+            0xA4: self._select, 0xB2: self._read_record, 0xB0: self._read_binary, 0x84: self._get_challenge,
+            0xC0: self._get_response, 0x88: self._internal_auth, 0x82: self._external_auth, 0x20: self._verify,
+            0x5E: self._change_pin, 0x24: self._pin_unblock_reload, 0x1E: self._app_block, 0x18: self._app_unblock,
+            0x16: self._card_block, 0xDC: self._update_record, 0xD6: self._update_binary, 0xE2: self._append_record,
+        }
+        self._reset_volatile()
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **kw: object) -> CardOS:
+        """Open a card image file; every change is written back to it."""
+        return cls(load_card(path), ImageStore(path), **kw)  # type: ignore[arg-type]
+
+    # --- Device --------------------------------------------------------------------------------------
+    @property
+    def atr(self) -> bytes:
+        return self.image.atr
+
+    def power_on(self) -> bytes:
+        self._reset_volatile()
+        return self.image.atr
+
+    def reset(self) -> bytes:
+        return self.power_on()
+
+    def power_off(self) -> None:
+        self._reset_volatile()
+
+    def _reset_volatile(self) -> None:
+        self.df: DFSpec | None = None          # None = MF
+        self.ef: EF | None = None
+        self.pin_ok = False
+        self.authed: set[int] = set()          # external-auth key IDs passed in the current DF
+        self.challenge: bytes | None = None
+        self.pending = b""                      # data waiting for GET RESPONSE
+
+    def process(self, apdu: bytes) -> bytes:
+        challenge, self.challenge = self.challenge, None   # a challenge serves exactly one command
+        try:
+            cmd = CommandAPDU.parse(apdu)
+        except MalformedApdu:
+            self.pending = b""
+            return _sw(SW.WRONG_LENGTH)
+        pending, self.pending = self.pending, b""
+        cla, ins = cmd.cla, cmd.ins
+        if cla not in _VALID_CLA:
+            return _sw(SW.CLA_NOT_SUPPORTED)
+        handler = self._handlers.get(ins)
+        if handler is None:
+            return _sw(SW.INS_NOT_SUPPORTED)
+        if cla not in _CLA_SETS[ins]:
+            return _sw(SW.CLA_NOT_SUPPORTED)
+        if self.image.card_blocked:
+            return _sw(SW.FUNC_NOT_SUPPORTED)
+        try:
+            if ins == 0xC0:
+                return self._get_response(cmd, pending)
+            return handler(cmd, challenge)
+        except CardStatus as st:
+            return st.data + _sw(st.sw)
+
+    # --- helpers -------------------------------------------------------------------------------------
+    def _state(self) -> DFState:
+        if self.df is None:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        return self.image.dfs[self.df.name]
+
+    def _check_app_usable(self) -> DFState:
+        st = self._state()
+        if st.status == BLOCKED:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        if st.status == BLOCKED_PERMANENTLY:
+            raise CardStatus(SW.APP_PERMANENTLY_BLOCKED)
+        return st
+
+    def _persist(self) -> None:
+        """Write the image before the response leaves the card; on failure answer 6581."""
+        try:
+            self.store.save(self.image.to_json())
+        except OSError:
+            if self.store.path is not None and self.store.path.exists():
+                self.image = load_card(self.store.path)
+                self.profile = self.image.profile
+            raise CardStatus(SW.MEMORY_FAILURE) from None
+
+    def _with_le(self, data: bytes, le: int | None) -> bytes:
+        """Answer ``data`` when Le fits it exactly or is 'all' (00 / 0000); else 6Cxx (ISO 7816-3 §12.2.2)."""
+        n = len(data)
+        if le == n or (le is not None and le >= 256 and n <= le):
+            return data + _OK
+        if le is None and n == 0:
+            return _OK
+        raise CardStatus(0x6C00 | (n & 0xFF))
+
+    def _case3_data(self, data: bytes, le: int | None) -> bytes:
+        """Data of a command whose Le may be absent: without Le the card offers it with 61xx."""
+        if le is None:
+            if not data:
+                return _OK
+            self.pending = data
+            return _sw(0x6100 | (len(data) & 0xFF))
+        if le >= len(data) or le >= 256:
+            return data + _OK
+        raise CardStatus(0x6C00 | len(data))
+
+    def _ef_for(self, sfi: int) -> EF:
+        if sfi == 0:
+            if self.ef is None:
+                raise CardStatus(SW.NO_CURRENT_EF)
+            return self.ef
+        if self.df is None:
+            raise CardStatus(SW.FILE_NOT_FOUND)
+        for f in self.df.files:
+            if f.sfi == sfi:
+                self.ef = f
+                return f
+        raise CardStatus(SW.FILE_NOT_FOUND)
+
+    def _access_ok(self, acc_cond: Cond, key_id: int | None) -> bool:
+        if acc_cond is Cond.FREE:
+            return True
+        if acc_cond is Cond.PIN:
+            return self.pin_ok
+        if acc_cond is Cond.KEY:
+            return key_id in self.authed
+        if acc_cond is Cond.PIN_OR_KEY:
+            return self.pin_ok or key_id in self.authed
+        if acc_cond is Cond.PIN_AND_KEY:
+            return self.pin_ok and key_id in self.authed
+        return False
+
+    def _check_read(self, ef: EF) -> None:
+        if not self._access_ok(ef.read.cond, ef.read.key_id):
+            raise CardStatus(SW.SECURITY_NOT_SATISFIED)
+
+    def _check_mac(self, cmd: CommandAPDU, challenge: bytes | None, key_use: KeyUse) -> bytes:
+        """Verify the 4-byte MAC at the end of a CLA 04/84 command; return the data without it."""
+        if len(cmd.data) < 4:
+            raise CardStatus(SW.SM_MISSING)
+        if challenge is None:
+            raise CardStatus(SW.DATA_INVALID)
+        st = self._state()
+        key = st.keys[self.df.key_by_use(key_use).key_id].value  # type: ignore[union-attr]
+        body, given = cmd.data[:-4], cmd.data[-4:]
+        header = bytes((cmd.cla, cmd.ins, cmd.p1, cmd.p2, len(cmd.data)))
+        if not crypto.equal(crypto.mac(self.alg, key, header + body, challenge), given):
+            raise CardStatus(SW.SM_INCORRECT)
+        return body
+
+    def _check_update(self, ef: EF, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
+        """Enforce the update condition; return the plain data (MAC stripped for CLA 04)."""
+        acc = ef.update
+        if acc.cond is Cond.NEVER:
+            raise CardStatus(SW.SECURITY_NOT_SATISFIED)
+        data = cmd.data
+        if cmd.cla == 0x04:
+            data = self._check_mac(cmd, challenge, KeyUse.MAC)
+        elif acc.cond is Cond.MAC:
+            raise CardStatus(SW.SM_MISSING)
+        if acc.cond is not Cond.MAC and not self._access_ok(acc.cond, acc.key_id):
+            raise CardStatus(SW.SECURITY_NOT_SATISFIED)
+        return data
+
+    # --- SELECT (notes §3.1) -------------------------------------------------------------------------
+    def _fci(self, spec: DFSpec) -> bytes:
+        prop = ber_encode(0xA5, ber_encode(0x9F0C, bytes((0x86, 0x01, int(self.alg)))))
+        return ber_encode(0x6F, ber_encode(0x84, spec.aid) + prop)
+
+    def _enter_df(self, spec: DFSpec | None) -> None:
+        if spec is not self.df:
+            self.pin_ok = False
+            self.authed = set()
+        self.df = spec
+        self.ef = None
+
+    def _select(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        p1, p2, data = cmd.p1, cmd.p2, cmd.data
+        if p2 not in (0x00, 0x0C):
+            raise CardStatus(SW.WRONG_P1P2)
+        if p1 == 0x04:
+            if not 1 <= len(data) <= 16:
+                raise CardStatus(SW.WRONG_LENGTH)
+            for spec in self.profile.dfs:
+                if spec.aid == data:
+                    return self._select_df(spec, cmd)
+            raise CardStatus(SW.FILE_NOT_FOUND)
+        if p1 not in (0x00, 0x02):
+            raise CardStatus(SW.WRONG_P1P2)
+        if len(data) != 2:
+            raise CardStatus(SW.WRONG_LENGTH)
+        fid = (data[0] << 8) | data[1]
+        if p1 == 0x00:
+            if fid == 0x3F00:
+                self._enter_df(None)
+                return _OK
+            for spec in self.profile.dfs:
+                if spec.fid == fid:
+                    return self._select_df(spec, cmd)
+        if self.df is not None:
+            for f in self.df.files:
+                if f.fid == fid:
+                    self._check_app_usable()
+                    self.ef = f
+                    return _OK
+        raise CardStatus(SW.FILE_NOT_FOUND)
+
+    def _select_df(self, spec: DFSpec, cmd: CommandAPDU) -> bytes:
+        self._enter_df(spec)
+        status = self.image.dfs[spec.name].status
+        fci = b"" if cmd.p2 == 0x0C else self._fci(spec)
+        if status != ACTIVE:
+            return fci + _sw(SW.WARN_INVALIDATED)
+        return self._case3_data(fci, cmd.le)
+
+    # --- READ RECORD / READ BINARY -------------------------------------------------------------------
+    def _read_record(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        mode = cmd.p2 & 0x07
+        if mode not in (0x04, 0x00) or cmd.data:
+            raise CardStatus(SW.WRONG_P1P2 if mode not in (0x04, 0x00) else SW.WRONG_LENGTH)
+        st = self._check_app_usable()
+        ef = self._ef_for(cmd.p2 >> 3)
+        if not isinstance(ef, RecordFile):
+            raise CardStatus(SW.INCOMPATIBLE_FILE)
+        self._check_read(ef)
+        records = st.records[ef.fid]
+        p1 = cmd.p1
+        if mode == 0x04:
+            if not 1 <= p1 <= len(records):
+                raise CardStatus(SW.RECORD_NOT_FOUND)
+            rec = records[p1 - 1]
+        else:
+            for rec in records:
+                if rec and rec[0] == p1:
+                    break
+            else:
+                raise CardStatus(SW.RECORD_NOT_FOUND)
+        return self._with_le(rec, cmd.le)
+
+    def _read_binary(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        if cmd.data:
+            raise CardStatus(SW.WRONG_LENGTH)
+        st = self._check_app_usable()
+        if cmd.p1 & 0x80:
+            if cmd.p1 & 0x60:
+                raise CardStatus(SW.WRONG_P1P2)
+            ef = self._ef_for(cmd.p1 & 0x1F)
+            offset = cmd.p2
+        else:
+            ef = self._ef_for(0)
+            offset = (cmd.p1 << 8) | cmd.p2
+        if not isinstance(ef, BinaryFile):
+            raise CardStatus(SW.INCOMPATIBLE_FILE)
+        self._check_read(ef)
+        if cmd.le is None:
+            raise CardStatus(SW.WRONG_LENGTH)
+        if offset >= ef.size:
+            raise CardStatus(0x6B00)
+        content = st.binaries[ef.fid]
+        want = min(cmd.le, ef.size - offset)
+        chunk = bytes(content[offset:offset + want])
+        if cmd.le > want and cmd.le not in (256, 65536):
+            return chunk + _sw(0x6282)
+        return chunk + _OK
+
+    # --- GET CHALLENGE / GET RESPONSE ----------------------------------------------------------------
+    def _get_challenge(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        if cmd.p1 or cmd.p2:
+            raise CardStatus(SW.WRONG_P1P2)
+        if cmd.data or cmd.le not in (4, 8, 16):
+            raise CardStatus(SW.WRONG_LENGTH)
+        self.challenge = self._rng(cmd.le)
+        return self.challenge + _OK
+
+    def _get_response(self, cmd: CommandAPDU, pending: bytes) -> bytes:
+        if cmd.p1 or cmd.p2:
+            raise CardStatus(SW.WRONG_P1P2)
+        if not pending:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        le = cmd.le if cmd.le is not None else 0
+        if le == 0:
+            self.pending = pending
+            raise CardStatus(0x6C00 | (len(pending) & 0xFF))
+        if le >= len(pending):
+            if le > len(pending) and le < 256:
+                self.pending = pending
+                raise CardStatus(0x6C00 | len(pending))
+            return pending + _OK
+        self.pending = pending[le:]
+        return pending[:le] + _sw(0x6100 | min(len(self.pending), 0xFF) if len(self.pending) < 256 else 0x6100)
+
+    # --- authentication (DESIGN §3) ------------------------------------------------------------------
+    def _internal_auth(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        if cmd.p1 != 0x00:
+            raise CardStatus(SW.WRONG_P1P2)
+        st = self._check_app_usable()
+        if len(cmd.data) != 16:
+            raise CardStatus(SW.WRONG_LENGTH)
+        spec = self.df.key_by_id(cmd.p2, KeyUse.INTERNAL) if cmd.p2 else self.df.key_by_use(KeyUse.INTERNAL)  # type: ignore[union-attr]
+        if spec is None:
+            raise CardStatus(SW.REF_NOT_FOUND)
+        answer = crypto.auth_cryptogram(self.alg, st.keys[spec.key_id].value, cmd.data[:8], cmd.data[8:])
+        return self._case3_data(answer, cmd.le)
+
+    def _external_auth(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
+        if cmd.p1 != 0x00:
+            raise CardStatus(SW.WRONG_P1P2)
+        st = self._check_app_usable()
+        spec = self.df.key_by_id(cmd.p2, KeyUse.EXTERNAL)  # type: ignore[union-attr]
+        if spec is None:
+            raise CardStatus(SW.REF_NOT_FOUND)
+        if len(cmd.data) != 16:
+            raise CardStatus(SW.WRONG_LENGTH)
+        key = st.keys[spec.key_id]
+        if key.tries_left == 0:
+            raise CardStatus(SW.AUTH_BLOCKED)
+        if challenge is None:
+            raise CardStatus(SW.DATA_INVALID)
+        # Count the try first and make it durable; give it back only after success.
+        key.tries_left -= 1
+        self._persist()
+        expected = crypto.auth_cryptogram(self.alg, key.value, challenge, cmd.data[8:])
+        if not crypto.equal(expected, cmd.data[:8]):
+            raise CardStatus(SW.AUTH_BLOCKED if key.tries_left == 0 else 0x63C0 | key.tries_left)
+        key.tries_left = key.max_tries
+        self._persist()
+        self.authed.add(spec.key_id)
+        return _OK
+
+    # --- PIN (DESIGN §3 PIN) -------------------------------------------------------------------------
+    def _count_pin_try(self, candidate: bytes) -> None:
+        """Compare a PIN, counting the try durably before the comparison."""
+        img = self.image
+        if img.pin_tries_left == 0:
+            raise CardStatus(SW.AUTH_BLOCKED)
+        img.pin_tries_left -= 1
+        self._persist()
+        if not crypto.equal(candidate, crypto.pin_to_bcd(img.pin)):
+            raise CardStatus(SW.AUTH_BLOCKED if img.pin_tries_left == 0 else 0x63C0 | img.pin_tries_left)
+        img.pin_tries_left = self.profile.pin_tries
+        self._persist()
+
+    def _verify(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        if cmd.p1 != 0x00 or cmd.p2 != 0x00:
+            raise CardStatus(SW.WRONG_P1P2)
+        self._check_app_usable()
+        if not cmd.data:   # ISO 7816-4 §11.5.6: no data asks for the try counter
+            if self.image.pin_tries_left == 0:
+                raise CardStatus(SW.AUTH_BLOCKED)
+            return _OK if self.pin_ok else _sw(0x63C0 | self.image.pin_tries_left)
+        if not 2 <= len(cmd.data) <= 6:
+            raise CardStatus(SW.WRONG_LENGTH)
+        self.pin_ok = False
+        self._count_pin_try(cmd.data)
+        self.pin_ok = True
+        return _OK
+
+    def _change_pin(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        if cmd.p1 != 0x01 or cmd.p2 != 0x00:
+            raise CardStatus(SW.WRONG_P1P2)
+        self._check_app_usable()
+        old, sep, new = cmd.data.partition(b"\xFF")
+        if not sep or not 2 <= len(old) <= 6:
+            raise CardStatus(SW.WRONG_DATA)
+        try:
+            new_pin = crypto.bcd_to_pin(new)
+            crypto.pin_to_bcd(new_pin)
+        except ValueError:
+            raise CardStatus(SW.WRONG_DATA) from None
+        self._count_pin_try(old)
+        self.image.pin = new_pin
+        self._persist()
+        self.pin_ok = True
+        return _OK
+
+    def _pin_unblock_reload(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
+        if cmd.p1 != 0x00 or cmd.p2 not in (0x00, 0x01):
+            raise CardStatus(SW.WRONG_P1P2)
+        st = self._check_app_usable()
+        reload = cmd.p2 == 0x01
+        if reload and self.profile.reload_auth_key is not None and self.profile.reload_auth_key not in self.authed:
+            raise CardStatus(SW.SECURITY_NOT_SATISFIED)
+        use = KeyUse.RELOAD if reload else KeyUse.UNBLOCK
+        body = self._check_mac(cmd, challenge, use)
+        key = st.keys[self.df.key_by_use(use).key_id].value  # type: ignore[union-attr]
+        try:
+            pin = crypto.bcd_to_pin(crypto.decipher_lv(self.alg, key, body))
+            crypto.pin_to_bcd(pin)
+        except ValueError:
+            raise CardStatus(SW.WRONG_DATA) from None
+        img = self.image
+        if reload:
+            img.pin = pin
+        elif not crypto.equal(crypto.pin_to_bcd(pin), crypto.pin_to_bcd(img.pin)):
+            raise CardStatus(SW.DATA_INVALID)
+        img.pin_tries_left = self.profile.pin_tries
+        self._persist()
+        return _OK
+
+    # --- blocking (notes §3.1) -----------------------------------------------------------------------
+    def _app_block(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
+        if cmd.p1 != 0x00 or cmd.p2 not in (0x00, 0x01):
+            raise CardStatus(SW.WRONG_P1P2)
+        st = self._state()
+        if st.status == BLOCKED_PERMANENTLY:
+            raise CardStatus(SW.APP_PERMANENTLY_BLOCKED)
+        if self._check_mac(cmd, challenge, KeyUse.MAC):
+            raise CardStatus(SW.WRONG_LENGTH)
+        st.status = BLOCKED_PERMANENTLY if cmd.p2 == 0x01 else BLOCKED
+        self._persist()
+        self.pin_ok = False
+        self.authed = set()
+        return _OK
+
+    def _app_unblock(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
+        if cmd.p1 or cmd.p2:
+            raise CardStatus(SW.WRONG_P1P2)
+        st = self._state()
+        if st.status == BLOCKED_PERMANENTLY:
+            raise CardStatus(SW.APP_PERMANENTLY_BLOCKED)
+        if self._check_mac(cmd, challenge, KeyUse.MAC):
+            raise CardStatus(SW.WRONG_LENGTH)
+        if st.status != ACTIVE:
+            st.status = ACTIVE
+            self._persist()
+        return _OK
+
+    def _card_block(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
+        if cmd.p1 or cmd.p2:
+            raise CardStatus(SW.WRONG_P1P2)
+        self._check_app_usable()
+        if self._check_mac(cmd, challenge, KeyUse.MAC):
+            raise CardStatus(SW.WRONG_LENGTH)
+        self.image.card_blocked = True
+        self._persist()
+        self._enter_df(None)
+        return _OK
+
+    # --- updates -------------------------------------------------------------------------------------
+    def _update_record(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
+        mode = cmd.p2 & 0x07
+        if mode not in (0x04, 0x00):
+            raise CardStatus(SW.WRONG_P1P2)
+        st = self._check_app_usable()
+        ef = self._ef_for(cmd.p2 >> 3)
+        if not isinstance(ef, RecordFile) or ef.cyclic_records:
+            raise CardStatus(SW.INCOMPATIBLE_FILE)
+        data = self._check_update(ef, cmd, challenge)
+        records = st.records[ef.fid]
+        if mode == 0x04:
+            index = cmd.p1 - 1
+            if not 0 <= index < len(records):
+                raise CardStatus(SW.RECORD_NOT_FOUND)
+        else:
+            index = next((i for i, r in enumerate(records) if r[0] == cmd.p1), -1)
+            if index < 0:
+                raise CardStatus(SW.RECORD_NOT_FOUND)
+        old = records[index]
+        if len(data) != len(old):
+            raise CardStatus(SW.WRONG_LENGTH)
+        if data[0] != old[0] or data[1] != old[1]:
+            raise CardStatus(SW.WRONG_DATA)
+        records[index] = bytes(data)
+        self._persist()
+        return _OK
+
+    def _append_record(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
+        if cmd.p1 != 0x00 or cmd.p2 & 0x07:
+            raise CardStatus(SW.WRONG_P1P2)
+        st = self._check_app_usable()
+        ef = self._ef_for(cmd.p2 >> 3)
+        if not isinstance(ef, RecordFile) or not ef.cyclic_records:
+            raise CardStatus(SW.INCOMPATIBLE_FILE)
+        data = self._check_update(ef, cmd, challenge)
+        if len(data) != ef.record_size:
+            raise CardStatus(SW.WRONG_LENGTH)
+        records = st.records[ef.fid]
+        records.insert(0, bytes(data))
+        del records[ef.cyclic_records:]
+        self._persist()
+        return _OK
+
+    def _update_binary(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
+        st = self._check_app_usable()
+        if cmd.p1 & 0x80:
+            if cmd.p1 & 0x60:
+                raise CardStatus(SW.WRONG_P1P2)
+            ef = self._ef_for(cmd.p1 & 0x1F)
+            offset = cmd.p2
+        else:
+            ef = self._ef_for(0)
+            offset = (cmd.p1 << 8) | cmd.p2
+        if not isinstance(ef, BinaryFile):
+            raise CardStatus(SW.INCOMPATIBLE_FILE)
+        data = self._check_update(ef, cmd, challenge)
+        if not data:
+            raise CardStatus(SW.WRONG_LENGTH)
+        if offset + len(data) > ef.size:
+            raise CardStatus(0x6B00 if offset >= ef.size else SW.WRONG_LENGTH)
+        st.binaries[ef.fid][offset:offset + len(data)] = data
+        self._persist()
+        return _OK
+
+
+def is_ssse_name(name: bytes) -> bool:
+    return name == SSSE_NAME

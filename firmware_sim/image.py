@@ -1,0 +1,258 @@
+"""Card images: the card's non-volatile memory as a JSON document a person can read and diff.
+
+Writes are atomic (temp file, fsync, rename, fsync of the folder; DESIGN.md §4), so a process killed
+at any point leaves the old image or the new one on disk, never a mixture.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protocols.errors import BadCardImage
+from protocols.profile import BinaryFile, CardProfile, RecordFile, profile as get_profile
+
+CARD_FORMAT = "sscard.card/1"
+
+ACTIVE, BLOCKED, BLOCKED_PERMANENTLY = "active", "blocked", "blocked_permanently"
+APP_STATES = (ACTIVE, BLOCKED, BLOCKED_PERMANENTLY)
+
+
+@dataclass(slots=True)
+class KeyState:
+    value: bytes
+    tries_left: int
+    max_tries: int
+
+
+@dataclass(slots=True)
+class DFState:
+    status: str
+    keys: dict[int, KeyState]                    # by key ID
+    records: dict[int, list[bytes]]              # by EF FID: whole TLV records (linear) or raw (cyclic, newest first)
+    binaries: dict[int, bytearray]               # by EF FID
+
+
+@dataclass(slots=True)
+class CardImage:
+    profile: CardProfile
+    atr: bytes
+    region: str
+    pin: str
+    pin_tries_left: int
+    dfs: dict[str, DFState]
+    card_blocked: bool = False
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # --- JSON ------------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        dfs: dict[str, Any] = {}
+        for spec in self.profile.dfs:
+            st = self.dfs[spec.name]
+            files: dict[str, Any] = {}
+            for ef in spec.files:
+                if isinstance(ef, BinaryFile):
+                    files[ef.name] = {"binary": bytes(st.binaries[ef.fid]).rstrip(b"\x00").hex().upper()}
+                elif ef.cyclic_records:
+                    files[ef.name] = {"cyclic": [r.hex().upper() for r in st.records[ef.fid]]}
+                else:
+                    files[ef.name] = {"records": [_record_to_json(ef, n, r)
+                                                  for n, r in enumerate(st.records[ef.fid])]}
+            keys = {}
+            for ks in spec.keys:
+                k = st.keys[ks.key_id]
+                keys[ks.name] = {"id": f"{ks.key_id:02X}", "value": k.value.hex().upper(),
+                                 "tries_left": k.tries_left, "max_tries": k.max_tries}
+            dfs[spec.name] = {"status": st.status, "keys": keys, "files": files}
+        out: dict[str, Any] = {
+            "format": CARD_FORMAT,
+            "note": self.note,
+            "profile": self.profile.name,
+            "atr": self.atr.hex().upper(),
+            "region": self.region,
+            "pin": {"value": self.pin, "tries_left": self.pin_tries_left, "max_tries": self.profile.pin_tries},
+            "card_blocked": self.card_blocked,
+            "dfs": dfs,
+        }
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, doc: Any) -> CardImage:
+        try:
+            return _card_from_json(doc)
+        except BadCardImage:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BadCardImage(f"card image: {type(exc).__name__}: {exc}") from exc
+
+
+def _record_to_json(ef: RecordFile, index: int, rec: bytes) -> dict[str, str]:
+    """A record as ``{"tag", "value"}`` when it decodes by its schema exactly, else ``{"hex"}``."""
+    if index < len(ef.items):
+        item = ef.items[index]
+        if len(rec) == 2 + item.length and rec[0] == item.tag and rec[1] == item.length:
+            try:
+                value = item.decode_value(rec[2:])
+                if item.encode_value(value) == rec[2:]:
+                    return {"tag": f"{item.tag:02X}", "name": item.name, "value": value}
+            except ValueError:
+                pass
+    return {"hex": rec.hex().upper()}
+
+
+def _hex(text: Any, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise BadCardImage(f"{what}: expected a hex string, got {type(text).__name__}")
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise BadCardImage(f"{what}: not hexadecimal") from None
+
+
+def _card_from_json(doc: Any) -> CardImage:
+    if not isinstance(doc, dict):
+        raise BadCardImage("card image: the document is not a JSON object")
+    if doc.get("format") != CARD_FORMAT:
+        raise BadCardImage(f"card image: format is {doc.get('format')!r}, expected {CARD_FORMAT!r}")
+    try:
+        prof = get_profile(doc["profile"])
+    except ValueError as exc:
+        raise BadCardImage(f"card image: {exc}") from None
+    atr = _hex(doc["atr"], "atr")
+    if not 2 <= len(atr) <= 33:
+        raise BadCardImage(f"atr: {len(atr)} bytes is not a valid ATR length")
+    region = doc["region"]
+    if not (isinstance(region, str) and len(region) == 6 and region.isdigit()):
+        raise BadCardImage(f"region: {region!r} is not a 6-digit region code")
+    pin = doc["pin"]["value"]
+    if not (isinstance(pin, str) and pin.isdigit() and 4 <= len(pin) <= 12):
+        raise BadCardImage("pin.value: expected 4 to 12 decimal digits")
+    tries = doc["pin"]["tries_left"]
+    if not (isinstance(tries, int) and 0 <= tries <= prof.pin_tries):
+        raise BadCardImage(f"pin.tries_left: {tries!r} not in 0..{prof.pin_tries}")
+    dfs: dict[str, DFState] = {}
+    for spec in prof.dfs:
+        where = f"dfs.{spec.name}"
+        d = doc["dfs"].get(spec.name)
+        if not isinstance(d, dict):
+            raise BadCardImage(f"{where}: missing")
+        if d["status"] not in APP_STATES:
+            raise BadCardImage(f"{where}.status: {d['status']!r} not one of {APP_STATES}")
+        keys: dict[int, KeyState] = {}
+        for ks in spec.keys:
+            kd = d["keys"].get(ks.name)
+            if not isinstance(kd, dict):
+                raise BadCardImage(f"{where}.keys.{ks.name}: missing")
+            value = _hex(kd["value"], f"{where}.keys.{ks.name}.value")
+            if len(value) not in (8, 16, 24):
+                raise BadCardImage(f"{where}.keys.{ks.name}.value: {len(value)} bytes is not a key length")
+            mt, tl = kd.get("max_tries", ks.tries), kd["tries_left"]
+            if not (isinstance(tl, int) and isinstance(mt, int) and 0 <= tl <= mt):
+                raise BadCardImage(f"{where}.keys.{ks.name}.tries_left: {tl!r} not in 0..{mt!r}")
+            keys[ks.key_id] = KeyState(value, tl, mt)
+        records: dict[int, list[bytes]] = {}
+        binaries: dict[int, bytearray] = {}
+        for ef in spec.files:
+            fwhere = f"{where}.files.{ef.name}"
+            fd = d["files"].get(ef.name)
+            if not isinstance(fd, dict):
+                raise BadCardImage(f"{fwhere}: missing")
+            if isinstance(ef, BinaryFile):
+                data = _hex(fd["binary"], f"{fwhere}.binary")
+                if len(data) > ef.size:
+                    raise BadCardImage(f"{fwhere}.binary: {len(data)} bytes exceed the file size {ef.size}")
+                binaries[ef.fid] = bytearray(data.ljust(ef.size, b"\x00"))
+            elif ef.cyclic_records:
+                recs = [_hex(r, f"{fwhere}.cyclic[{i}]") for i, r in enumerate(fd["cyclic"])]
+                if len(recs) > ef.cyclic_records or any(len(r) != ef.record_size for r in recs):
+                    raise BadCardImage(f"{fwhere}.cyclic: at most {ef.cyclic_records} records of "
+                                       f"{ef.record_size} bytes")
+                records[ef.fid] = recs
+            else:
+                recs = fd["records"]
+                if len(recs) != len(ef.items):
+                    raise BadCardImage(f"{fwhere}.records: {len(recs)} records, the schema has {len(ef.items)}")
+                records[ef.fid] = [_record_from_json(ef, i, r, f"{fwhere}.records[{i}]")
+                                   for i, r in enumerate(recs)]
+        dfs[spec.name] = DFState(d["status"], keys, records, binaries)
+    blocked = doc.get("card_blocked", False)
+    if not isinstance(blocked, bool):
+        raise BadCardImage("card_blocked: expected true or false")
+    return CardImage(prof, atr, region, pin, tries, dfs, blocked, str(doc.get("note", "")))
+
+
+def _record_from_json(ef: RecordFile, index: int, rec: Any, where: str) -> bytes:
+    item = ef.items[index]
+    if not isinstance(rec, dict):
+        raise BadCardImage(f"{where}: expected an object")
+    if "hex" in rec:
+        raw = _hex(rec["hex"], where + ".hex")
+    else:
+        try:
+            raw = item.encode_record(rec["value"])
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise BadCardImage(f"{where} ({item.name}): {exc}") from None
+        if "tag" in rec and _hex(rec["tag"], where + ".tag") != bytes((item.tag,)):
+            raise BadCardImage(f"{where}: tag {rec['tag']} is not the schema's {item.tag:02X}")
+    if len(raw) != 2 + item.length or raw[0] != item.tag or raw[1] != item.length:
+        raise BadCardImage(f"{where}: record must be {item.tag:02X} {item.length:02X} and {item.length} bytes")
+    return raw
+
+
+# --- storage -----------------------------------------------------------------------------------------
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically and durably (temp file, fsync, rename, fsync dir)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+
+
+def load_json(path: Path | str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise BadCardImage(f"{path}: not JSON ({exc})") from None
+    except UnicodeDecodeError:
+        raise BadCardImage(f"{path}: not UTF-8 text") from None
+
+
+def load_card(path: Path | str) -> CardImage:
+    return CardImage.from_json(load_json(path))
+
+
+class ImageStore:
+    """Where a device keeps its image: a JSON file written atomically, or nowhere (``path=None``)."""
+
+    def __init__(self, path: Path | str | None) -> None:
+        self.path = Path(path) if path is not None else None
+
+    def save(self, doc: dict[str, Any]) -> None:
+        if self.path is not None:
+            atomic_write(self.path, dumps(doc))

@@ -1,0 +1,141 @@
+"""Personalisation: build card and PSAM images from a person's record and an issuer key set.
+
+ATR and card identification code: DESIGN.md §3; notes §4.7, §4.8. Card keys are diversified
+root → city → card (notes §4.3); the PSAM gets the city-level keys.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+
+from firmware_sim.image import ACTIVE, CardImage, DFState, KeyState
+from firmware_sim.psam_image import PsamImage, PsamKey
+from protocols import crypto
+from protocols.codecs import check_date, encode_cn
+from protocols.crypto import Alg
+from protocols.keys import IssuerKeys, test_issuer_keys
+from protocols.profile import PSAM_KEYS, BinaryFile, CardProfile, RID, profile as get_profile
+
+ATR_PREFIX = bytes.fromhex("3B6D0000")   # TS, T0 (TB1, TC1, 13 historical bytes), TB1, TC1
+CHIP_MAKER = bytes.fromhex("0081")       # notes §4.8: 0081 Huada
+COS_INFO = bytes.fromhex("4E4323")
+CARD_MAKER = bytes.fromhex("8697")
+
+REQUIRED = ("name", "ssn", "card_number")
+
+
+def build_atr(serial: bytes, chip: bytes = CHIP_MAKER, cos: bytes = COS_INFO, maker: bytes = CARD_MAKER) -> bytes:
+    """``3B 6D 00 00`` ‖ chip maker (2) ‖ COS (3) ‖ card maker (2) ‖ serial (6)."""
+    if len(serial) != 6 or len(chip) != 2 or len(cos) != 3 or len(maker) != 2:
+        raise ValueError("ATR fields: chip 2, COS 3, card maker 2, serial 6 bytes")
+    return ATR_PREFIX + chip + cos + maker + serial
+
+
+def card_id_code(alg: Alg, irk_card_key: bytes, region: str, atr: bytes) -> bytes:
+    """Region BCD (3) ‖ D1 56 00 00 05 ‖ last 4 ATR bytes ‖ MAC over the first 12 bytes (notes §4.7)."""
+    head = encode_cn(region, 3) + RID + atr[-4:]
+    return head + crypto.mac(alg, irk_card_key, head)
+
+
+def _values(prof: CardProfile, person: Mapping[str, str], region: str, card_id: bytes) -> dict[str, str]:
+    today = _dt.date.today()
+    values = {
+        "card_type": "3",
+        "spec_version": prof.version,
+        "init_org": region + "0" * 17 + "1",
+        "issue_date": today.strftime("%Y%m%d"),
+        "expiry_date": today.replace(year=today.year + 10).strftime("%Y%m%d") if not (
+            today.month == 2 and today.day == 29) else f"{today.year + 10}0228",
+        "name_ext": "",
+        "sex": "1",
+        "ethnicity": "01",
+        "birthplace": region,
+        "first_region": region,
+    }
+    ssn = person.get("ssn", "")
+    if len(ssn) == 18:
+        values["birth_date"] = ssn[6:14]
+        values["sex"] = "1" if ssn[16].isdigit() and int(ssn[16]) % 2 else "2"
+    values.update({k: v for k, v in person.items() if v is not None})
+    values["card_id"] = card_id.hex().upper()
+    return values
+
+
+def validate_person(person: Mapping[str, str]) -> None:
+    """Raise ValueError naming the first problem of a person's record."""
+    for name in REQUIRED:
+        if not person.get(name):
+            raise ValueError(f"{name} is required")
+    ssn = person["ssn"]
+    if len(ssn) != 18 or not ssn[:17].isdigit() or not (ssn[17].isdigit() or ssn[17] == "X"):
+        raise ValueError(f"ssn {ssn!r} is not an 18-character citizen ID number")
+    check_date(ssn[6:14])
+    cn = person["card_number"]
+    if len(cn) != 9 or not cn.isascii() or not cn.isalnum() or cn.upper() != cn:
+        raise ValueError(f"card_number {cn!r} is not 9 upper-case letters/digits")
+    for date_field in ("issue_date", "expiry_date", "birth_date"):
+        if person.get(date_field):
+            check_date(person[date_field])
+
+
+def new_card(person: Mapping[str, str], *, profile: str = "gen2", region: str = "440100", serial: int = 1,
+             issuer: IssuerKeys | None = None, pin: str = "", photo: bytes = b"", note: str = "") -> CardImage:
+    """A fresh card image for ``person`` (item values by item name, see protocols.profile)."""
+    prof = get_profile(profile)
+    if not (len(region) == 6 and region.isdigit()):
+        raise ValueError(f"region {region!r} is not a 6-digit region code")
+    validate_person(person)
+    issuer = issuer or test_issuer_keys(prof.alg)
+    if Alg(issuer.alg) is not prof.alg:
+        raise ValueError(f"issuer keys are {Alg(issuer.alg).name}, profile {prof.name} needs {prof.alg.name}")
+    if not 0 <= serial < 1 << 48:
+        raise ValueError("serial must fit 6 bytes")
+    atr = build_atr(serial.to_bytes(6, "big"))
+    keys = issuer.card_keys(region, atr)
+    card_id = card_id_code(prof.alg, keys["IRK"], region, atr)
+    values = _values(prof, person, region, card_id)
+    pin = pin or prof.default_pin
+    crypto.pin_to_bcd(pin)
+    dfs: dict[str, DFState] = {}
+    for spec in prof.dfs:
+        records: dict[int, list[bytes]] = {}
+        binaries: dict[int, bytearray] = {}
+        for ef in spec.files:
+            if isinstance(ef, BinaryFile):
+                content = photo if ef.name == "EF08" and spec.name == "SSSE" else b""
+                if len(content) > ef.size:
+                    raise ValueError(f"photo of {len(content)} bytes exceeds EF08's {ef.size}")
+                binaries[ef.fid] = bytearray(content.ljust(ef.size, b"\x00"))
+            elif ef.cyclic_records:
+                records[ef.fid] = []
+            else:
+                recs = []
+                for item in ef.items:
+                    value = values.get(item.name, item.example)
+                    try:
+                        recs.append(item.encode_record(value))
+                    except ValueError as exc:
+                        raise ValueError(f"{item.name}: {exc}") from None
+                records[ef.fid] = recs
+        dkeys = {ks.key_id: KeyState(keys[ks.name], ks.tries, ks.tries) for ks in spec.keys}
+        dfs[spec.name] = DFState(ACTIVE, dkeys, records, binaries)
+    label = note or (f"test card personalised with the {issuer.label!r} key set" if issuer.is_test_only else "")
+    return CardImage(prof, atr, region, pin, prof.pin_tries, dfs, False, label)
+
+
+def new_psam(region: str = "440100", terminal: str = "440100000001",
+             issuers: tuple[IssuerKeys, ...] | None = None, serial: int = 1) -> PsamImage:
+    """A PSAM image holding the city-level keys of ``region`` for each algorithm given."""
+    if not (len(region) == 6 and region.isdigit()):
+        raise ValueError(f"region {region!r} is not a 6-digit region code")
+    if len(terminal) != 12 or not terminal.isdigit():
+        raise ValueError(f"terminal number {terminal!r} is not 12 digits")
+    issuers = issuers or (test_issuer_keys(Alg.DES3), test_issuer_keys(Alg.SM4))
+    keys: list[PsamKey] = []
+    for issuer in issuers:
+        city = issuer.city_keys(region)
+        for spec in PSAM_KEYS:
+            keys.append(PsamKey(Alg(issuer.alg), spec.key_type, spec.index, spec.name, city[spec.name]))
+    atr = bytes.fromhex("3B6C0000") + bytes.fromhex("0090") + b"PSM" + b"\x00\x00" + serial.to_bytes(5, "big")
+    return PsamImage(atr, region, terminal, keys,
+                     "test PSAM with the TEST ONLY issuer keys" if all(i.is_test_only for i in issuers) else "")

@@ -1,0 +1,317 @@
+"""The ``sscard`` command line (DESIGN.md §2; issues: read, apdu, card/psam new, pin, write, block, emulate).
+
+Exit codes: 0 success · 1 the card refused a command · 2 bad arguments or input · 3 no card or reader
+failure · 4 bad card/PSAM image · 5 wrong PIN, blocked PIN or failed authentication · 6 no PSAM.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from host import errors as E
+from host.spec import ReaderSpecError, default_spec, open_readers, open_terminal
+from host.terminal import BasicInfo
+from protocols.regions import region_name
+
+EXIT_OK, EXIT_CARD, EXIT_USAGE, EXIT_READER, EXIT_IMAGE, EXIT_AUTH, EXIT_NO_PSAM = 0, 1, 2, 3, 4, 5, 6
+
+LABELS = (
+    ("name", "姓名", "Name"), ("ssn", "社会保障号码", "Social security number"),
+    ("card_number", "卡号", "Card number"), ("region", "发卡地区", "Issuing region"),
+    ("issue_date", "发卡日期", "Issue date"), ("expiry_date", "有效期至", "Expiry date"),
+    ("spec_version", "规范版本", "Card version"), ("card_id", "卡识别码", "Card identification code"),
+    ("sex", "性别", "Sex"), ("birth_date", "出生日期", "Birth date"),
+    ("terminal_number", "终端机编号", "Terminal number"), ("authenticated", "卡片认证", "Card authenticated"),
+)
+
+
+def _date(d: str) -> str:
+    return f"{d[:4]}-{d[4:6]}-{d[6:]}" if len(d) == 8 else d
+
+
+def format_basic_info(info: BasicInfo) -> str:
+    values = info.as_dict()
+    values["region"] = f"{info.region} {region_name(info.region)}"
+    for k in ("issue_date", "expiry_date", "birth_date"):
+        values[k] = _date(str(values[k]))
+    values["sex"] = {"1": "男 male", "2": "女 female"}.get(info.sex, info.sex)
+    values["authenticated"] = ("是 yes (" + info.algorithm + ")") if info.authenticated else "否 no"
+    width = max(len(en) for _, _, en in LABELS)
+    lines = [f"{zh}\t{en.ljust(width)}  {values[key]}" for key, zh, en in LABELS]
+    return "\n".join(lines)
+
+
+def _pin(args: argparse.Namespace, attr: str = "pin", prompt: str = "PIN: ") -> str:
+    value = getattr(args, attr, None)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline().strip()
+        if line:
+            return line
+    return getpass.getpass(prompt)
+
+
+# --- commands ------------------------------------------------------------------------------------------
+def cmd_read(args: argparse.Namespace) -> int:
+    term = open_terminal(args.reader)
+    try:
+        info = term.read_basic_info(authenticate=None if not args.no_auth else False)
+    finally:
+        term.close()
+    if args.json:
+        print(json.dumps(info.as_dict(), ensure_ascii=False))
+    else:
+        print(format_basic_info(info))
+    return EXIT_OK
+
+
+def cmd_apdu(args: argparse.Namespace) -> int:
+    from host.engine import ApduEngine
+    from protocols.apdu import from_hex, CommandAPDU
+    commands = [from_hex(h) for h in args.apdus]
+    for raw in commands:
+        CommandAPDU.parse(raw)
+    card_reader, psam_reader = open_readers(args.reader)
+    reader = psam_reader if args.psam else card_reader
+    if reader is None:
+        raise E.NoPsam("this reader has no PSAM slot")
+    engine = ApduEngine(reader)
+    try:
+        with reader.transaction():
+            engine.connect()
+            for raw in commands:
+                rsp = engine.transmit(raw) if not args.raw else None
+                if rsp is None:
+                    print(reader.transmit(raw).hex().upper())
+                else:
+                    print(rsp.hex())
+    finally:
+        reader.disconnect()
+    return EXIT_OK
+
+
+def cmd_card_new(args: argparse.Namespace) -> int:
+    from firmware_sim.image import atomic_write, dumps
+    from firmware_sim.personalise import new_card
+    person = {k: v for k, v in {
+        "name": args.name, "ssn": args.ssn, "card_number": args.card_number, "name_ext": args.name_ext,
+        "issue_date": args.issue_date, "expiry_date": args.expiry_date}.items() if v is not None}
+    photo = Path(args.photo).read_bytes() if args.photo else b""
+    card = new_card(person, profile=args.profile, region=args.region, serial=args.serial, photo=photo,
+                    pin=args.initial_pin or "")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise ValueError(f"{out} exists (use --force to replace it)")
+    atomic_write(out, dumps(card.to_json()))
+    print(f"card image written to {out} (profile {args.profile}, region {args.region}, ATR {card.atr.hex().upper()})")
+    return EXIT_OK
+
+
+def cmd_psam_new(args: argparse.Namespace) -> int:
+    from firmware_sim.image import atomic_write, dumps
+    from firmware_sim.personalise import new_psam
+    psam = new_psam(args.region, args.terminal or args.region + "000001")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise ValueError(f"{out} exists (use --force to replace it)")
+    atomic_write(out, dumps(psam.to_json()))
+    print(f"PSAM image written to {out} (region {args.region}, terminal {psam.terminal})")
+    return EXIT_OK
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    term = open_terminal(args.reader)
+    try:
+        if args.action == "verify":
+            term.verify_pin(_pin(args))
+            print("PIN verified")
+        elif args.action == "tries":
+            print(term.pin_tries_left())
+        elif args.action == "change":
+            old = _pin(args, "pin", "current PIN: ")
+            new = _pin(args, "new_pin", "new PIN: ")
+            term.change_pin(old, new)
+            print("PIN changed")
+        elif args.action == "reload":
+            term.reload_pin(_pin(args, "new_pin", "new PIN: "))
+            print("PIN reloaded")
+        else:
+            term.unblock_pin(_pin(args))
+            print("PIN unblocked")
+    finally:
+        term.close()
+    return EXIT_OK
+
+
+def cmd_write(args: argparse.Namespace) -> int:
+    term = open_terminal(args.reader)
+    try:
+        item: str | int = args.tag
+        if len(args.tag) == 2:
+            try:
+                item = int(args.tag, 16)
+            except ValueError:
+                pass
+        term.write_item(args.file, item, args.value)
+    finally:
+        term.close()
+    print(f"{args.file} {args.tag} written")
+    return EXIT_OK
+
+
+def cmd_block(args: argparse.Namespace) -> int:
+    term = open_terminal(args.reader)
+    try:
+        if args.command == "unblock":
+            term.unblock_application(args.df)
+            print(f"{args.df} unblocked")
+        elif args.card:
+            term.block_card()
+            print("card blocked")
+        else:
+            term.block_application(args.permanent, args.df)
+            print(f"{args.df} blocked" + (" permanently" if args.permanent else ""))
+    finally:
+        term.close()
+    return EXIT_OK
+
+
+def cmd_readers(args: argparse.Namespace) -> int:
+    print("sim\tin-process emulator: demo card and PSAM (sim:CARD.json[,psam=PSAM.json])")
+    try:
+        from hardware import pcsc
+        for i, name in enumerate(pcsc.list_readers()):
+            print(f"pcsc:{i}\t{name}")
+    except E.ReaderError as exc:
+        print(f"pcsc\tnot available: {exc}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    from host.emulate import run_emulator
+    return run_emulator(args)
+
+
+# --- parser --------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sscard", description="Social security card terminal and emulator.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def reader_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--reader", "-r", default=default_spec(),
+                        help="reader spec: sim, sim:CARD.json[,psam=PSAM.json], pcsc[:N|NAME], ccid-serial:DEV "
+                             "(default: $SSCARD_READER or sim)")
+
+    sp = sub.add_parser("read", help="read the card holder's basic information (EF05, EF06)")
+    reader_arg(sp)
+    sp.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    sp.add_argument("--no-auth", action="store_true", help="skip card authentication through the PSAM")
+    sp.set_defaults(func=cmd_read)
+
+    sp = sub.add_parser("apdu", help="send APDUs in one card session; prints one response (hex, SW last) a line")
+    reader_arg(sp)
+    sp.add_argument("--psam", action="store_true", help="send to the PSAM slot instead of the card")
+    sp.add_argument("--raw", action="store_true", help="no GET RESPONSE / 6Cxx handling")
+    sp.add_argument("apdus", nargs="+", metavar="HEX")
+    sp.set_defaults(func=cmd_apdu)
+
+    sp = sub.add_parser("card", help="card images")
+    csub = sp.add_subparsers(dest="card_command", required=True)
+    cn = csub.add_parser("new", help="personalise a new card image (test keys)")
+    cn.add_argument("--out", "-o", required=True)
+    cn.add_argument("--name", required=True)
+    cn.add_argument("--ssn", required=True, help="18-character citizen ID number")
+    cn.add_argument("--card-number", required=True, help="9 characters, e.g. A44010001")
+    cn.add_argument("--name-ext")
+    cn.add_argument("--profile", choices=("gen2", "gen3"), default="gen2")
+    cn.add_argument("--region", default="440100")
+    cn.add_argument("--serial", type=int, default=1)
+    cn.add_argument("--issue-date")
+    cn.add_argument("--expiry-date")
+    cn.add_argument("--initial-pin")
+    cn.add_argument("--photo", help="JPEG file for EF08 (at most 4096 bytes)")
+    cn.add_argument("--force", action="store_true")
+    cn.set_defaults(func=cmd_card_new)
+
+    sp = sub.add_parser("psam", help="PSAM images")
+    psub = sp.add_subparsers(dest="psam_command", required=True)
+    pn = psub.add_parser("new", help="a new PSAM image with the city keys of a region (test keys)")
+    pn.add_argument("--out", "-o", required=True)
+    pn.add_argument("--region", default="440100")
+    pn.add_argument("--terminal", help="12-digit terminal number")
+    pn.add_argument("--force", action="store_true")
+    pn.set_defaults(func=cmd_psam_new)
+
+    sp = sub.add_parser("pin", help="PIN: verify, tries, change, reload (PSAM), unblock (PSAM)")
+    reader_arg(sp)
+    sp.add_argument("action", choices=("verify", "tries", "change", "reload", "unblock"))
+    sp.add_argument("--pin", help="the (current) PIN; read from stdin or prompted when absent")
+    sp.add_argument("--new-pin", help="the new PIN for change/reload")
+    sp.set_defaults(func=cmd_pin)
+
+    sp = sub.add_parser("write", help="update one record item through the PSAM, e.g. write SSSE/EF06 name 王五")
+    reader_arg(sp)
+    sp.add_argument("file", help="SSSEEF06, DF01EF06, …")
+    sp.add_argument("tag", help="item tag (hex, e.g. 09) or name (e.g. name)")
+    sp.add_argument("value")
+    sp.set_defaults(func=cmd_write)
+
+    for name in ("block", "unblock"):
+        sp = sub.add_parser(name, help=f"{name} the application (MAC from the PSAM)")
+        reader_arg(sp)
+        sp.add_argument("--df", default="SSSE")
+        if name == "block":
+            sp.add_argument("--permanent", action="store_true")
+            sp.add_argument("--card", action="store_true", help="CARD BLOCK: the whole card, for ever")
+        sp.set_defaults(func=cmd_block)
+
+    sp = sub.add_parser("readers", help="list readers")
+    sp.set_defaults(func=cmd_readers)
+
+    sp = sub.add_parser("emulate", help="serve the emulated card and PSAM to pcscd (vpcd) or on a serial pty")
+    sp.add_argument("--card", help="card image (default: the demo card, in memory)")
+    sp.add_argument("--psam", help="PSAM image (default: the demo PSAM of the card's region)")
+    sp.add_argument("--vpcd", metavar="[HOST:]PORT", help="connect to vpcd (card at PORT, PSAM at PORT+1)")
+    sp.add_argument("--serial-pty", metavar="PATH", nargs="?", const="", help="serve a CCID serial reader on a pty")
+    sp.add_argument("--baud", type=int, default=0, help="pace the serial line at this rate")
+    sp.set_defaults(func=cmd_emulate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (E.WrongPin, E.PinBlocked, E.AuthenticationFailed) as exc:
+        print(f"sscard: {exc} (code {E.error_code(exc)})", file=sys.stderr)
+        return EXIT_AUTH
+    except E.NoPsam as exc:
+        print(f"sscard: {exc}", file=sys.stderr)
+        return EXIT_NO_PSAM
+    except E.CardError as exc:
+        print(f"sscard: {exc} (code {E.error_code(exc)})", file=sys.stderr)
+        return EXIT_CARD
+    except E.BadCardImage as exc:
+        print(f"sscard: bad image: {exc}", file=sys.stderr)
+        return EXIT_IMAGE
+    except E.ReaderError as exc:
+        print(f"sscard: {exc}", file=sys.stderr)
+        return EXIT_READER
+    except E.WrongCard as exc:
+        print(f"sscard: {exc}", file=sys.stderr)
+        return EXIT_CARD
+    except (ReaderSpecError, E.MalformedApdu, ValueError, OSError) as exc:
+        print(f"sscard: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Reader specs: one string selects any reader (DESIGN.md §2).
+
+``sim`` · ``sim:CARD.json[,psam=PSAM.json]`` · ``sim:DEMO-NAME`` · ``pcsc`` · ``pcsc:N`` · ``pcsc:NAME[,psam=NAME]``
+· ``ccid-serial:DEVICE_OR_URL``. The CLI (``--reader``), the library and the test suite (``SSCARD_READER``) all
+take the same string.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from host.reader import Reader
+from host.terminal import Terminal
+from host.engine import TraceHook
+
+ENV_VAR = "SSCARD_READER"
+
+
+class ReaderSpecError(ValueError):
+    """The reader spec string is not valid."""
+
+
+@dataclass(frozen=True)
+class ReaderSpec:
+    kind: str
+    target: str
+    options: dict[str, str]
+
+    @classmethod
+    def parse(cls, text: str) -> ReaderSpec:
+        text = text.strip()
+        if not text:
+            raise ReaderSpecError("empty reader spec (try 'sim', 'pcsc' or 'ccid-serial:/dev/ttyUSB0')")
+        kind, _, rest = text.partition(":")
+        if kind not in ("sim", "pcsc", "ccid-serial"):
+            raise ReaderSpecError(f"unknown reader kind {kind!r} in {text!r} (sim, pcsc, ccid-serial)")
+        parts = rest.split(",") if rest else []
+        target = ""
+        options: dict[str, str] = {}
+        for i, part in enumerate(parts):
+            if "=" in part:
+                k, _, v = part.partition("=")
+                if k not in ("psam", "card"):
+                    raise ReaderSpecError(f"unknown option {k!r} in reader spec {text!r}")
+                options[k] = v
+            elif i == 0:
+                target = part
+            else:
+                raise ReaderSpecError(f"unexpected {part!r} in reader spec {text!r}")
+        if kind == "ccid-serial" and not target:
+            raise ReaderSpecError("ccid-serial needs a device or URL, e.g. ccid-serial:/dev/ttyUSB0")
+        return cls(kind, target, options)
+
+
+def default_spec() -> str:
+    return os.environ.get(ENV_VAR, "sim")
+
+
+def sim_devices(target: str, psam: str | None = None):  # -> tuple[CardOS, PsamOS | None]
+    """The card and PSAM devices a ``sim`` spec names."""
+    from firmware_sim import demo
+    from firmware_sim.card_os import CardOS
+    from firmware_sim.psam import PsamOS
+    if not target or (not target.endswith(".json") and target in demo.DEMO_PEOPLE):
+        card = CardOS(demo.demo_card(target or demo.DEFAULT_CARD))
+    else:
+        if not Path(target).is_file():
+            raise ReaderSpecError(f"sim: no card image at {target!r}")
+        card = CardOS.from_file(target)
+    if psam:
+        if not Path(psam).is_file():
+            raise ReaderSpecError(f"sim: no PSAM image at {psam!r}")
+        psam_dev = PsamOS.from_file(psam)
+    else:
+        path = demo.psam_path(card.image.region)
+        psam_dev = PsamOS(demo.demo_psam(card.image.region)) if path.is_file() else None
+    return card, psam_dev
+
+
+def open_readers(spec: str | ReaderSpec) -> tuple[Reader, Reader | None]:
+    """The card reader and the PSAM reader (or None) a spec names."""
+    rs = spec if isinstance(spec, ReaderSpec) else ReaderSpec.parse(spec)
+    if rs.kind == "sim":
+        from hardware.inprocess import InProcessReader
+        card, psam = sim_devices(rs.target, rs.options.get("psam"))
+        return (InProcessReader(card, "sscard sim card"),
+                InProcessReader(psam, "sscard sim PSAM") if psam is not None else None)
+    if rs.kind == "pcsc":
+        from hardware import pcsc
+        card_reader = pcsc.open_reader(rs.target)
+        psam_name = rs.options.get("psam")
+        psam_reader = pcsc.open_reader(psam_name) if psam_name else pcsc.open_psam_reader(card_reader)
+        return card_reader, psam_reader
+    from hardware import ccid_serial
+    return ccid_serial.open_readers(rs.target)
+
+
+def open_terminal(spec: str | None = None, trace: TraceHook | None = None,
+                  psam_trace: TraceHook | None = None) -> Terminal:
+    card, psam = open_readers(spec if spec is not None else default_spec())
+    return Terminal(card, psam, trace, psam_trace)

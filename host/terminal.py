@@ -1,0 +1,255 @@
+"""The counter terminal: a card slot and a PSAM slot, and the service flows (notes §5.3, DESIGN.md §3).
+
+Every flow runs inside the readers' exclusive transactions. Card keys never reach the host: the PSAM
+diversifies its city keys for the card and computes cryptograms and MACs.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+from protocols import crypto
+from protocols.apdu import CommandAPDU
+from protocols.crypto import Alg
+from protocols.errors import AuthenticationFailed, NoPsam
+from protocols.profile import BinaryFile, Cond, KeyUse, RecordFile
+
+from host.card import SSCard, check
+from host.engine import ApduEngine, TraceHook
+from host.psam import PsamClient
+from host.reader import Reader
+
+
+@dataclass(frozen=True)
+class BasicInfo:
+    """What iReadCardBas reports (notes §6.2), plus the rest of EF05/EF06 decoded."""
+
+    region: str
+    ssn: str
+    card_number: str
+    card_id: str
+    name: str
+    atr_historical: str
+    spec_version: str
+    issue_date: str
+    expiry_date: str
+    terminal_number: str
+    card_type: str
+    init_org: str
+    sex: str
+    ethnicity: str
+    birthplace: str
+    birth_date: str
+    algorithm: str
+    authenticated: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class Terminal:
+    def __init__(self, card_reader: Reader, psam_reader: Reader | None = None,
+                 trace: TraceHook | None = None, psam_trace: TraceHook | None = None,
+                 rng: Callable[[int], bytes] = os.urandom) -> None:
+        self.card_reader = card_reader
+        self.psam_reader = psam_reader
+        self.card = SSCard(ApduEngine(card_reader, trace))
+        self.psam = PsamClient(ApduEngine(psam_reader, psam_trace or trace)) if psam_reader else None
+        self._rng = rng
+        self._psam_up = False
+
+    # --- sessions ----------------------------------------------------------------------------------
+    def connect(self) -> bytes:
+        """Power the card (and the PSAM once); returns the card's ATR."""
+        self.card.current_df = None
+        atr = self.card.engine.connect()
+        if self.psam is not None and not self._psam_up:
+            self.psam.engine.connect()
+            self.psam.app = None
+            self._psam_up = True
+        return atr
+
+    def close(self) -> None:
+        self.card_reader.disconnect()
+        if self.psam_reader is not None:
+            self.psam_reader.disconnect()
+        self._psam_up = False
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Terminal]:
+        """Connect and hold both readers exclusively for one flow."""
+        with self.card_reader.transaction():
+            ctx = self.psam_reader.transaction() if self.psam_reader else contextlib.nullcontext()
+            with ctx:
+                self.connect()
+                yield self
+
+    def need_psam(self) -> PsamClient:
+        if self.psam is None:
+            raise NoPsam("this flow needs a PSAM and the terminal has none")
+        return self.psam
+
+    # --- authentication through the PSAM -----------------------------------------------------------
+    @property
+    def card_factor(self) -> bytes:
+        return crypto.card_factor(self.card.atr)
+
+    def authenticate_card(self) -> None:
+        """INTERNAL AUTHENTICATE checked by the PSAM: is the card genuine (notes §5.3)? -21 if not."""
+        psam = self.need_psam()
+        random, vector = self._rng(8), self._rng(8)
+        answer = self.card.internal_authenticate(random, vector)
+        expected = psam.auth_cryptogram(self.card.alg, "IRK", self.card_factor, random, vector)
+        if not crypto.equal(answer, expected):
+            raise AuthenticationFailed(0, "the card failed internal authentication (not genuine)")
+
+    def authenticate_terminal(self, key_id: int) -> None:
+        """EXTERNAL AUTHENTICATE with the current DF's key ``key_id``, cryptogram from the PSAM."""
+        psam = self.need_psam()
+        df = self.card.current_df
+        assert df is not None
+        spec = df.key_by_id(key_id, KeyUse.EXTERNAL)
+        if spec is None:
+            raise ValueError(f"{df.name} has no external-authentication key {key_id:02X}")
+        challenge = self.card.get_challenge(8)
+        vector = self._rng(8)
+        cryptogram = psam.auth_cryptogram(self.card.alg, spec.name, self.card_factor, challenge, vector)
+        self.card.external_authenticate(key_id, cryptogram, vector)
+
+    def _secured(self, cla: int, ins: int, p1: int, p2: int, key_name: str, plain: bytes = b"",
+                 encipher: bytes | None = None) -> CommandAPDU:
+        """A MAC'd command (DESIGN §3 MAC): GET CHALLENGE, PSAM key init, optional enciphered LV, MAC."""
+        psam = self.need_psam()
+        alg = self.card.alg
+        challenge = self.card.get_challenge(8)
+        psam.init_key(alg, key_name, self.card_factor)
+        body = plain
+        if encipher is not None:
+            body = psam.encipher(crypto.pad80(bytes((len(encipher),)) + encipher, crypto.block_size(alg)))
+        header = bytes((cla, ins, p1, p2, len(body) + 4))
+        mac = psam.mac(alg, challenge, header + body)
+        return CommandAPDU(cla, ins, p1, p2, body + mac)
+
+    def _read_access(self, df_name: str, cond: Cond, key_id: int | None) -> None:
+        if cond in (Cond.KEY, Cond.PIN_AND_KEY) and key_id is not None:
+            self.authenticate_terminal(key_id)
+
+    # --- flows -------------------------------------------------------------------------------------
+    def read_basic_info(self, authenticate: bool | None = None) -> BasicInfo:
+        """Everything in EF05 and EF06 (notes §5.3 iReadCardBas). With a PSAM the card is authenticated
+        first, and on gen3 the terminal too (RKSSSE, key 0A) before EF06 is read."""
+        with self.session():
+            card = self.card
+            card.select_df("SSSE")
+            ssse = card.profile.ssse
+            if authenticate is None:
+                authenticate = self.psam is not None
+            if authenticate:
+                self.authenticate_card()
+            ef05, ef06 = ssse.ef("EF05"), ssse.ef("EF06")
+            assert isinstance(ef05, RecordFile) and isinstance(ef06, RecordFile)
+            v05 = {it.name: it.decode_value(card.read_item_raw(ef05, it)) for it in ef05.items}
+            if ef06.read.cond is not Cond.FREE:
+                self._read_access("SSSE", ef06.read.cond, ef06.read.key_id)
+            v06 = {it.name: it.decode_value(card.read_item_raw(ef06, it)) for it in ef06.items}
+            terminal = self.psam.terminal_number() if self.psam is not None else ""
+        return BasicInfo(
+            region=v05["card_id"][:6], ssn=v06["ssn"], card_number=v05["card_number"][:9],
+            card_id=v05["card_id"], name=v06["name"] + v06["name_ext"], atr_historical=card.atr[4:].hex().upper(),
+            spec_version=v05["spec_version"], issue_date=v05["issue_date"], expiry_date=v05["expiry_date"],
+            terminal_number=terminal, card_type=v05["card_type"], init_org=v05["init_org"], sex=v06["sex"],
+            ethnicity=v06["ethnicity"], birthplace=v06["birthplace"], birth_date=v06["birth_date"],
+            algorithm=Alg(card.alg).name, authenticated=bool(authenticate))
+
+    def read_items(self, path: str, items: list[str] | None = None) -> dict[str, str]:
+        """Items of one record file, authenticating first when its read condition needs a key."""
+        with self.session():
+            self.card.select_df("SSSE")
+            df, ef = self.card.profile.find_file(path)
+            if not isinstance(ef, RecordFile):
+                raise ValueError(f"{path} is not a record file")
+            self.card.enter(df.name)
+            self._read_access(df.name, ef.read.cond, ef.read.key_id)
+            chosen = [ef.item(i) for i in items] if items else list(ef.items)
+            return {it.name: it.decode_value(self.card.read_item_raw(ef, it)) for it in chosen}
+
+    def read_photo(self) -> bytes:
+        """EF08 (photo, JPEG) after the read authentication it needs."""
+        with self.session():
+            self.card.select_df("SSSE")
+            ef = self.card.profile.ssse.ef("EF08")
+            assert isinstance(ef, BinaryFile)
+            self._read_access("SSSE", ef.read.cond, ef.read.key_id)
+            data = self.card.read_binary(ef)
+        end = data.rfind(b"\xFF\xD9")
+        return data[:end + 2] if end >= 0 else data.rstrip(b"\x00")
+
+    def verify_pin(self, pin: str) -> None:
+        with self.session():
+            self.card.select_df("SSSE")
+            self.card.verify_pin(pin)
+
+    def pin_tries_left(self) -> int:
+        with self.session():
+            self.card.select_df("SSSE")
+            return self.card.pin_tries_left()
+
+    def change_pin(self, old: str, new: str) -> None:
+        with self.session():
+            self.card.select_df("SSSE")
+            self.card.change_pin(old, new)
+
+    def reload_pin(self, new: str) -> None:
+        """PIN RELOAD ``84 24 00 01`` with the reload key (after external auth with key 06 on gen3)."""
+        with self.session():
+            card = self.card
+            card.select_df("SSSE")
+            if card.profile.reload_auth_key is not None:
+                self.authenticate_terminal(card.profile.reload_auth_key)
+            cmd = self._secured(0x84, 0x24, 0x00, 0x01, "RPK", encipher=crypto.pin_to_bcd(new))
+            check(card.engine.transmit(cmd), auth=True)
+
+    def unblock_pin(self, pin: str) -> None:
+        """PIN UNBLOCK ``84 24 00 00`` with the PUK: the holder's current PIN, enciphered, resets the counter."""
+        with self.session():
+            self.card.select_df("SSSE")
+            cmd = self._secured(0x84, 0x24, 0x00, 0x00, "PUK", encipher=crypto.pin_to_bcd(pin))
+            check(self.card.engine.transmit(cmd), auth=True)
+
+    def write_item(self, path: str, item: str | int, value: str) -> None:
+        """Update one record: plain after external authentication, or CLA 04 with a MAC, as the profile says."""
+        with self.session():
+            card = self.card
+            card.select_df("SSSE")
+            df, ef = card.profile.find_file(path)
+            if not isinstance(ef, RecordFile) or ef.cyclic_records:
+                raise ValueError(f"{path} is not a linear record file")
+            it = ef.item(item)
+            record = it.encode_record(value)
+            number = ef.items.index(it) + 1
+            card.enter(df.name)
+            p2 = (ef.sfi << 3) | 0x04
+            if ef.update.cond is Cond.MAC:
+                cmd = self._secured(0x04, 0xDC, number, p2, "STK", plain=record)
+            else:
+                if ef.update.cond in (Cond.KEY, Cond.PIN_AND_KEY, Cond.PIN_OR_KEY) and ef.update.key_id is not None:
+                    self.authenticate_terminal(ef.update.key_id)
+                cmd = CommandAPDU(0x00, 0xDC, number, p2, record)
+            check(card.engine.transmit(cmd), auth=True)
+
+    def block_application(self, permanent: bool = False, df: str = "SSSE") -> None:
+        with self.session():
+            self.card.select_df(df)
+            check(self.card.engine.transmit(self._secured(0x84, 0x1E, 0x00, int(permanent), "STK")), auth=True)
+
+    def unblock_application(self, df: str = "SSSE") -> None:
+        with self.session():
+            self.card.select_df(df, allow_blocked=True)
+            check(self.card.engine.transmit(self._secured(0x84, 0x18, 0x00, 0x00, "STK")), auth=True)
+
+    def block_card(self) -> None:
+        with self.session():
+            self.card.select_df("SSSE")
+            check(self.card.engine.transmit(self._secured(0x84, 0x16, 0x00, 0x00, "STK")), auth=True)
