@@ -1,0 +1,123 @@
+"""The card OS at APDU level: selection, reading, and the exact status word of every error (issue 2)."""
+from __future__ import annotations
+
+from tests.card.conftest import SSSE, Card
+
+
+def test_select_ssse_by_name_offers_fci_with_61xx_then_get_response(card2: Card) -> None:
+    data, sw = card2(SSSE)
+    assert data == b"" and sw >> 8 == 0x61
+    fci, sw = card2(f"00C00000{sw & 0xFF:02X}")
+    assert sw == 0x9000
+    assert fci[0] == 0x6F and bytes.fromhex("9F0C03860101") in fci   # 3DES algorithm id (DESIGN §3)
+
+
+def test_select_ssse_with_le_00_returns_fci_directly(card3: Card) -> None:
+    fci, sw = card3(SSSE + "00")
+    assert sw == 0x9000 and bytes.fromhex("9F0C03860103") in fci     # SM4 on gen3
+
+
+def test_real_reader_sequence_reads_card_number(any_card: Card) -> None:
+    any_card(SSSE)
+    for select_ef in ("00A4020002EF05", "00A4000002EF05"):
+        assert any_card.sw(select_ef) == 0x9000
+        data, sw = any_card("00B2072C0B")
+        assert sw == 0x9000 and data[:2] == b"\x07\x09" and data[2:] == b"T44010001"
+
+
+def test_read_record_by_tag_and_le_00(card2: Card) -> None:
+    card2(SSSE)
+    data, sw = card2("00B2083014")            # tag 08 in SFI 6: social security number
+    assert sw == 0x9000 and data == b"\x08\x12" + b"440106199001011234"
+    assert card2("00B2083000") == (data, 0x9000)                # Le 00
+    data, sw = card2("00B2092C00")                                # by number: EF05 has 7 records
+    assert sw == 0x6A83
+    assert card2("00B2043400")[0][:2] == b"\x0A\x01"                # record 4 of EF06 is tag 0A (sex)
+
+
+def test_read_record_current_ef_by_number_and_tag(card2: Card) -> None:
+    card2(SSSE)
+    card2("00A4020002EF06")
+    assert card2("00B2020400")[0][:2] == b"\x09\x1E"                # record 2: name, 30 bytes
+    assert card2("00B24E0000")[0][:2] == b"\x4E\x14"                # by tag 4E: name extension
+
+
+def test_wrong_le_gets_6cxx_with_exact_length(card2: Card) -> None:
+    card2(SSSE)
+    assert card2("00B2072C05") == (b"", 0x6C0B)
+    assert card2("00B2072C0C") == (b"", 0x6C0B)
+
+
+def test_error_status_words(card2: Card) -> None:
+    assert card2.sw("00A4020002EF05") == 0x6A82          # no DF selected yet: no such EF under the MF
+    card2(SSSE)
+    assert card2.sw("00A4020002EF99") == 0x6A82          # absent file
+    assert card2.sw("00B2102C00") == 0x6A83              # absent record
+    assert card2.sw("00B201FC00") == 0x6A82              # SFI 31 does not exist
+    assert card2.sw("00FF000000") == 0x6D00              # unknown INS
+    assert card2.sw("10B2012C00") == 0x6E00              # unknown CLA
+    assert card2.sw("00B2012D00") == 0x6A86              # unsupported record mode
+    assert card2.sw("00A4080002EF05") == 0x6A86          # unsupported SELECT P1
+    assert card2.sw("00A4020003EF0500") == 0x6700        # FID of 3 bytes
+    assert card2.sw("00B2") == 0x6700                    # not an APDU
+    assert card2.sw("00B2012C0501") == 0x6700            # Lc says 5, 1 byte follows
+
+
+def test_case1_read_record_gets_6cxx(card2: Card) -> None:
+    card2(SSSE)
+    assert card2("00B2012C") == (b"", 0x6C12)
+
+
+def test_no_current_ef_and_incompatible_file(card2: Card) -> None:
+    card2(SSSE)
+    assert card2.sw("00B2010400") == 0x6986              # no current EF
+    card2("00A4020002EF08")
+    assert card2.sw("00B2010400") == 0x6981              # photo is transparent
+    card2("00A4020002EF05")
+    assert card2.sw("00B0000010") == 0x6981              # EF05 is a record file
+
+
+def test_get_challenge_and_get_response(card2: Card) -> None:
+    c1, sw = card2("0084000008")
+    c2, _ = card2("0084000008")
+    assert sw == 0x9000 and len(c1) == 8 and c1 != c2
+    assert card2.sw("0084000003") == 0x6700
+    assert card2.sw("0084010008") == 0x6A86
+    assert card2.sw("00C0000010") == 0x6985              # nothing pending
+
+
+def test_get_response_in_parts(card2: Card) -> None:
+    _, sw = card2(SSSE)
+    total = sw & 0xFF
+    part, sw = card2("00C0000010")
+    assert len(part) == 0x10 and sw == 0x6100 | (total - 0x10)
+    rest, sw = card2(f"00C00000{total - 0x10:02X}")
+    assert sw == 0x9000 and (part + rest)[0] == 0x6F
+
+
+def test_pending_response_is_dropped_by_the_next_command(card2: Card) -> None:
+    card2(SSSE)
+    card2("0084000008")
+    assert card2.sw("00C0000019") == 0x6985
+
+
+def test_select_mf_and_df_by_fid(card2: Card) -> None:
+    assert card2.sw("00A40000023F00") == 0x9000
+    _, sw = card2("00A4000002DDF1")
+    assert sw >> 8 == 0x61
+    assert card2.sw("00A4020002EF05") == 0x9000
+
+
+def test_select_applications_by_aid(card2: Card) -> None:
+    for aid in ("D15600000500", "D15600000501", "D15600000502", "D15600000503"):
+        _, sw = card2("00A4040006" + aid)
+        assert sw >> 8 == 0x61
+    assert card2.sw("00A4040006D15600000599") == 0x6A82
+
+
+def test_extended_length_apdus_are_understood(card2: Card) -> None:
+    card2(SSSE)
+    data, sw = card2("00B2072C000000")                      # extended Le 0000 = all
+    assert sw == 0x9000 and data[:2] == b"\x07\x09"
+    data, sw = card2("00A404000000 0F 7378312E73682EC9E7BBE1B1A3D5CF 0000".replace(" ", ""))
+    assert sw == 0x9000 and data[0] == 0x6F

@@ -1,0 +1,77 @@
+"""The sscard command line as a user runs it (issue 2, 3): output, and exit codes for bad input."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SSCARD = [sys.executable, "-m", "host.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(SSCARD + list(args), capture_output=True, text=True, cwd=ROOT, input=stdin, timeout=60)
+
+
+def test_read_prints_the_holder() -> None:
+    out = run("read", "--reader", "sim")
+    assert out.returncode == 0, out.stderr
+    assert "陈晓明" in out.stdout and "A44010001" in out.stdout and "广州市" in out.stdout
+    data = json.loads(run("read", "--reader", "sim:shenzhen-gen3", "--json").stdout)
+    assert data["name"] == "林婉婷" and data["spec_version"] == "3.00" and data["authenticated"] is True
+
+
+def test_apdu_prints_one_response_per_line_only() -> None:
+    out = run("apdu", "--reader", "sim", "00A404000F7378312E73682EC9E7BBE1B1A3D5CF", "00A4020002EF05",
+              "00B2072C0B", "00B2102C00")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 4
+    assert lines[0].startswith("6F") and lines[0].endswith("9000")
+    assert lines[1] == "9000"
+    assert lines[2] == "0709" + b"A44010001".hex().upper() + "9000"
+    assert lines[3] == "6A83"
+
+
+def test_card_new_and_use(tmp_path: Path) -> None:
+    path = tmp_path / "me.json"
+    out = run("card", "new", "--out", str(path), "--name", "李雷", "--ssn", "440106200001011234",
+              "--card-number", "E44010001", "--profile", "gen3", "--region", "440300")
+    assert out.returncode == 0, out.stderr
+    out = run("read", "--reader", f"sim:{path}", "--json")
+    assert json.loads(out.stdout)["name"] == "李雷"
+    assert run("card", "new", "--out", str(path), "--name", "x", "--ssn", "440106200001011234",
+               "--card-number", "E44010001").returncode == 2                      # exists
+    bad = run("card", "new", "--out", str(tmp_path / "b.json"), "--name", "x", "--ssn", "12",
+              "--card-number", "E44010001")
+    assert bad.returncode == 2 and "ssn" in bad.stderr
+
+
+def test_pin_commands_and_exit_codes(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    run("card", "new", "--out", str(path), "--name", "韩梅梅", "--ssn", "440106200001021244",
+        "--card-number", "E44010002")
+    spec = f"sim:{path}"
+    assert run("pin", "verify", "--reader", spec, "--pin", "123456").returncode == 0
+    wrong = run("pin", "verify", "--reader", spec, stdin="000000\n")
+    assert wrong.returncode == 5 and "2 tries left" in wrong.stderr
+    assert run("pin", "tries", "--reader", spec).stdout.strip() == "2"
+    assert run("pin", "change", "--reader", spec, "--pin", "123456", "--new-pin", "654321").returncode == 0
+    assert run("pin", "reload", "--reader", spec, "--new-pin", "112233").returncode == 0
+    assert run("write", "--reader", spec, "SSSEEF06", "09", "韩梅").returncode == 0
+    assert json.loads(run("read", "--reader", spec, "--json").stdout)["name"] == "韩梅"
+
+
+def test_bad_arguments_get_clear_errors(tmp_path: Path) -> None:
+    assert run("read", "--reader", "nosuch").returncode == 2
+    out = run("apdu", "--reader", "sim", "00A4ZZ")
+    assert out.returncode == 2 and "not hexadecimal" in out.stderr
+    out = run("apdu", "--reader", "sim", "00A4020003EF05")
+    assert out.returncode == 2 and "Lc 3" in out.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "sscard.card/1", "profile": "gen2"}')
+    out = run("read", "--reader", f"sim:{bad}")
+    assert out.returncode == 4 and "atr" in out.stderr
+    assert run("read", "--reader", f"sim:{tmp_path}/missing.json").returncode == 2
+    assert run("frobnicate").returncode == 2
