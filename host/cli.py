@@ -96,31 +96,27 @@ def cmd_apdu(args: argparse.Namespace) -> int:
 
 
 def cmd_card_new(args: argparse.Namespace) -> int:
-    from firmware_sim.image import atomic_write, dumps
-    from firmware_sim.personalise import new_card
+    from hardware.sim import write_new_card
     person = {k: v for k, v in {
         "name": args.name, "ssn": args.ssn, "card_number": args.card_number, "name_ext": args.name_ext,
         "issue_date": args.issue_date, "expiry_date": args.expiry_date}.items() if v is not None}
     photo = Path(args.photo).read_bytes() if args.photo else b""
-    card = new_card(person, profile=args.profile, region=args.region, serial=args.serial, photo=photo,
-                    pin=args.initial_pin or "")
     out = Path(args.out)
     if out.exists() and not args.force:
         raise ValueError(f"{out} exists (use --force to replace it)")
-    atomic_write(out, dumps(card.to_json()))
-    print(f"card image written to {out} (profile {args.profile}, region {args.region}, ATR {card.atr.hex().upper()})")
+    atr = write_new_card(out, person, profile=args.profile, region=args.region, serial=args.serial, photo=photo,
+                         pin=args.initial_pin or "")
+    print(f"card image written to {out} (profile {args.profile}, region {args.region}, ATR {atr.hex().upper()})")
     return EXIT_OK
 
 
 def cmd_psam_new(args: argparse.Namespace) -> int:
-    from firmware_sim.image import atomic_write, dumps
-    from firmware_sim.personalise import new_psam
-    psam = new_psam(args.region, args.terminal or args.region + "000001")
+    from hardware.sim import write_new_psam
     out = Path(args.out)
     if out.exists() and not args.force:
         raise ValueError(f"{out} exists (use --force to replace it)")
-    atomic_write(out, dumps(psam.to_json()))
-    print(f"PSAM image written to {out} (region {args.region}, terminal {psam.terminal})")
+    terminal = write_new_psam(out, args.region, args.terminal or args.region + "000001")
+    print(f"PSAM image written to {out} (region {args.region}, terminal {terminal})")
     return EXIT_OK
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from host.reader import Reader
 from host.terminal import Terminal
@@ -57,35 +56,15 @@ def default_spec() -> str:
     return os.environ.get(ENV_VAR, "sim")
 
 
-def sim_devices(target: str, psam: str | None = None):  # -> tuple[CardOS, PsamOS | None]
-    """The card and PSAM devices a ``sim`` spec names."""
-    from firmware_sim import demo
-    from firmware_sim.card_os import CardOS
-    from firmware_sim.psam import PsamOS
-    if not target or (not target.endswith(".json") and target in demo.DEMO_PEOPLE):
-        card = CardOS(demo.demo_card(target or demo.DEFAULT_CARD))
-    else:
-        if not Path(target).is_file():
-            raise ReaderSpecError(f"sim: no card image at {target!r}")
-        card = CardOS.from_file(target)
-    if psam:
-        if not Path(psam).is_file():
-            raise ReaderSpecError(f"sim: no PSAM image at {psam!r}")
-        psam_dev = PsamOS.from_file(psam)
-    else:
-        path = demo.psam_path(card.image.region)
-        psam_dev = PsamOS(demo.demo_psam(card.image.region)) if path.is_file() else None
-    return card, psam_dev
-
-
 def open_readers(spec: str | ReaderSpec) -> tuple[Reader, Reader | None]:
     """The card reader and the PSAM reader (or None) a spec names."""
     rs = spec if isinstance(spec, ReaderSpec) else ReaderSpec.parse(spec)
     if rs.kind == "sim":
-        from hardware.inprocess import InProcessReader
-        card, psam = sim_devices(rs.target, rs.options.get("psam"))
-        return (InProcessReader(card, "sscard sim card"),
-                InProcessReader(psam, "sscard sim PSAM") if psam is not None else None)
+        from hardware.sim import SimSpecError, open_sim_readers
+        try:
+            return open_sim_readers(rs.target, rs.options.get("psam"))
+        except SimSpecError as exc:
+            raise ReaderSpecError(str(exc)) from None
     if rs.kind == "pcsc":
         from hardware import pcsc
         card_reader = pcsc.open_reader(rs.target)

@@ -1,0 +1,62 @@
+"""The emulator as the host reaches it: simulated devices from images or demos, and personalisation.
+
+``host`` may not import ``firmware_sim`` (DESIGN.md §1), so everything the host needs of the device
+side passes through here.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from firmware_sim import demo
+from firmware_sim.card_os import CardOS
+from firmware_sim.device import Device
+from firmware_sim.image import atomic_write, dumps
+from firmware_sim.personalise import new_card, new_psam
+from firmware_sim.psam import PsamOS
+from hardware.inprocess import InProcessReader
+
+
+class SimSpecError(ValueError):
+    """A ``sim`` reader spec names something that does not exist."""
+
+
+def sim_devices(target: str = "", psam: str | None = None) -> tuple[CardOS, PsamOS | None]:
+    """The card (a demo name or an image path) and the PSAM (a path, or the demo PSAM of the card's region)."""
+    if not target or (not target.endswith(".json") and target in demo.DEMO_PEOPLE):
+        card = CardOS(demo.demo_card(target or demo.DEFAULT_CARD))
+    else:
+        if not Path(target).is_file():
+            raise SimSpecError(f"sim: no card image at {target!r} (demo cards: {', '.join(demo.DEMO_PEOPLE)})")
+        card = CardOS.from_file(target)
+    if psam:
+        if not Path(psam).is_file():
+            raise SimSpecError(f"sim: no PSAM image at {psam!r}")
+        return card, PsamOS.from_file(psam)
+    path = demo.psam_path(card.image.region)
+    return card, (PsamOS(demo.demo_psam(card.image.region)) if path.is_file() else None)
+
+
+def open_sim_readers(target: str = "", psam: str | None = None) -> tuple[InProcessReader, InProcessReader | None]:
+    card, psam_dev = sim_devices(target, psam)
+    return (InProcessReader(card, "sscard sim card"),
+            InProcessReader(psam_dev, "sscard sim PSAM") if psam_dev is not None else None)
+
+
+def write_new_card(out: Path, person: Mapping[str, str], *, profile: str, region: str, serial: int,
+                   photo: bytes = b"", pin: str = "") -> bytes:
+    """Personalise a card image to ``out`` (atomically); returns its ATR."""
+    card = new_card(person, profile=profile, region=region, serial=serial, photo=photo, pin=pin)
+    atomic_write(out, dumps(card.to_json()))
+    return card.atr
+
+
+def write_new_psam(out: Path, region: str, terminal: str) -> str:
+    psam = new_psam(region, terminal)
+    atomic_write(out, dumps(psam.to_json()))
+    return psam.terminal
+
+
+def devices_for_emulation(card: str | None, psam: str | None) -> list[Device]:
+    c, p = sim_devices(card or "", psam)
+    return [c] + ([p] if p is not None else [])

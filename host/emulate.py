@@ -1,0 +1,32 @@
+"""``sscard emulate``: serve the emulated card and PSAM to unmodified software (issues 4 and 5).
+
+``--vpcd [HOST:]PORT`` connects the card to vpcd's first virtual reader (PORT) and the PSAM to the second
+(PORT+1), so pcscd and every PC/SC program see them; ``--serial-pty [PATH]`` serves a two-slot CCID serial
+reader on a pty. Runs until interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+
+def run_emulator(args: argparse.Namespace) -> int:
+    from hardware.sim import devices_for_emulation
+    if not args.vpcd and args.serial_pty is None:
+        raise ValueError("say where to serve: --vpcd [HOST:]PORT or --serial-pty [PATH]")
+    devices = devices_for_emulation(args.card, args.psam)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.vpcd:
+        from hardware.vpcd_link import parse_endpoint, serve_vpcd
+        host, port = parse_endpoint(args.vpcd)
+        print(f"serving the card on vpcd {host}:{port} and the PSAM on {host}:{port + 1}", file=sys.stderr, flush=True)
+        try:
+            serve_vpcd(devices, host, port, stop)
+        except KeyboardInterrupt:
+            pass
+        return 0
+    from hardware.serial_serve import serve_pty_cli
+    return serve_pty_cli(devices, args.serial_pty or None, args.baud or None, stop)
