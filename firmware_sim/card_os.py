@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from firmware_sim.device import SimulatedDevice
 from firmware_sim.image import ACTIVE, BLOCKED, BLOCKED_PERMANENTLY, CardImage, DFState, ImageStore, load_card
 from protocols import crypto
 from protocols import sw as SW
@@ -41,7 +42,7 @@ _CLA_SETS = {
 _VALID_CLA = frozenset({0x00, 0x04, 0x80, 0x84})
 
 
-class CardOS:
+class CardOS(SimulatedDevice):
     """An emulated social security card. ``store`` receives the image after every state change."""
 
     def __init__(self, image: CardImage, store: ImageStore | None = None, *,
@@ -63,21 +64,6 @@ class CardOS:
     def from_file(cls, path: str | os.PathLike[str], **kw: object) -> CardOS:
         """Open a card image file; every change is written back to it."""
         return cls(load_card(path), ImageStore(path), **kw)  # type: ignore[arg-type]
-
-    # --- Device --------------------------------------------------------------------------------------
-    @property
-    def atr(self) -> bytes:
-        return self.image.atr
-
-    def power_on(self) -> bytes:
-        self._reset_volatile()
-        return self.image.atr
-
-    def reset(self) -> bytes:
-        return self.power_on()
-
-    def power_off(self) -> None:
-        self._reset_volatile()
 
     def _reset_volatile(self) -> None:
         self.df: DFSpec | None = None          # None = MF
@@ -200,6 +186,11 @@ class CardOS:
             raise CardStatus(SW.SM_INCORRECT)
         return body
 
+    def _check_mac_only(self, cmd: CommandAPDU, challenge: bytes | None) -> None:
+        """Commands whose whole data field is the MAC (block/unblock, notes §3.1)."""
+        if self._check_mac(cmd, challenge, KeyUse.MAC):
+            raise CardStatus(SW.WRONG_LENGTH)
+
     def _check_update(self, ef: EF, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
         """Enforce the update condition; return the plain data (MAC stripped for CLA 04)."""
         acc = ef.update
@@ -289,10 +280,8 @@ class CardOS:
                 raise CardStatus(SW.RECORD_NOT_FOUND)
         return self._with_le(rec, cmd.le)
 
-    def _read_binary(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
-        if cmd.data:
-            raise CardStatus(SW.WRONG_LENGTH)
-        st = self._check_app_usable()
+    def _binary_target(self, cmd: CommandAPDU) -> tuple[BinaryFile, int]:
+        """READ/UPDATE BINARY addressing: P1 b8 set → SFI in b5..b1 and offset P2, else offset P1P2 in the current EF."""
         if cmd.p1 & 0x80:
             if cmd.p1 & 0x60:
                 raise CardStatus(SW.WRONG_P1P2)
@@ -303,6 +292,13 @@ class CardOS:
             offset = (cmd.p1 << 8) | cmd.p2
         if not isinstance(ef, BinaryFile):
             raise CardStatus(SW.INCOMPATIBLE_FILE)
+        return ef, offset
+
+    def _read_binary(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        if cmd.data:
+            raise CardStatus(SW.WRONG_LENGTH)
+        st = self._check_app_usable()
+        ef, offset = self._binary_target(cmd)
         self._check_read(ef)
         if cmd.le is None:
             raise CardStatus(SW.WRONG_LENGTH)
@@ -339,7 +335,8 @@ class CardOS:
                 raise CardStatus(0x6C00 | len(pending))
             return pending + _OK
         self.pending = pending[le:]
-        return pending[:le] + _sw(0x6100 | min(len(self.pending), 0xFF) if len(self.pending) < 256 else 0x6100)
+        left = len(self.pending)
+        return pending[:le] + _sw(0x6100 | (left if left < 256 else 0))
 
     # --- authentication (DESIGN §3) ------------------------------------------------------------------
     def _internal_auth(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
@@ -456,8 +453,7 @@ class CardOS:
         st = self._state()
         if st.status == BLOCKED_PERMANENTLY:
             raise CardStatus(SW.APP_PERMANENTLY_BLOCKED)
-        if self._check_mac(cmd, challenge, KeyUse.MAC):
-            raise CardStatus(SW.WRONG_LENGTH)
+        self._check_mac_only(cmd, challenge)
         st.status = BLOCKED_PERMANENTLY if cmd.p2 == 0x01 else BLOCKED
         self._persist()
         self.pin_ok = False
@@ -470,8 +466,7 @@ class CardOS:
         st = self._state()
         if st.status == BLOCKED_PERMANENTLY:
             raise CardStatus(SW.APP_PERMANENTLY_BLOCKED)
-        if self._check_mac(cmd, challenge, KeyUse.MAC):
-            raise CardStatus(SW.WRONG_LENGTH)
+        self._check_mac_only(cmd, challenge)
         if st.status != ACTIVE:
             st.status = ACTIVE
             self._persist()
@@ -481,8 +476,7 @@ class CardOS:
         if cmd.p1 or cmd.p2:
             raise CardStatus(SW.WRONG_P1P2)
         self._check_app_usable()
-        if self._check_mac(cmd, challenge, KeyUse.MAC):
-            raise CardStatus(SW.WRONG_LENGTH)
+        self._check_mac_only(cmd, challenge)
         self.image.card_blocked = True
         self._persist()
         self._enter_df(None)
@@ -534,16 +528,7 @@ class CardOS:
 
     def _update_binary(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
         st = self._check_app_usable()
-        if cmd.p1 & 0x80:
-            if cmd.p1 & 0x60:
-                raise CardStatus(SW.WRONG_P1P2)
-            ef = self._ef_for(cmd.p1 & 0x1F)
-            offset = cmd.p2
-        else:
-            ef = self._ef_for(0)
-            offset = (cmd.p1 << 8) | cmd.p2
-        if not isinstance(ef, BinaryFile):
-            raise CardStatus(SW.INCOMPATIBLE_FILE)
+        ef, offset = self._binary_target(cmd)
         data = self._check_update(ef, cmd, challenge)
         if not data:
             raise CardStatus(SW.WRONG_LENGTH)

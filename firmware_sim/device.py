@@ -6,6 +6,7 @@ speaks TPDUs and this interface.
 """
 from __future__ import annotations
 
+import abc
 from typing import Protocol, runtime_checkable
 
 
@@ -37,3 +38,31 @@ class Device(Protocol):
         card would give.
         """
         ...
+
+
+class SimulatedDevice(abc.ABC):
+    """What every simulated device shares: the ATR from its image and resets that clear volatile state."""
+
+    image: "HasAtr"
+
+    @property
+    def atr(self) -> bytes:
+        return self.image.atr
+
+    def power_on(self) -> bytes:
+        self._reset_volatile()
+        return self.image.atr
+
+    def reset(self) -> bytes:
+        return self.power_on()
+
+    def power_off(self) -> None:
+        self._reset_volatile()
+
+    @abc.abstractmethod
+    def _reset_volatile(self) -> None:
+        """Forget the security state, current files, challenge and pending response."""
+
+
+class HasAtr(Protocol):
+    atr: bytes

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from firmware_sim.card_os import CardStatus, _sw
+from firmware_sim.device import SimulatedDevice
 from firmware_sim.image import ImageStore
 from firmware_sim.psam_image import PsamImage, PsamKey, load_psam
 from protocols import crypto
@@ -28,7 +29,7 @@ APP_FIDS: dict[int, bytes] = {0xDF01: PSAM_APP_AID, 0xDF02: PSAM_SM4_AID}
 _OK = _sw(SW.OK)
 
 
-class PsamOS:
+class PsamOS(SimulatedDevice):
     def __init__(self, image: PsamImage, store: ImageStore | None = None) -> None:
         self.image = image
         self.store = store or ImageStore(None)
@@ -37,20 +38,6 @@ class PsamOS:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> PsamOS:
         return cls(load_psam(path), ImageStore(path))
-
-    @property
-    def atr(self) -> bytes:
-        return self.image.atr
-
-    def power_on(self) -> bytes:
-        self._reset_volatile()
-        return self.image.atr
-
-    def reset(self) -> bytes:
-        return self.power_on()
-
-    def power_off(self) -> None:
-        self._reset_volatile()
 
     def _reset_volatile(self) -> None:
         self.app: Alg | None = None

@@ -1,0 +1,377 @@
+"""Batch issuance: personalise one card image per row of a CSV of people (issue 7 part 4).
+
+Each good row becomes ``DIR/<card_number>.json`` built by :func:`firmware_sim.personalise.new_card`:
+keys diversified root → city → card from the card's own ATR, card identification code MACed with the
+card's IRK (DESIGN.md §3 "Key diversification", "Card identification code"). Bad rows are reported with
+their line number and the batch goes on.
+
+Columns (header row required, UTF-8): ``name``, ``ssn``, ``card_number`` (required); optional ``region``,
+``profile``, ``serial``, ``photo`` (a JPEG path, relative to the CSV's folder) and any item name of the
+card profile (``name_ext``, ``issue_date``, ``expiry_date``, ``ethnicity`` …). Empty cells mean "default".
+
+ATR serial: the ``serial`` column when given, else the card number read as a base-36 number. Card
+numbers are 9 upper-case letters/digits, and 36⁹ < 2⁴⁸, so that is a one-to-one map onto the ATR's
+6 serial bytes: distinct card numbers give distinct ATRs, hence distinct card keys, and re-running a
+batch reproduces the same cards.
+
+Durability choice (differs from a card's live state, DESIGN.md §4): every image is written to a temp
+file and renamed into place, so a reader of ``DIR`` never sees half a file, but there is **no fsync per
+file**. At the end of the batch the output file system is synced once (``syncfs``, else ``sync``) and the
+folder fsynced. A batch killed before that may lose images or leave empty ones (they fail to load with
+``BadCardImage``); the remedy is to run the batch again, which rewrites identical images. A card's own
+state cannot be re-created that way, which is why ``ImageStore`` fsyncs every write. ``durable=True``
+restores the per-file fsync (about 10× slower on a disk).
+"""
+from __future__ import annotations
+
+import csv
+import ctypes
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring
+from pathlib import Path
+from typing import Any
+
+from firmware_sim.image import atomic_write, dumps
+from firmware_sim.personalise import REQUIRED, new_card
+from protocols.crypto import Alg
+from protocols.keys import IssuerKeys, test_issuer_keys
+from protocols.profile import PROFILES, RecordFile
+
+SETTINGS = ("region", "profile", "serial", "photo")
+ITEM_COLUMNS = frozenset(it.name for p in PROFILES.values() for df in p.dfs for f in df.files
+                         if isinstance(f, RecordFile) for it in f.items) - {"card_id"}
+COLUMNS = frozenset(REQUIRED) | frozenset(SETTINGS) | ITEM_COLUMNS
+MAX_SERIAL = (1 << 48) - 1
+
+Progress = Callable[[int, int], None]   # (rows done, rows in all)
+
+
+class BatchInputError(ValueError):
+    """The CSV as a whole cannot be used (unreadable, no header, missing or unknown columns)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    line: int                 # 1-based line of the CSV where the row starts (the header is line 1)
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int
+    card_number: str
+    message: str
+
+    def __str__(self) -> str:
+        who = f" ({self.card_number})" if self.card_number else ""
+        return f"line {self.line}{who}: {self.message}"
+
+
+@dataclass
+class BatchResult:
+    out_dir: Path
+    rows: int = 0
+    issued: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def rate(self) -> float:
+        return self.issued / self.seconds if self.seconds > 0 else 0.0
+
+
+# --- input ---------------------------------------------------------------------------------------------
+def read_people(path: Path | str, encoding: str = "utf-8-sig") -> list[Row]:
+    """Rows of a people CSV with their starting line numbers; ``BatchInputError`` if the file is unusable."""
+    try:
+        with open(path, newline="", encoding=encoding) as fh:
+            return list(parse_people(fh))
+    except UnicodeDecodeError as exc:
+        raise BatchInputError(f"{path}: not {encoding} text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise BatchInputError(f"{path}: {exc}") from None
+
+
+def parse_people(lines: Iterable[str]) -> Iterator[Row]:
+    """Rows of CSV text; the header decides the columns (see the module docstring)."""
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise BatchInputError("the CSV is empty (a header row is required)") from None
+    names = [h.strip().lower().replace("-", "_").replace(" ", "_") for h in header]
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        raise BatchInputError(f"header lacks the column(s) {', '.join(missing)}")
+    unknown = [h for h in names if h not in COLUMNS]
+    if unknown:
+        raise BatchInputError(f"unknown column(s) {', '.join(unknown)}; known: {', '.join(sorted(COLUMNS))}")
+    if len(set(names)) != len(names):
+        raise BatchInputError("a column appears twice in the header")
+    start = reader.line_num + 1
+    for cells in reader:
+        line, start = start, reader.line_num + 1
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(names):
+            yield Row(line, {"__error__": f"{len(cells)} cells, the header has {len(names)}"})
+            continue
+        yield Row(line, {n: c.strip() for n, c in zip(names, cells)})
+
+
+def serial_for(card_number: str) -> int:
+    """The default ATR serial of a card: its 9-character card number as a base-36 number (< 2⁴⁸)."""
+    return int(card_number, 36)
+
+
+# --- output ----------------------------------------------------------------------------------------------
+def fast_dumps(doc: Any) -> str:
+    """The same text as ``firmware_sim.image.dumps`` (``json.dumps(indent=1, ensure_ascii=False)`` and a
+    newline), several times faster: the standard library formats indented JSON in pure Python."""
+    try:
+        return _fmt(doc, "\n") + "\n"
+    except _Unsupported:
+        return dumps(doc)
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _fmt(o: Any, nl: str) -> str:
+    t = type(o)
+    if t is str:
+        return encode_basestring(o)
+    if t is dict:
+        if not o:
+            return "{}"
+        inner = nl + " "
+        parts = []
+        for k, v in o.items():
+            if type(k) is not str:
+                raise _Unsupported
+            parts.append(encode_basestring(k) + ": " + _fmt(v, inner))
+        return "{" + inner + ("," + inner).join(parts) + nl + "}"
+    if t is list or t is tuple:
+        if not o:
+            return "[]"
+        inner = nl + " "
+        return "[" + inner + ("," + inner).join([_fmt(v, inner) for v in o]) + nl + "]"
+    if o is True:
+        return "true"
+    if o is False:
+        return "false"
+    if o is None:
+        return "null"
+    if t is int:
+        return int.__repr__(o)
+    raise _Unsupported
+
+
+def _write_fast(path: Path, text: str) -> None:
+    """Temp file + rename, no fsync (see the module docstring); the caller syncs once at the end."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush the folder's file system once (``syncfs``; ``sync`` where that is missing), then the folder."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.syncfs(fd) != 0:
+                raise OSError(ctypes.get_errno(), "syncfs failed")
+        except (AttributeError, OSError):
+            os.sync()
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- the engine -------------------------------------------------------------------------------------------
+class _CityKeyCache(IssuerKeys):
+    """An issuer key set whose city keys are derived once per region: they are the same for every card of a
+    city, and half of the diversification work of a card otherwise (DESIGN.md §3)."""
+
+    def city_keys(self, region: str) -> dict[str, bytes]:
+        cache: dict[str, dict[str, bytes]] = self.__dict__.setdefault("_cities", {})
+        keys = cache.get(region)
+        if keys is None:
+            keys = cache[region] = super().city_keys(region)
+        return dict(keys)
+
+
+def _cached(issuer: IssuerKeys) -> IssuerKeys:
+    return issuer if isinstance(issuer, _CityKeyCache) else _CityKeyCache(issuer.label, issuer.alg, issuer.keys)
+
+
+@dataclass
+class BatchConfig:
+    out_dir: Path
+    profile: str = "gen2"
+    region: str = "440100"
+    photo_dir: Path = Path(".")
+    durable: bool = False
+    issuers: Mapping[Alg, IssuerKeys] | None = None   # default: the TEST ONLY key sets
+
+
+class Issuer:
+    """Personalises rows into ``config.out_dir``; one instance per process."""
+
+    def __init__(self, config: BatchConfig) -> None:
+        self.config = config
+        given = dict(config.issuers or {})
+        self._issuers = {alg: _cached(given.get(alg) or test_issuer_keys(alg)) for alg in Alg}
+        self._photos: dict[str, bytes] = {}
+
+    def issue(self, row: Row, serial: int) -> RowError | None:
+        """Write one card image; a ``RowError`` instead if the row is bad."""
+        f = row.fields
+        try:
+            if "__error__" in f:
+                raise ValueError(f["__error__"])
+            profile = f.get("profile") or self.config.profile
+            if profile not in PROFILES:
+                raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+            person = {k: v for k, v in f.items() if v and k not in SETTINGS}
+            photo = self._photo(f["photo"]) if f.get("photo") else b""
+            card = new_card(person, profile=profile, region=f.get("region") or self.config.region, serial=serial,
+                            issuer=self._issuers[PROFILES[profile].alg], photo=photo)
+            path = self.config.out_dir / f"{f['card_number']}.json"
+            text = fast_dumps(card.to_json())
+            if self.config.durable:
+                atomic_write(path, text)
+            else:
+                _write_fast(path, text)
+        except (ValueError, OSError) as exc:
+            return RowError(row.line, f.get("card_number", ""), str(exc))
+        return None
+
+    def _photo(self, name: str) -> bytes:
+        data = self._photos.get(name)
+        if data is None:
+            data = self._photos[name] = (self.config.photo_dir / name).read_bytes()
+        return data
+
+
+def plan(rows: list[Row]) -> tuple[list[tuple[Row, int]], list[RowError]]:
+    """Give each row its ATR serial; rows whose card number or serial repeats an earlier row are bad."""
+    todo: list[tuple[Row, int]] = []
+    errors: list[RowError] = []
+    numbers: dict[str, int] = {}
+    serials: dict[int, int] = {}
+    for row in rows:
+        f = row.fields
+        cn = f.get("card_number", "")
+        try:
+            if "__error__" in f:
+                raise ValueError(f["__error__"])
+            if cn in numbers:
+                raise ValueError(f"card_number {cn} repeats line {numbers[cn]}")
+            text = f.get("serial", "")
+            if text:
+                try:
+                    serial = int(text, 0)
+                except ValueError:
+                    raise ValueError(f"serial {text!r} is not a number") from None
+            elif cn.isascii() and cn.isalnum():
+                serial = serial_for(cn)
+            else:
+                serial = 0   # new_card's validation rejects the card number
+            if not 0 <= serial <= MAX_SERIAL:
+                raise ValueError(f"serial {text or serial} does not fit the ATR's 6 bytes")
+            if serial in serials:
+                raise ValueError(f"ATR serial {serial:012X} repeats line {serials[serial]}")
+        except ValueError as exc:
+            errors.append(RowError(row.line, cn, str(exc)))
+            continue
+        if cn:
+            numbers[cn] = row.line
+        serials[serial] = row.line
+        todo.append((row, serial))
+    return todo, errors
+
+
+def run_batch(rows: list[Row], config: BatchConfig, *, workers: int = 1,
+              progress: Progress | None = None) -> BatchResult:
+    """Personalise every good row; never stops on a bad one. ``workers`` > 1 uses that many processes."""
+    t0 = time.perf_counter()
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    result = BatchResult(config.out_dir, rows=len(rows))
+    todo, result.errors = plan(rows)
+    total, done = len(rows), len(rows) - len(todo)
+    if progress:
+        progress(done, total)
+    if workers <= 1 or len(todo) < 2 * _CHUNK:
+        issuer = Issuer(config)
+        step = max(1, total // 200)
+        for row, serial in todo:
+            err = issuer.issue(row, serial)
+            if err is None:
+                result.issued += 1
+            else:
+                result.errors.append(err)
+            done += 1
+            if progress and (done % step == 0 or done == total):
+                progress(done, total)
+    else:
+        for issued, errors in _run_parallel(todo, config, workers):
+            result.issued += issued
+            result.errors.extend(errors)
+            done += issued + len(errors)
+            if progress:
+                progress(done, total)
+    sync_folder(config.out_dir)
+    result.errors.sort(key=lambda e: e.line)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+# --- processes ---------------------------------------------------------------------------------------------
+_CHUNK = 250
+_worker: Issuer | None = None
+
+
+def _init_worker(config: BatchConfig) -> None:
+    global _worker
+    _worker = Issuer(config)
+
+
+def _issue_chunk(chunk: list[tuple[Row, int]]) -> tuple[int, list[RowError]]:
+    assert _worker is not None
+    errors = [e for e in (_worker.issue(row, serial) for row, serial in chunk) if e is not None]
+    return len(chunk) - len(errors), errors
+
+
+def _run_parallel(todo: list[tuple[Row, int]], config: BatchConfig,
+                  workers: int) -> Iterator[tuple[int, list[RowError]]]:
+    import multiprocessing
+    chunks = [todo[i:i + _CHUNK] for i in range(0, len(todo), _CHUNK)]
+    with multiprocessing.get_context().Pool(workers, _init_worker, (config,)) as pool:
+        yield from pool.imap_unordered(_issue_chunk, chunks)
+
+
+def report_json(result: BatchResult) -> str:
+    """A machine-readable summary (for ``--json``)."""
+    return json.dumps({"out": str(result.out_dir), "rows": result.rows, "issued": result.issued,
+                       "bad_rows": [{"line": e.line, "card_number": e.card_number, "error": e.message}
+                                    for e in result.errors],
+                       "seconds": round(result.seconds, 3)}, ensure_ascii=False)

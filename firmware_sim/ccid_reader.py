@@ -1,0 +1,292 @@
+"""A CCID-over-serial reader firmware (GemCore SIM Pro personality): slot 0 = user card, slot 1 = PSAM.
+
+Reference: iso7816-3-and-serial-readers.md §2.2 (GemCore framing, the messages libccidtwin sends and expects,
+Escape 02 firmware and 01 01 01 card-movement mode, sizes, TPDU level), §2.2.3 (bStatus/bError), §1.6/§1.7
+(the reader drives T=0 procedure bytes itself and passes T=1 blocks through), §4.1.
+
+Sans-I/O: ``receive(serial bytes) -> serial bytes``; ``line_idle()`` when the host went quiet (a partial frame
+is then NAKed). The link to each card is the ``Iso7816Card`` character engine; an optional line filter per
+direction can damage card-line bytes (fault injection lives in ``hardware.faults``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from firmware_sim.iso7816_card import Iso7816Card, Phase
+from protocols import atr as atr_mod
+from protocols import ccid, gemcore, pps, t0, t1
+from protocols.errors import MalformedApdu, ProtocolError
+
+LineFilter = Callable[[bytes], bytes]
+
+FIRMWARE = b"GemCoreSIMPro sscard-sim 1.0"
+
+
+@dataclass(frozen=True)
+class ReaderModel:
+    """Fixed facts of the simulated reader (as libccid's serial descriptor states them for a GemCore SIM Pro)."""
+
+    name: str = "GemCoreSIMPro"
+    clock_hz: float = 4_000_000.0
+    max_rates: tuple[float, ...] = (500_000.0, 125_000.0)   # per slot: main slot, SIM/SAM slot
+    echo: bool = False
+    firmware: bytes = FIRMWARE
+    max_ifsd: int = 254
+
+    def rate_ok(self, slot: int) -> Callable[[int], bool]:
+        return pps.reader_rate_check(self.clock_hz, self.max_rates[min(slot, len(self.max_rates) - 1)])
+
+
+GEMCORE_SIM_PRO = ReaderModel()
+GEMPC_TWIN = ReaderModel(name="GemPCTwin", max_rates=(344_086.0,), echo=True,
+                         firmware=b"GemPC Twin sscard-sim 1.0")
+
+
+@dataclass
+class _Slot:
+    card: Iso7816Card | None
+    protocol: int = 0
+    params: bytes = field(default_factory=lambda: ccid.T0Params().encode())
+    to_card: LineFilter | None = None
+    from_card: LineFilter | None = None
+
+
+class CcidSerialFirmware:
+    """The reader: GemCore framing in and out, CCID messages, T=0 at character level, T=1 pass-through."""
+
+    def __init__(self, cards: Sequence[Iso7816Card | None], model: ReaderModel = GEMCORE_SIM_PRO, *,
+                 time_requests: bool = False) -> None:
+        self.model = model
+        self.slots = [_Slot(c) for c in cards]
+        self.time_requests = time_requests
+        self._decoder = gemcore.Decoder(from_reader=False)
+        self._last_command: bytes | None = None
+        self._last_reply: bytes | None = None
+        self._notify_sync = False
+        self._pending_notices = bytearray()
+        self.card_seconds = 0.0
+        self.stats = {"frames": 0, "naks_sent": 0, "naks_received": 0, "replays": 0}
+
+    # -- card movement -------------------------------------------------------------------------------------
+    def insert(self, slot: int, card: Iso7816Card) -> None:
+        self.slots[slot].card = card
+        self._notice()
+
+    def remove(self, slot: int) -> None:
+        s = self.slots[slot]
+        if s.card is not None:
+            s.card.deactivate()
+        s.card = None
+        self._notice()
+
+    def _notice(self) -> None:
+        if not self._notify_sync:
+            return
+        state = 0
+        for i, s in enumerate(self.slots):
+            state |= ((1 if s.card is not None else 0) | 2) << (2 * i)
+        self._pending_notices += bytes([gemcore.NOTIFY_SLOT_CHANGE, state & 0xFF])
+
+    def set_line_filters(self, slot: int, to_card: LineFilter | None, from_card: LineFilter | None) -> None:
+        self.slots[slot].to_card, self.slots[slot].from_card = to_card, from_card
+
+    def take_card_seconds(self) -> float:
+        """Card-line time spent since the last call (characters × character duration at the slot's Fi/Di)."""
+        t, self.card_seconds = self.card_seconds, 0.0
+        return t
+
+    # -- serial side -----------------------------------------------------------------------------------------
+    def receive(self, data: bytes) -> bytes:
+        out = bytearray()
+        for ev in self._decoder.feed(data):
+            out += self._on_event(ev)
+        return bytes(out)
+
+    def line_idle(self) -> bytes:
+        """The host stopped in the middle of a frame: drop it and NAK."""
+        out = bytearray()
+        for ev in self._decoder.flush():
+            out += self._on_event(ev)
+        return bytes(out)
+
+    @property
+    def partial(self) -> bool:
+        return self._decoder.pending
+
+    def _on_event(self, ev: gemcore.Event) -> bytes:
+        if isinstance(ev, gemcore.BadFrame):
+            self.stats["naks_sent"] += 1
+            return gemcore.NAK_FRAME
+        if isinstance(ev, gemcore.Nak):
+            self.stats["naks_received"] += 1
+            return self._last_reply or b""
+        if not isinstance(ev, gemcore.Frame):
+            return b""
+        self.stats["frames"] += 1
+        frame = gemcore.encode(ev.message)
+        echo = frame if self.model.echo else b""
+        if ev.message == self._last_command and self._last_reply is not None:
+            self.stats["replays"] += 1   # a retransmission of a command already executed: answer it again
+            return echo + self._last_reply
+        reply = gemcore.encode(self._handle(ccid.decode(ev.message)).encode())
+        notices, self._pending_notices = bytes(self._pending_notices), bytearray()
+        self._last_command, self._last_reply = ev.message, reply
+        return echo + notices + reply
+
+    # -- CCID messages ---------------------------------------------------------------------------------------
+    def _handle(self, msg: ccid.Message) -> ccid.Message:
+        if isinstance(msg, ccid.Escape):
+            return self._escape(msg)
+        if isinstance(msg, ccid.Unsupported):
+            return self._failed(msg, ccid.ERR_CMD_NOT_SUPPORTED)
+        if msg.slot >= len(self.slots):
+            return self._failed(msg, ccid.ERR_BAD_SLOT)
+        slot = self.slots[msg.slot]
+        if isinstance(msg, ccid.IccPowerOn):
+            return self._power_on(msg, slot)
+        if isinstance(msg, ccid.IccPowerOff):
+            if slot.card is not None:
+                slot.card.deactivate()
+            return ccid.SlotStatus(msg.slot, msg.seq, self._icc(slot), 0, 0)
+        if isinstance(msg, ccid.GetSlotStatus):
+            return ccid.SlotStatus(msg.slot, msg.seq, self._icc(slot), 0, 0)
+        if isinstance(msg, ccid.XfrBlock):
+            return self._xfr(msg, slot)
+        if isinstance(msg, ccid.GetParameters):
+            return ccid.Parameters(msg.slot, msg.seq, self._icc(slot), 0, slot.protocol, slot.params)
+        if isinstance(msg, ccid.ResetParameters):
+            slot.protocol, slot.params = 0, ccid.T0Params().encode()
+            return ccid.Parameters(msg.slot, msg.seq, self._icc(slot), 0, slot.protocol, slot.params)
+        if isinstance(msg, ccid.SetParameters):
+            return self._set_parameters(msg, slot)
+        return self._failed(msg, ccid.ERR_CMD_NOT_SUPPORTED)
+
+    @staticmethod
+    def _icc(slot: _Slot) -> int:
+        if slot.card is None:
+            return ccid.ICC_ABSENT
+        return ccid.ICC_ACTIVE if slot.card.active else ccid.ICC_INACTIVE
+
+    def _failed(self, msg: ccid.Message, error: int, slot: _Slot | None = None) -> ccid.Message:
+        status = ccid.CMD_FAILED | (self._icc(slot) if slot is not None else 0)
+        t = msg.msg_type if isinstance(msg, ccid.Unsupported) else msg.TYPE
+        rt = ccid.REPLY_TYPE.get(t, 0x81)
+        if rt == 0x80:
+            return ccid.DataBlock(msg.slot, msg.seq, status, error)
+        if rt == 0x82:
+            return ccid.Parameters(msg.slot, msg.seq, status, error)
+        if rt == 0x83:
+            return ccid.EscapeReply(msg.slot, msg.seq, status, error)
+        if rt == 0x84:
+            return ccid.DataRateAndClock(msg.slot, msg.seq, status, error)
+        return ccid.SlotStatus(msg.slot, msg.seq, status, error, 0)
+
+    def _escape(self, msg: ccid.Escape) -> ccid.Message:
+        d = msg.data
+        if d == b"\x02":
+            return ccid.EscapeReply(msg.slot, msg.seq, 0, 0, self.model.firmware)
+        if d[:2] == b"\x01\x01" and len(d) == 3:   # card movement notification mode
+            self._notify_sync = d[2] == 0x01
+            return ccid.EscapeReply(msg.slot, msg.seq, 0, 0, b"")
+        if d[:1] == b"\x01" and len(d) == 3:       # other reader settings (e.g. 01 10 20 serial speed)
+            return ccid.EscapeReply(msg.slot, msg.seq, 0, 0, b"")
+        return self._failed(msg, ccid.ERR_CMD_NOT_SUPPORTED)
+
+    # -- card line -----------------------------------------------------------------------------------------------
+    def _char_seconds(self, slot: _Slot, fidi: int | None = None) -> float:
+        f = fidi if fidi is not None else slot.params[0]
+        if not atr_mod.fidi_valid(f):
+            f = atr_mod.DEFAULT_FIDI
+        return atr_mod.character_etu(slot.protocol) * atr_mod.etu_seconds(f, self.model.clock_hz)
+
+    def _to_card(self, slot: _Slot, data: bytes, fidi: int | None = None) -> bytes:
+        assert slot.card is not None
+        self.card_seconds += len(data) * self._char_seconds(slot, fidi)
+        if slot.to_card is not None:
+            data = slot.to_card(data)
+        out = slot.card.feed(data) if data else b""
+        return self._from_card(slot, out, fidi)
+
+    def _from_card(self, slot: _Slot, out: bytes, fidi: int | None = None) -> bytes:
+        if slot.from_card is not None and out:
+            out = slot.from_card(out)
+        self.card_seconds += len(out) * self._char_seconds(slot, fidi)
+        return out
+
+    def _power_on(self, msg: ccid.IccPowerOn, slot: _Slot) -> ccid.Message:
+        if slot.card is None:
+            return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED | ccid.ICC_ABSENT, ccid.ERR_ICC_MUTE)
+        atr_bytes = slot.card.warm_reset() if slot.card.active else slot.card.cold_reset()
+        slot.protocol, slot.params = 0, ccid.T0Params().encode()
+        self.card_seconds += len(atr_bytes) * self._char_seconds(slot, atr_mod.DEFAULT_FIDI)
+        return ccid.DataBlock(msg.slot, msg.seq, ccid.ICC_ACTIVE, 0, 0, atr_bytes)
+
+    def _set_parameters(self, msg: ccid.SetParameters, slot: _Slot) -> ccid.Message:
+        icc = self._icc(slot)
+        try:
+            params = ccid.decode_params(msg.protocol, msg.params)
+        except Exception:
+            return ccid.Parameters(msg.slot, msg.seq, ccid.CMD_FAILED | icc, 7, slot.protocol, slot.params)
+        if not atr_mod.fidi_valid(params.fidi) or not self.model.rate_ok(msg.slot)(params.fidi):
+            return ccid.Parameters(msg.slot, msg.seq, ccid.CMD_FAILED | icc, 10, slot.protocol, slot.params)
+        slot.protocol, slot.params = msg.protocol, params.encode()
+        return ccid.Parameters(msg.slot, msg.seq, icc, 0, slot.protocol, slot.params)
+
+    def _xfr(self, msg: ccid.XfrBlock, slot: _Slot) -> ccid.Message:
+        card = slot.card
+        if card is None:
+            return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED | ccid.ICC_ABSENT, ccid.ERR_ICC_MUTE)
+        if not card.active:
+            return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED | ccid.ICC_INACTIVE, ccid.ERR_ICC_MUTE)
+        data = msg.data
+        try:
+            if card.phase in (Phase.AFTER_ATR, Phase.PPS) and data[:1] == b"\xFF":
+                answer = self._pps(slot, data)
+            elif slot.protocol == 1:
+                answer = self._t1(slot, data)
+            else:
+                answer = self._t0(slot, data)
+        except MalformedApdu:
+            return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED, 1)
+        except ProtocolError:
+            return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED, ccid.ERR_PROCEDURE_BYTE_CONFLICT)
+        if answer is None:
+            return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED, ccid.ERR_ICC_MUTE)
+        return ccid.DataBlock(msg.slot, msg.seq, 0, 0, 0, answer)
+
+    def _pps(self, slot: _Slot, request: bytes) -> bytes | None:
+        out = self._to_card(slot, request, atr_mod.DEFAULT_FIDI)
+        try:
+            n = pps.pps_length(out)
+        except Exception:
+            return None
+        if n is None or len(out) < n:
+            return None
+        return out[:n]
+
+    def _t0(self, slot: _Slot, tpdu: bytes) -> bytes | None:
+        assert slot.card is not None
+        machine = t0.T0Reader(tpdu)
+        out = self._to_card(slot, machine.start())
+        for _ in range(2 * len(tpdu) + 600):
+            if not out:
+                return None   # the card stays silent: WT expires
+            step = machine.feed(out)
+            if step.done:
+                return step.response
+            out = self._to_card(slot, step.send) if step.send else b""
+        raise ProtocolError("T=0 exchange does not end")
+
+    def _t1(self, slot: _Slot, block: bytes) -> bytes | None:
+        assert slot.card is not None
+        crc = bool(ccid.T1Params.decode(slot.params).crc) if len(slot.params) == 7 else False
+        out = self._to_card(slot, block)
+        if not out:
+            out = self._from_card(slot, slot.card.line_idle())  # the card's CWT ran out on a damaged block
+        if not out:
+            return None
+        n = t1.block_length(out, crc)
+        if n is None or len(out) < n:
+            return None   # the reader waits for the rest of the block and times out
+        return out[:n]
