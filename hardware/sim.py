@@ -15,6 +15,7 @@ from firmware_sim.image import atomic_write, dumps
 from firmware_sim.personalise import new_card, new_psam
 from firmware_sim.psam import PsamOS
 from hardware.inprocess import InProcessReader
+from protocols.keys import IssuerKeys
 
 
 class SimSpecError(ValueError):
@@ -44,15 +45,15 @@ def open_sim_readers(target: str = "", psam: str | None = None) -> tuple[InProce
 
 
 def write_new_card(out: Path, person: Mapping[str, str], *, profile: str, region: str, serial: int,
-                   photo: bytes = b"", pin: str = "") -> bytes:
+                   photo: bytes = b"", pin: str = "", issuer: IssuerKeys | None = None) -> bytes:
     """Personalise a card image to ``out`` (atomically); returns its ATR."""
-    card = new_card(person, profile=profile, region=region, serial=serial, photo=photo, pin=pin)
+    card = new_card(person, profile=profile, region=region, serial=serial, photo=photo, pin=pin, issuer=issuer)
     atomic_write(out, dumps(card.to_json()))
     return card.atr
 
 
-def write_new_psam(out: Path, region: str, terminal: str) -> str:
-    psam = new_psam(region, terminal)
+def write_new_psam(out: Path, region: str, terminal: str, issuers: tuple[IssuerKeys, ...] | None = None) -> str:
+    psam = new_psam(region, terminal, issuers)
     atomic_write(out, dumps(psam.to_json()))
     return psam.terminal
 

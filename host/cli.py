@@ -15,6 +15,7 @@ from typing import Sequence
 from host import errors as E
 from host.spec import ReaderSpecError, default_spec, open_readers, open_terminal
 from host.terminal import BasicInfo
+from protocols.keys import IssuerKeys
 from protocols.regions import region_name
 
 EXIT_OK, EXIT_CARD, EXIT_USAGE, EXIT_READER, EXIT_IMAGE, EXIT_AUTH, EXIT_NO_PSAM = 0, 1, 2, 3, 4, 5, 6
@@ -104,10 +105,16 @@ def cmd_card_new(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
         raise ValueError(f"{out} exists (use --force to replace it)")
+    issuer = _issuer_keys(args.issuer_keys)[0] if args.issuer_keys else None
     atr = write_new_card(out, person, profile=args.profile, region=args.region, serial=args.serial, photo=photo,
-                         pin=args.initial_pin or "")
+                         pin=args.initial_pin or "", issuer=issuer)
     print(f"card image written to {out} (profile {args.profile}, region {args.region}, ATR {atr.hex().upper()})")
     return EXIT_OK
+
+
+def _issuer_keys(*paths: str) -> tuple[IssuerKeys, ...]:
+    """Issuer key sets from JSON files (protocols.keys); the shipped test sets are in firmware_sim/demo/."""
+    return tuple(IssuerKeys.from_json(Path(p).read_text(encoding="utf-8")) for p in paths)
 
 
 def cmd_psam_new(args: argparse.Namespace) -> int:
@@ -115,7 +122,8 @@ def cmd_psam_new(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
         raise ValueError(f"{out} exists (use --force to replace it)")
-    terminal = write_new_psam(out, args.region, args.terminal or args.region + "000001")
+    issuers = _issuer_keys(*args.issuer_keys) if args.issuer_keys else None
+    terminal = write_new_psam(out, args.region, args.terminal or args.region + "000001", issuers)
     print(f"PSAM image written to {out} (region {args.region}, terminal {terminal})")
     return EXIT_OK
 
@@ -231,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("--expiry-date")
     cn.add_argument("--initial-pin")
     cn.add_argument("--photo", help="JPEG file for EF08 (at most 4096 bytes)")
+    cn.add_argument("--issuer-keys", metavar="KEYS.json", help="issuer key set (default: the test-only set)")
     cn.add_argument("--force", action="store_true")
     cn.set_defaults(func=cmd_card_new)
 
@@ -240,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     pn.add_argument("--out", "-o", required=True)
     pn.add_argument("--region", default="440100")
     pn.add_argument("--terminal", help="12-digit terminal number")
+    pn.add_argument("--issuer-keys", metavar="KEYS.json", nargs="+", help="issuer key sets, one per algorithm")
     pn.add_argument("--force", action="store_true")
     pn.set_defaults(func=cmd_psam_new)
 

@@ -75,3 +75,25 @@ def test_bad_arguments_get_clear_errors(tmp_path: Path) -> None:
     assert out.returncode == 4 and "atr" in out.stderr
     assert run("read", "--reader", f"sim:{tmp_path}/missing.json").returncode == 2
     assert run("frobnicate").returncode == 2
+
+
+def test_issuer_key_files_drive_personalisation(tmp_path: Path) -> None:
+    from protocols.crypto import Alg
+    from protocols.keys import IssuerKeys
+    keys = IssuerKeys("TEST ONLY: other issuer", Alg.DES3, {n: bytes([i + 1]) * 16 for i, n in enumerate(
+        ("IRK", "MK", "UK", "RK", "EK0D", "RLK", "STK", "PUK", "RPK"))})
+    kf = tmp_path / "keys.json"
+    kf.write_text(keys.to_json())
+    card, psam = tmp_path / "c.json", tmp_path / "p.json"
+    assert run("card", "new", "--out", str(card), "--name", "甲", "--ssn", "440106200001011234",
+               "--card-number", "E44010001", "--issuer-keys", str(kf)).returncode == 0
+    # the demo PSAM holds other keys: the card is not recognised as genuine
+    assert run("read", "--reader", f"sim:{card}").returncode == 5
+    assert run("psam", "new", "--out", str(psam), "--issuer-keys", str(kf)).returncode == 0
+    out = run("read", "--reader", f"sim:{card},psam={psam}", "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["authenticated"] is True
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"label": "x", "alg": "DES3", "keys": {}}')
+    out = run("card", "new", "--out", str(tmp_path / "x.json"), "--name", "甲", "--ssn", "440106200001011234",
+              "--card-number", "E44010001", "--issuer-keys", str(bad))
+    assert out.returncode == 2 and "missing key" in out.stderr
