@@ -1,6 +1,6 @@
 # sscard: `make demo` runs the counter demo on the built-in emulator; `make test` runs the whole suite.
 # Both install what is missing first (system packages as root, .venv, the package).
-.PHONY: setup demo test bench
+.PHONY: setup demo test bench fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -13,3 +13,6 @@ test: setup
 
 bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; .venv/bin/python $$b; done
+
+fuzz: setup  # long fuzzing run (hypothesis + atheris when installed): make fuzz FUZZ_SECONDS=3600
+	@.venv/bin/python benchmarks/fuzz_long.py --seconds $(or $(FUZZ_SECONDS),600)

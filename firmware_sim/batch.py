@@ -58,6 +58,7 @@ class BatchInputError(ValueError):
 class Row:
     line: int                 # 1-based line of the CSV where the row starts (the header is line 1)
     fields: dict[str, str]
+    error: str = ""           # the row could not even be split into the header's columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,7 @@ def parse_people(lines: Iterable[str]) -> Iterator[Row]:
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(names):
-            yield Row(line, {"__error__": f"{len(cells)} cells, the header has {len(names)}"})
+            yield Row(line, {}, f"{len(cells)} cells, the header has {len(names)}")
             continue
         yield Row(line, {n: c.strip() for n, c in zip(names, cells)})
 
@@ -146,34 +147,50 @@ class _Unsupported(Exception):
     pass
 
 
+def _scalar(v: Any) -> str:
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return "null"
+    if type(v) is int:
+        return int.__repr__(v)
+    raise _Unsupported
+
+
 def _fmt(o: Any, nl: str) -> str:
-    t = type(o)
-    if t is str:
-        return encode_basestring(o)
-    if t is dict:
+    """``o`` (a dict or list) at the indentation ``nl``; scalars are inlined to save calls."""
+    inner = nl + " "
+    enc = encode_basestring
+    parts = []
+    if type(o) is dict:
         if not o:
             return "{}"
-        inner = nl + " "
-        parts = []
         for k, v in o.items():
             if type(k) is not str:
                 raise _Unsupported
-            parts.append(encode_basestring(k) + ": " + _fmt(v, inner))
+            tv = type(v)
+            if tv is str:
+                parts.append(enc(k) + ": " + enc(v))
+            elif tv is dict or tv is list:
+                parts.append(enc(k) + ": " + _fmt(v, inner))
+            else:
+                parts.append(enc(k) + ": " + _scalar(v))
         return "{" + inner + ("," + inner).join(parts) + nl + "}"
-    if t is list or t is tuple:
-        if not o:
-            return "[]"
-        inner = nl + " "
-        return "[" + inner + ("," + inner).join([_fmt(v, inner) for v in o]) + nl + "]"
-    if o is True:
-        return "true"
-    if o is False:
-        return "false"
-    if o is None:
-        return "null"
-    if t is int:
-        return int.__repr__(o)
-    raise _Unsupported
+    if type(o) is not list:
+        raise _Unsupported
+    if not o:
+        return "[]"
+    for v in o:
+        tv = type(v)
+        if tv is str:
+            parts.append(enc(v))
+        elif tv is dict or tv is list:
+            parts.append(_fmt(v, inner))
+        else:
+            parts.append(_scalar(v))
+    return "[" + inner + ("," + inner).join(parts) + nl + "]"
 
 
 def _write_fast(path: Path, text: str) -> None:
@@ -246,8 +263,8 @@ class Issuer:
         """Write one card image; a ``RowError`` instead if the row is bad."""
         f = row.fields
         try:
-            if "__error__" in f:
-                raise ValueError(f["__error__"])
+            if row.error:
+                raise ValueError(row.error)
             profile = f.get("profile") or self.config.profile
             if profile not in PROFILES:
                 raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
@@ -282,30 +299,32 @@ def plan(rows: list[Row]) -> tuple[list[tuple[Row, int]], list[RowError]]:
         f = row.fields
         cn = f.get("card_number", "")
         try:
-            if "__error__" in f:
-                raise ValueError(f["__error__"])
+            if row.error:
+                raise ValueError(row.error)
             if cn in numbers:
                 raise ValueError(f"card_number {cn} repeats line {numbers[cn]}")
             text = f.get("serial", "")
+            serial: int | None = None
             if text:
                 try:
                     serial = int(text, 0)
                 except ValueError:
                     raise ValueError(f"serial {text!r} is not a number") from None
-            elif cn.isascii() and cn.isalnum():
+                if not 0 <= serial <= MAX_SERIAL:
+                    raise ValueError(f"serial {text} does not fit the ATR's 6 bytes")
+            elif len(cn) == 9 and cn.isascii() and cn.isalnum() and cn.upper() == cn:
                 serial = serial_for(cn)
-            else:
-                serial = 0   # new_card's validation rejects the card number
-            if not 0 <= serial <= MAX_SERIAL:
-                raise ValueError(f"serial {text or serial} does not fit the ATR's 6 bytes")
-            if serial in serials:
+            if serial is not None and serial in serials:
                 raise ValueError(f"ATR serial {serial:012X} repeats line {serials[serial]}")
         except ValueError as exc:
             errors.append(RowError(row.line, cn, str(exc)))
             continue
         if cn:
             numbers[cn] = row.line
-        serials[serial] = row.line
+        if serial is None:     # no usable card number: the row's own validation will say why
+            serial = 0
+        else:
+            serials[serial] = row.line
         todo.append((row, serial))
     return todo, errors
 

@@ -179,7 +179,10 @@ class CardOS(SimulatedDevice):
         if challenge is None:
             raise CardStatus(SW.DATA_INVALID)
         st = self._state()
-        key = st.keys[self.df.key_by_use(key_use).key_id].value  # type: ignore[union-attr]
+        try:
+            key = st.keys[self.df.key_by_use(key_use).key_id].value  # type: ignore[union-attr]
+        except KeyError:   # e.g. PIN UNBLOCK in an application DF, which has no PUK (found by tests/fuzz)
+            raise CardStatus(SW.REF_NOT_FOUND) from None
         body, given = cmd.data[:-4], cmd.data[-4:]
         header = bytes((cmd.cla, cmd.ins, cmd.p1, cmd.p2, len(cmd.data)))
         if not crypto.equal(crypto.mac(self.alg, key, header + body, challenge), given):

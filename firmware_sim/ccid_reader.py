@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from firmware_sim.iso7816_card import Iso7816Card, Phase
 from protocols import atr as atr_mod
 from protocols import ccid, gemcore, pps, t0, t1
-from protocols.errors import MalformedApdu, ProtocolError
+from protocols.errors import MalformedApdu, MalformedFrame, ProtocolError
 
 LineFilter = Callable[[bytes], bytes]
 
@@ -29,7 +29,9 @@ class ReaderModel:
 
     name: str = "GemCoreSIMPro"
     clock_hz: float = 4_000_000.0
-    max_rates: tuple[float, ...] = (500_000.0, 125_000.0)   # per slot: main slot, SIM/SAM slot
+    # per slot; libccid 1.5.2 offers the ISO rates up to 500 kbit/s on both slots of a GemCoreSIMPro (seen in
+    # its find_baud_rate() log), so the PSAM slot accepts the same speeds
+    max_rates: tuple[float, ...] = (500_000.0, 500_000.0)
     echo: bool = False
     firmware: bytes = FIRMWARE
     max_ifsd: int = 254
@@ -66,7 +68,7 @@ class CcidSerialFirmware:
         self._notify_sync = False
         self._pending_notices = bytearray()
         self.card_seconds = 0.0
-        self.stats = {"frames": 0, "naks_sent": 0, "naks_received": 0, "replays": 0}
+        self.stats = {"frames": 0, "naks_sent": 0, "naks_received": 0, "replays": 0, "pps": 0, "lenient_tpdus": 0}
 
     # -- card movement -------------------------------------------------------------------------------------
     def insert(self, slot: int, card: Iso7816Card) -> None:
@@ -226,7 +228,7 @@ class CcidSerialFirmware:
         icc = self._icc(slot)
         try:
             params = ccid.decode_params(msg.protocol, msg.params)
-        except Exception:
+        except MalformedFrame:
             return ccid.Parameters(msg.slot, msg.seq, ccid.CMD_FAILED | icc, 7, slot.protocol, slot.params)
         if not atr_mod.fidi_valid(params.fidi) or not self.model.rate_ok(msg.slot)(params.fidi):
             return ccid.Parameters(msg.slot, msg.seq, ccid.CMD_FAILED | icc, 10, slot.protocol, slot.params)
@@ -256,10 +258,11 @@ class CcidSerialFirmware:
         return ccid.DataBlock(msg.slot, msg.seq, 0, 0, 0, answer)
 
     def _pps(self, slot: _Slot, request: bytes) -> bytes | None:
+        self.stats["pps"] += 1
         out = self._to_card(slot, request, atr_mod.DEFAULT_FIDI)
         try:
             n = pps.pps_length(out)
-        except Exception:
+        except MalformedFrame:
             return None
         if n is None or len(out) < n:
             return None
@@ -267,6 +270,12 @@ class CcidSerialFirmware:
 
     def _t0(self, slot: _Slot, tpdu: bytes) -> bytes | None:
         assert slot.card is not None
+        if len(tpdu) == 4 or (len(tpdu) > 5 and len(tpdu) == 6 + tpdu[4]):
+            # A case 1 APDU without P3, or a case 4 APDU with its Le: what libccid passes through on T=0 when an
+            # application sends APDUs. A real reader sends the extra Le after the data and the card ignores it;
+            # we send P3 = 00 / drop Le, and count it (the host should have mapped the APDU to a TPDU).
+            self.stats["lenient_tpdus"] += 1
+            tpdu = tpdu + b"\x00" if len(tpdu) == 4 else tpdu[:-1]
         machine = t0.T0Reader(tpdu)
         out = self._to_card(slot, machine.start())
         for _ in range(2 * len(tpdu) + 600):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protocols.crypto import Alg
 from protocols.errors import BadCardImage
 from protocols.profile import BinaryFile, CardProfile, RecordFile, profile as get_profile
 
@@ -114,6 +115,11 @@ def _hex(text: Any, what: str) -> bytes:
         raise BadCardImage(f"{what}: not hexadecimal") from None
 
 
+def _count(value: Any) -> bool:
+    """An integer counter: JSON true/false are not numbers of tries."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _card_from_json(doc: Any) -> CardImage:
     if not isinstance(doc, dict):
         raise BadCardImage("card image: the document is not a JSON object")
@@ -133,7 +139,7 @@ def _card_from_json(doc: Any) -> CardImage:
     if not (isinstance(pin, str) and pin.isdigit() and 4 <= len(pin) <= 12):
         raise BadCardImage("pin.value: expected 4 to 12 decimal digits")
     tries = doc["pin"]["tries_left"]
-    if not (isinstance(tries, int) and 0 <= tries <= prof.pin_tries):
+    if not (_count(tries) and 0 <= tries <= prof.pin_tries):
         raise BadCardImage(f"pin.tries_left: {tries!r} not in 0..{prof.pin_tries}")
     dfs: dict[str, DFState] = {}
     for spec in prof.dfs:
@@ -149,10 +155,10 @@ def _card_from_json(doc: Any) -> CardImage:
             if not isinstance(kd, dict):
                 raise BadCardImage(f"{where}.keys.{ks.name}: missing")
             value = _hex(kd["value"], f"{where}.keys.{ks.name}.value")
-            if len(value) not in (8, 16, 24):
+            if len(value) not in ((16,) if prof.alg is Alg.SM4 else (8, 16, 24)):   # SM4: 16 (tests/fuzz)
                 raise BadCardImage(f"{where}.keys.{ks.name}.value: {len(value)} bytes is not a key length")
             mt, tl = kd.get("max_tries", ks.tries), kd["tries_left"]
-            if not (isinstance(tl, int) and isinstance(mt, int) and 0 <= tl <= mt):
+            if not (_count(tl) and _count(mt) and 0 <= tl <= mt):
                 raise BadCardImage(f"{where}.keys.{ks.name}.tries_left: {tl!r} not in 0..{mt!r}")
             keys[ks.key_id] = KeyState(value, tl, mt)
         records: dict[int, list[bytes]] = {}
@@ -241,6 +247,8 @@ def load_json(path: Path | str) -> Any:
         raise BadCardImage(f"{path}: not JSON ({exc})") from None
     except UnicodeDecodeError:
         raise BadCardImage(f"{path}: not UTF-8 text") from None
+    except RecursionError:   # e.g. "[[[[…": found by tests/fuzz
+        raise BadCardImage(f"{path}: JSON nested too deeply") from None
 
 
 def load_card(path: Path | str) -> CardImage:

@@ -24,6 +24,7 @@ class LinkProfile:
     offer: atr_mod.Offer | None = None
     t0: t0.T0CardOptions = field(default_factory=t0.T0CardOptions)
     wtx: int = 0  # T=1: ask S(WTX request, wtx) before each response (0 = never)
+    pps_mute: bool = False  # never answer a PPS request (a card that cannot do PPS)
 
     @classmethod
     def t0_only(cls, fidi: int | None = None, **kw: object) -> LinkProfile:
@@ -144,7 +145,7 @@ class Iso7816Card:
         request, rest = bytes(self._buf[:n]), bytes(self._buf[n:])
         self._buf.clear()
         assert self._atr is not None
-        answer = pps.card_response(request, self._atr)
+        answer = None if self.profile.pps_mute else pps.card_response(request, self._atr)
         if answer is None:
             self.phase = Phase.MUTE
             return b""

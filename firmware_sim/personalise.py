@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from firmware_sim.image import ACTIVE, CardImage, DFState, KeyState
 from firmware_sim.psam_image import PsamImage, PsamKey
 from protocols import crypto
+from protocols.atr import historical_bytes
 from protocols.codecs import check_date, encode_cn
 from protocols.crypto import Alg
 from protocols.keys import IssuerKeys, test_issuer_keys
@@ -33,7 +34,7 @@ def build_atr(serial: bytes, chip: bytes = CHIP_MAKER, cos: bytes = COS_INFO, ma
 
 def card_id_code(alg: Alg, irk_card_key: bytes, region: str, atr: bytes) -> bytes:
     """Region BCD (3) ‖ D1 56 00 00 05 ‖ last 4 ATR bytes ‖ MAC over the first 12 bytes (notes §4.7)."""
-    head = encode_cn(region, 3) + RID + atr[-4:]
+    head = encode_cn(region, 3) + RID + historical_bytes(atr)[-4:]
     return head + crypto.mac(alg, irk_card_key, head)
 
 

@@ -2,6 +2,9 @@
 
 Exit codes: 0 success · 1 the card refused a command · 2 bad arguments or input · 3 no card or reader
 failure · 4 bad card/PSAM image · 5 wrong PIN, blocked PIN or failed authentication · 6 no PSAM.
+``trace -- CMD`` exits with CMD's code; ``shell --script`` with 0 (every line passed), 1 (a line failed:
+FILE:LINE is printed) or 2 (a line could not be parsed); ``serve`` with 0 when stopped (Ctrl-C), 2 for bad
+options (host.tracing, host.shell, host.serve).
 """
 from __future__ import annotations
 
@@ -242,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("--issuer-keys", metavar="KEYS.json", help="issuer key set (default: the test-only set)")
     cn.add_argument("--force", action="store_true")
     cn.set_defaults(func=cmd_card_new)
+    from host import issuance  # `sscard card batch` (issue 7)
+    issuance.add_parser(csub)
 
     sp = sub.add_parser("psam", help="PSAM images")
     psub = sp.add_subparsers(dest="psam_command", required=True)
@@ -286,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--serial-pty", metavar="PATH", nargs="?", const="", help="serve a CCID serial reader on a pty")
     sp.add_argument("--baud", type=int, default=0, help="pace the serial line at this rate")
     sp.set_defaults(func=cmd_emulate)
+
+    from host import serve, shell, tracing  # issue 6: trace, shell, serve
+    tracing.add_parser(sub)
+    shell.add_parser(sub, reader_arg)
+    serve.add_parser(sub, reader_arg)
     return p
 
 

@@ -25,6 +25,78 @@ PIN_BLOCKED = -52
 NO_PSAM = -2201
 PSAM_NO_ALG = -2202
 PSAM_NO_RK = -2203
+HSM_MISMATCH = -25
+PIN_ENTRY_CANCELLED = -31
+PIN_ENTRY_TIMEOUT = -32
+PIN_MISMATCH = -34
+INITIAL_PIN_REFUSED = -36
+ILLEGAL_CHARACTERS = -41
+DATA_LENGTH = -42
+
+
+# --- errors of the standard interface's inputs and PIN entry (notes §6.3); raised by host.standard --------
+class InterfaceInputError(SSCardError, ValueError):
+    """Base of the standard interface's input errors (each subclass has its own code in ``error_code``)."""
+
+
+class IllegalInput(InterfaceInputError):
+    """pFileAddr / pWriteData / pKey syntax, or a step called out of order (-23)."""
+
+
+class CardInfoFormat(InterfaceInputError):
+    """pCardInfo's card identification code is not 32 hex digits (-20)."""
+
+
+class CardInfoMismatch(SSCardError):
+    """pCardInfo names another card than the one in the reader (-22)."""
+
+
+class PinLengthError(InterfaceInputError):
+    """The PIN entered is not 6 digits (-33)."""
+
+
+class PinMismatch(SSCardError):
+    """The two entries of a new PIN differ (-34)."""
+
+
+class InitialPinRefused(SSCardError):
+    """The new PIN is the initial PIN (-36)."""
+
+
+class IllegalCharacters(InterfaceInputError):
+    """A value to write has characters its item's format cannot hold (-41)."""
+
+
+class DataLengthError(InterfaceInputError):
+    """A value to write is longer than its item (-42)."""
+
+
+class PinEntryCancelled(SSCardError):
+    """The holder cancelled PIN entry (-31)."""
+
+
+class PinEntryTimeout(SSCardError):
+    """PIN entry timed out (-32)."""
+
+
+class NotSupported(SSCardError):
+    """The function or interface (e.g. contactless on a contact-only terminal) is not supported (-13)."""
+
+
+class BadParameter(InterfaceInputError):
+    """An argument out of range, e.g. an iType other than 1–4 (-14)."""
+
+
+class HsmMismatch(SSCardError):
+    """The card's internal-authentication answer differs from the HSM's (-25, notes §5.4)."""
+
+
+class PsamLacksAlgorithm(NoPsam):
+    """The PSAM has no application/keys for the card's algorithm (SSF33/SM4) (-2202)."""
+
+
+class PsamLacksReadKey(NoPsam):
+    """The PSAM lacks RKSSSE, needed to read a 3.0 card (-2203)."""
 
 
 def sw_to_exception(sw: int, *, pin: bool = False, auth: bool = False) -> CardError:
@@ -60,8 +132,24 @@ def error_code(exc: BaseException) -> int:
         return READER_CONNECTION
     if isinstance(exc, WrongCard):
         return WRONG_CARD_TYPE
+    if isinstance(exc, PsamLacksAlgorithm):
+        return PSAM_NO_ALG
+    if isinstance(exc, PsamLacksReadKey):
+        return PSAM_NO_RK
     if isinstance(exc, NoPsam):
         return NO_PSAM
+    code = _INTERFACE_CODES.get(type(exc))
+    if code is not None:
+        return code
     if isinstance(exc, (ValueError, MalformedApdu)):
         return BAD_PARAMETER
     return NOT_SUPPORTED
+
+
+_INTERFACE_CODES: dict[type[BaseException], int] = {
+    IllegalInput: ILLEGAL_INPUT, CardInfoFormat: CARD_ID_FORMAT, CardInfoMismatch: DATA_MISMATCH,
+    PinLengthError: PIN_LENGTH, PinMismatch: PIN_MISMATCH, InitialPinRefused: INITIAL_PIN_REFUSED,
+    IllegalCharacters: ILLEGAL_CHARACTERS, DataLengthError: DATA_LENGTH, PinEntryCancelled: PIN_ENTRY_CANCELLED,
+    PinEntryTimeout: PIN_ENTRY_TIMEOUT, NotSupported: NOT_SUPPORTED, BadParameter: BAD_PARAMETER,
+    HsmMismatch: HSM_MISMATCH,
+}

@@ -7,6 +7,8 @@ take the same string.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from host.reader import Reader
@@ -34,6 +36,10 @@ class ReaderSpec:
         kind, _, rest = text.partition(":")
         if kind not in ("sim", "pcsc", "ccid-serial"):
             raise ReaderSpecError(f"unknown reader kind {kind!r} in {text!r} (sim, pcsc, ccid-serial)")
+        if kind == "ccid-serial":      # the driver parses its own options (URL,baud=…,protocol=…)
+            if not rest:
+                raise ReaderSpecError("ccid-serial needs a device or URL, e.g. ccid-serial:/dev/ttyUSB0")
+            return cls(kind, rest, {})
         parts = rest.split(",") if rest else []
         target = ""
         options: dict[str, str] = {}
@@ -47,8 +53,6 @@ class ReaderSpec:
                 target = part
             else:
                 raise ReaderSpecError(f"unexpected {part!r} in reader spec {text!r}")
-        if kind == "ccid-serial" and not target:
-            raise ReaderSpecError("ccid-serial needs a device or URL, e.g. ccid-serial:/dev/ttyUSB0")
         return cls(kind, target, options)
 
 
@@ -56,8 +60,21 @@ def default_spec() -> str:
     return os.environ.get(ENV_VAR, "sim")
 
 
+#: While set, every reader ``open_readers`` returns is passed through it with its slot ("card"/"psam"),
+#: e.g. by ``sscard trace`` to record the APDUs of any command (host.tracing.traced_readers).
+READER_HOOK: ContextVar[Callable[[Reader, str], Reader] | None] = ContextVar("sscard_reader_hook", default=None)
+
+
 def open_readers(spec: str | ReaderSpec) -> tuple[Reader, Reader | None]:
-    """The card reader and the PSAM reader (or None) a spec names."""
+    """The card reader and the PSAM reader (or None) a spec names, wrapped by ``READER_HOOK`` if set."""
+    card, psam = _open_readers(spec)
+    hook = READER_HOOK.get()
+    if hook is None:
+        return card, psam
+    return hook(card, "card"), (hook(psam, "psam") if psam is not None else None)
+
+
+def _open_readers(spec: str | ReaderSpec) -> tuple[Reader, Reader | None]:
     rs = spec if isinstance(spec, ReaderSpec) else ReaderSpec.parse(spec)
     if rs.kind == "sim":
         from hardware.sim import SimSpecError, open_sim_readers

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 from protocols import crypto
+from protocols.atr import historical_bytes
 from protocols.apdu import CommandAPDU
 from protocols.crypto import Alg
 from protocols.errors import AuthenticationFailed, NoPsam
@@ -157,7 +158,7 @@ class Terminal:
             terminal = self.psam.terminal_number() if self.psam is not None else ""
         return BasicInfo(
             region=v05["card_id"][:6], ssn=v06["ssn"], card_number=v05["card_number"][:9],
-            card_id=v05["card_id"], name=v06["name"] + v06["name_ext"], atr_historical=card.atr[4:].hex().upper(),
+            card_id=v05["card_id"], name=v06["name"] + v06["name_ext"], atr_historical=historical_bytes(card.atr).hex().upper(),
             spec_version=v05["spec_version"], issue_date=v05["issue_date"], expiry_date=v05["expiry_date"],
             terminal_number=terminal, card_type=v05["card_type"], init_org=v05["init_org"], sex=v06["sex"],
             ethnicity=v06["ethnicity"], birthplace=v06["birthplace"], birth_date=v06["birth_date"],

@@ -12,6 +12,7 @@ import hmac
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
+from protocols.atr import historical_bytes
 
 try:  # cryptography >= 43 moved 3DES to the "decrepit" package
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -157,10 +158,15 @@ def city_factor(region: str) -> bytes:
 
 
 def card_factor(atr: bytes) -> bytes:
-    """Card-level factor: the last 8 bytes of the ATR (notes §4.3)."""
-    if len(atr) < _FACTOR_LEN:
-        raise ValueError(f"ATR of {len(atr)} bytes is shorter than the 8-byte card factor")
-    return bytes(atr[-_FACTOR_LEN:])
+    """Card-level factor: the last 8 *historical* bytes of the ATR (notes §4.3: T6..T13 of the 13-byte block).
+
+    On the card's T=0 ATR these are its last 8 bytes; an ATR that offers T=1 ends with a check byte (TCK),
+    which is not part of the factor.
+    """
+    hist = historical_bytes(atr)
+    if len(hist) < _FACTOR_LEN:
+        raise ValueError(f"ATR with {len(hist)} historical bytes is shorter than the 8-byte card factor")
+    return bytes(hist[-_FACTOR_LEN:])
 
 
 def derive_city_key(alg: Alg, root_key: bytes, region: str) -> bytes:

@@ -102,13 +102,18 @@ def ber_is_constructed(tag: int) -> bool:
     return bool(first & 0x20)
 
 
-def ber_find(data: bytes, tag: int) -> bytes | None:
-    """Depth-first search for ``tag`` through constructed items."""
+MAX_BER_DEPTH = 16   # FCI templates nest 3 deep; deeper is malformed, not a reason to recurse without end
+
+
+def ber_find(data: bytes, tag: int, _depth: int = 0) -> bytes | None:
+    """Depth-first search for ``tag`` through constructed items; ``MalformedFrame`` past ``MAX_BER_DEPTH``."""
+    if _depth > MAX_BER_DEPTH:
+        raise MalformedFrame(f"BER-TLV nested deeper than {MAX_BER_DEPTH} levels")
     for t, v in ber_decode(data):
         if t == tag:
             return v
         if ber_is_constructed(t):
-            found = ber_find(v, tag)
+            found = ber_find(v, tag, _depth + 1)
             if found is not None:
                 return found
     return None

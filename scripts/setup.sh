@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pcscd libccid vsmartcard-vpcd swig libpcsclite-dev gcc pcsc-tools opensc util-linux)
+APT_PACKAGES=(pcscd libccid vsmartcard-vpcd swig libpcsclite-dev gcc pcsc-tools opensc util-linux chromium fonts-wqy-zenhei)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

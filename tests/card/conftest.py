@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from firmware_sim.card_os import CardOS
+from firmware_sim.demo import DEMO_DIR
 from firmware_sim.image import atomic_write, dumps
 from firmware_sim.personalise import new_card
 
@@ -38,8 +39,12 @@ class Card:
         return self.os.image.dfs[df].keys[ks.key_id].value
 
 
+PHOTO = (DEMO_DIR / "photo-3.jpg").read_bytes()
+
+
 def make_image(tmp_path: Path, profile: str = "gen2", **kw: object) -> Path:
     region = "440300" if profile == "gen3" else "440100"
+    kw.setdefault("photo", PHOTO)
     img = new_card(PERSON, profile=profile, region=region, serial=0x123456, **kw)  # type: ignore[arg-type]
     path = tmp_path / f"card-{profile}.json"
     atomic_write(path, dumps(img.to_json()))

@@ -221,7 +221,13 @@ def test_mac_rejects_long_iv() -> None:
 def test_city_and_card_factors() -> None:
     assert crypto.city_factor("420100") == H("3432303130307378")  # notes §4.3 example
     assert crypto.card_factor(ATR) == H("8697159900BF7C7A")
-    assert crypto.card_factor(bytes(range(8))) == bytes(range(8))
+    # A T=1 ATR ends with TCK, which is not part of the factor: the factor is the last 8 historical bytes.
+    hist = bytes.fromhex("00814E43238697159900BF7C7A")
+    body = bytes((0x8D, 0x01)) + hist
+    tck = 0
+    for b in body:
+        tck ^= b
+    assert crypto.card_factor(b"\x3B" + body + bytes((tck,))) == H("8697159900BF7C7A")
 
 
 @pytest.mark.parametrize("region", ["42010", "4201000", "42010a", "", "４２０１００", " 42010"])

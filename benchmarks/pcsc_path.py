@@ -1,0 +1,229 @@
+"""APDU/s and basic-info read time through pyscard → pcscd → vpcd → emulator (issue 4).
+
+Every figure is printed beside the ceiling of the same path measured in the same run with a minimal
+responder (9000 to everything), so the numbers say how much the emulator itself costs. Also shows the
+per-APDU latency with the TCP ACK fix of ``hardware.vpcd_link`` disabled (see its module docstring).
+The emulator runs in its own process, as ``sscard emulate --vpcd`` does, so it does not share the GIL
+with the pyscard client.
+
+Needs pcscd and vsmartcard-vpcd (``make setup``); runs its own private pcscd, leaving a system one alone.
+Usage: ``.venv/bin/python benchmarks/pcsc_path.py [--apdus N] [--reads N]``
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+# The private-pcscd launcher is test infrastructure (tests/support/pcscd.py); the benchmark reuses it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.pcscd import free_port_block, missing_requirements, shared, vpcd_entry  # noqa: E402
+
+from firmware_sim.device import Device  # noqa: E402
+from hardware.pcsc import PcscReader  # noqa: E402
+from hardware.vpcd_link import VpcdLink  # noqa: E402
+
+READER = "sscard bench"
+TARGET_APDU_S = 1500
+TARGET_READ_MS = 15.0
+SELECT_SSSE = bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF")
+
+
+class MinimalResponder:
+    """The ceiling: no card logic at all."""
+
+    atr = bytes.fromhex("3B6D0000") + b"sscard-bench!"
+
+    def power_on(self) -> bytes:
+        return self.atr
+
+    def reset(self) -> bytes:
+        return self.atr
+
+    def power_off(self) -> None:
+        pass
+
+    def process(self, apdu: bytes) -> bytes:
+        return b"\x90\x00"
+
+
+def have_card_os() -> bool:
+    try:
+        import firmware_sim.card_os  # noqa: F401
+        import firmware_sim.psam  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_devices(kinds: list[str]) -> list[Device]:
+    """``minimal`` / ``card`` (the demo card) / ``psam`` (its city's PSAM), built in the emulator process."""
+    devices: list[Device] = []
+    for kind in kinds:
+        if kind == "minimal":
+            devices.append(MinimalResponder())
+            continue
+        from firmware_sim import demo
+        from firmware_sim.card_os import CardOS
+        from firmware_sim.psam import PsamOS
+        card = CardOS(demo.demo_card())
+        devices.append(card if kind == "card" else PsamOS(demo.demo_psam(card.image.region)))
+    return devices
+
+
+def emulator_process(kinds: list[str], port: int, link_kw: dict[str, Any], stop: Any) -> None:
+    links = [VpcdLink(d, port=port + i, **link_kw).start() for i, d in enumerate(make_devices(kinds))]
+    stop.wait()
+    for link in links:
+        link.stop()
+
+
+class CountingReader:
+    """A reader that counts the APDUs sent through it (everything else is delegated)."""
+
+    def __init__(self, inner: PcscReader) -> None:
+        self.inner, self.apdus = inner, 0
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self.apdus += 1
+        return self.inner.transmit(apdu)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class Bench:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.mp = multiprocessing.get_context("spawn")
+
+    @contextmanager
+    def serve(self, kinds: list[str], **link_kw: Any) -> Iterator[list[PcscReader]]:
+        """Emulate ``kinds`` in slots 0, 1 … from a child process; yield connected readers."""
+        stop = self.mp.Event()
+        child = self.mp.Process(target=emulator_process, args=(kinds, self.port, link_kw, stop), daemon=True)
+        child.start()
+        readers = [PcscReader(f"{READER} 00 {i:02d}") for i in range(len(kinds))]
+        try:
+            for r in readers:
+                if not r.wait_for_card(15):
+                    raise RuntimeError(f"pcscd did not see the card in {r.name}")
+                r.connect()
+            yield readers
+        finally:
+            for r in readers:
+                r.disconnect()
+            stop.set()
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+            for r in readers:
+                r.wait_for_card(10, present=False)
+                r.disconnect()
+
+    def rates(self, loads: list[tuple[str, list[bytes]]], n: int, rounds: int = 3, **link_kw: Any) -> list[float]:
+        """Seconds per APDU for each (device kind, APDU cycle), one slot each. Rounds are interleaved so
+        drift hits all alike; the best round of ``n`` APDUs counts."""
+        with self.serve([kind for kind, _ in loads], **link_kw) as readers:
+            best = [float("inf")] * len(loads)
+            for r in range(rounds + 1):
+                for i, (reader, (_, apdus)) in enumerate(zip(readers, loads)):
+                    count = n if r else min(n, 10 * len(apdus))  # round 0 is the warm-up
+                    start = time.perf_counter()
+                    for k in range(count):
+                        reader.transmit(apdus[k % len(apdus)])
+                    if r:
+                        best[i] = min(best[i], (time.perf_counter() - start) / count)
+            return best
+
+
+def basic_info_read(bench: Bench, reads: int) -> tuple[float, int] | None:
+    """Median ms of an authenticated basic-info read (card + PSAM over PC/SC), and its APDU count.
+
+    The hook for the host flows: None (printed as n/a) while ``host.terminal`` or the card OS is missing.
+    """
+    try:
+        from host.terminal import Terminal
+    except ImportError:
+        return None
+    if not have_card_os():
+        return None
+    with bench.serve(["card", "psam"]) as (card_reader, psam_reader):
+        card, psam = CountingReader(card_reader), CountingReader(psam_reader)
+        terminal = Terminal(card, psam)  # type: ignore[arg-type]
+        assert terminal.read_basic_info().authenticated  # warm-up, and proof the flow authenticates
+        before = card.apdus + psam.apdus
+        times = []
+        for _ in range(reads):
+            start = time.perf_counter()
+            terminal.read_basic_info()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1000, (card.apdus + psam.apdus - before) // reads
+
+
+def line(label: str, value: str, note: str = "") -> None:
+    print(f"  {label:<50}{value:>16}   {note}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--apdus", type=int, default=3000, help="APDUs per throughput round")
+    parser.add_argument("--reads", type=int, default=30, help="basic-info reads to take the median of")
+    parser.add_argument("--slow-apdus", type=int, default=10, help="APDUs per run with the ACK fix off")
+    args = parser.parse_args()
+    reason = missing_requirements()
+    if reason:
+        print(f"pcsc_path: skipped: {reason}")
+        return 0
+    daemon = shared()
+    try:
+        port = free_port_block()
+        daemon.ensure([vpcd_entry(port, READER)])
+        bench = Bench(port)
+        version = subprocess.run(["pcscd", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+        print(f"PC/SC path: pyscard -> private pcscd ({version.strip().rstrip('.')}) -> Debian vpcd"
+              " -> hardware.vpcd_link (own process) -> device")
+
+        ping = [bytes.fromhex("00B2012C00")]
+        # The card loop: READ RECORD of EF05 items; the SELECTs run in the warm-up round.
+        reads = [SELECT_SSSE, bytes.fromhex("00A4000002EF05")] + [bytes.fromhex(a) for a in ("00B2012C00", "00B2032C00", "00B2072C0B")]
+        loads = [("minimal", ping)] + ([("card", reads)] if have_card_os() else [])
+        ceiling, *per = bench.rates(loads, args.apdus)
+        line("minimal responder (ceiling)", f"{1 / ceiling:,.0f} APDU/s", f"{ceiling * 1000:.3f} ms/APDU")
+        if not per:
+            line("card emulator", "n/a", "firmware_sim.card_os not available")
+        else:
+            ok = "meets" if 1 / per[0] >= TARGET_APDU_S else "MISSES"
+            line("card emulator (SELECTs + READ RECORD EF05)", f"{1 / per[0]:,.0f} APDU/s",
+                 f"{per[0] * 1000:.3f} ms/APDU, {ceiling / per[0]:.0%} of ceiling; {ok} target >= {TARGET_APDU_S:,}")
+
+        read = basic_info_read(bench, args.reads)
+        if read is None:
+            line("authenticated basic-info read", "n/a", "host flows not available yet")
+        else:
+            ms, n = read
+            ok = "meets" if ms <= TARGET_READ_MS else "MISSES"
+            line(f"authenticated basic-info read ({n} APDUs)", f"{ms:.1f} ms",
+                 f"ceiling {n} x {ceiling * 1000:.3f} = {n * ceiling * 1000:.1f} ms; {ok} target <= {TARGET_READ_MS:g} ms")
+
+        print("  TCP ACK fix of hardware.vpcd_link, minimal responder:")
+        for label, kw in (("off: naive peer (Nagle on, 2 writes, no QUICKACK)", {"ack_fix": False}),
+                          ("half: 1 write + TCP_NODELAY, no QUICKACK", {"quickack": False})):
+            (slow,) = bench.rates([("minimal", ping)], args.slow_apdus, rounds=1, **kw)
+            line(label, f"{slow * 1000:.2f} ms/APDU", f"{1 / slow:,.0f} APDU/s")
+        line("on: + TCP_QUICKACK re-armed after each recv", f"{ceiling * 1000:.2f} ms/APDU", "(the ceiling above)")
+    finally:
+        daemon.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,255 @@
+"""Serve a simulated reader firmware on a pty (the path is printed / returned) or on TCP 127.0.0.1, optionally
+pacing bytes at a line rate so that timings look like a real serial line.
+
+Reference: iso7816-3-and-serial-readers.md §3.2 (pty pairs: keep the slave raw, ``os.ttyname(master)`` is useless,
+link a stable name), §3.1 (``socket://`` carries data only), §2.2.2 (libccid opens the pty 8N2 115200), §4.2
+("serve.py"). The firmware is sans-I/O (``receive``/``line_idle``/``take_card_seconds``); this module is its I/O.
+
+Pacing model: every byte takes ``bits_per_char / baud`` seconds on the wire in each direction (8N2 = 11 bits);
+a command is processed when its last byte would have arrived; the card-line time the firmware reports is spent
+before the reply is sent (``pace_card``). Without ``baud`` bytes move as fast as the pty allows.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import socket
+import sys
+import threading
+import time
+import tty
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from firmware_sim.ccid_reader import GEMCORE_SIM_PRO, CcidSerialFirmware, ReaderModel
+from firmware_sim.device import Device
+from firmware_sim.iso7816_card import Iso7816Card, LinkProfile
+
+
+class Firmware(Protocol):
+    def receive(self, data: bytes) -> bytes: ...
+
+    def line_idle(self) -> bytes: ...
+
+    def take_card_seconds(self) -> float: ...
+
+    @property
+    def partial(self) -> bool: ...
+
+
+@dataclass
+class LineStats:
+    bytes_in: int = 0
+    bytes_out: int = 0
+    card_seconds: float = 0.0
+    log: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+def _sleep_until(t: float) -> None:
+    while True:
+        d = t - time.monotonic()
+        if d <= 0:
+            return
+        time.sleep(d)
+
+
+class FirmwareServer:
+    """Runs one firmware on one endpoint (a pty, or a TCP listener taking one client at a time) in a thread."""
+
+    def __init__(self, firmware: Firmware, *, baud: int | None = None, bits_per_char: int = 11,
+                 pace_card: bool = True, idle_timeout: float = 0.05, log: bool = False) -> None:
+        self.firmware = firmware
+        self.baud = baud
+        self.char_time = bits_per_char / baud if baud else 0.0
+        self.pace_card = pace_card and baud is not None
+        self.idle_timeout = idle_timeout
+        self.keep_log = log
+        self.stats = LineStats()
+        self.path: str | None = None
+        self.address: tuple[str, int] | None = None
+        self._lock = threading.Lock()
+        self._stop_r, self._stop_w = os.pipe()
+        self._thread: threading.Thread | None = None
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._link: str | None = None
+        self._listener: socket.socket | None = None
+        self._rx_clock = 0.0
+        self._tx_clock = 0.0
+
+    # -- endpoints ------------------------------------------------------------------------------------------
+    def serve_pty(self, link: str | None = None) -> str:
+        """Open a pty pair, serve the master side, return the slave's path (or ``link``, a symlink to it)."""
+        master, slave = os.openpty()
+        tty.setraw(slave)   # no echo, no CR/LF translation until a host opens it (§3.2)
+        self._master, self._slave = master, slave
+        path = os.ttyname(slave)
+        if link:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(link)
+            os.symlink(path, link)
+            self._link = link
+            path = link
+        self.path = path
+        self._start(self._pty_loop)
+        return path
+
+    def serve_tcp(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        """Listen on TCP (``socket://host:port`` for pyserial); returns the bound address."""
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind((host, port))
+        srv.listen(1)
+        self._listener = srv
+        self.address = srv.getsockname()[:2]
+        self._start(self._tcp_loop)
+        return self.address
+
+    @property
+    def url(self) -> str:
+        if self.path:
+            return self.path
+        assert self.address is not None
+        return f"socket://{self.address[0]}:{self.address[1]}"
+
+    def _start(self, target: object) -> None:
+        self._thread = threading.Thread(target=target, name="sscard-serial-serve", daemon=True)  # type: ignore
+        self._thread.start()
+
+    def close(self) -> None:
+        os.write(self._stop_w, b"x")
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for fd in (self._master, self._slave, self._stop_r, self._stop_w):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        if self._listener is not None:
+            self._listener.close()
+        if self._link:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._link)
+
+    def __enter__(self) -> FirmwareServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the byte loop ------------------------------------------------------------------------------------------
+    def _pty_loop(self) -> None:
+        assert self._master is not None
+        fd = self._master
+        self._serve(lambda n: os.read(fd, n), lambda b: os.write(fd, b), fd)
+
+    def _tcp_loop(self) -> None:
+        assert self._listener is not None
+        while True:
+            r, _, _ = select.select([self._listener, self._stop_r], [], [])
+            if self._stop_r in r:
+                return
+            conn, _ = self._listener.accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with conn:
+                if self._serve(lambda n: conn.recv(n), lambda b: conn.sendall(b), conn.fileno()):
+                    return
+
+    def _serve(self, read: object, write: object, fd: int) -> bool:
+        """Serve until the peer goes away (False) or ``close`` is called (True)."""
+        while True:
+            timeout = self.idle_timeout if self.firmware.partial else None
+            r, _, _ = select.select([fd, self._stop_r], [], [], timeout)
+            if self._stop_r in r:
+                return True
+            if fd not in r:
+                with self._lock:
+                    out = self.firmware.line_idle()
+                self._send(write, out)  # type: ignore[arg-type]
+                continue
+            try:
+                data = read(65536)  # type: ignore[operator]
+            except OSError:
+                time.sleep(0.01)   # pty with no slave opener (EIO): wait for the host
+                continue
+            if not data:
+                return False
+            now = time.monotonic()
+            self.stats.bytes_in += len(data)
+            if self.keep_log:
+                self.stats.log.append(("in", data))
+            if self.char_time:
+                self._rx_clock = max(self._rx_clock, now) + len(data) * self.char_time
+                _sleep_until(self._rx_clock)
+            with self._lock:
+                out = self.firmware.receive(data)
+                card = self.firmware.take_card_seconds()
+            self.stats.card_seconds += card
+            if out and self.pace_card and card:
+                time.sleep(card)
+            self._send(write, out)  # type: ignore[arg-type]
+
+    def _send(self, write: object, out: bytes) -> None:
+        if not out:
+            return
+        self.stats.bytes_out += len(out)
+        if self.keep_log:
+            self.stats.log.append(("out", out))
+        if not self.char_time:
+            write(out)  # type: ignore[operator]
+            return
+        chunk = max(1, int(0.002 / self.char_time))
+        self._tx_clock = max(self._tx_clock, time.monotonic())
+        for i in range(0, len(out), chunk):
+            part = out[i:i + chunk]
+            self._tx_clock += len(part) * self.char_time
+            _sleep_until(self._tx_clock)
+            write(part)  # type: ignore[operator]
+
+
+# --- convenience for the CLI ------------------------------------------------------------------------------------
+def make_firmware(card: Device | None, psam: Device | None, *, card_profile: LinkProfile | None = None,
+                  psam_profile: LinkProfile | None = None, model: ReaderModel = GEMCORE_SIM_PRO) -> CcidSerialFirmware:
+    """A two-slot GemCore SIM Pro firmware around APDU-level devices (slot 0 card, slot 1 PSAM)."""
+    cards = [Iso7816Card(d, p) if d is not None else None for d, p in ((card, card_profile), (psam, psam_profile))]
+    return CcidSerialFirmware(cards, model)
+
+
+def serve_pty(card: Device | None, psam: Device | None, path: str | None = None, baud: int | None = None, *,
+              card_profile: LinkProfile | None = None, psam_profile: LinkProfile | None = None,
+              tcp_port: int | None = None) -> FirmwareServer:
+    """What ``sscard emulate --serial-pty PATH`` calls: serve card + PSAM on a new pty (``path`` becomes a
+    symlink to it), or on TCP 127.0.0.1:``tcp_port`` when given. Returns the running server (``.url``)."""
+    server = FirmwareServer(make_firmware(card, psam, card_profile=card_profile, psam_profile=psam_profile), baud=baud)
+    if tcp_port is not None:
+        server.serve_tcp("127.0.0.1", tcp_port)
+    else:
+        server.serve_pty(path)
+    return server
+
+
+def serve_pty_cli(devices: list[Device], path: str | None, baud: int | None,
+                  stop: threading.Event | None = None) -> int:
+    """``sscard emulate --serial-pty [PATH] [--baud N]``: serve ``devices`` ([card] or [card, PSAM]) on a pty,
+    print the reader spec to use, and run until ``stop`` is set or the process is interrupted."""
+    card = devices[0] if devices else None
+    psam = devices[1] if len(devices) > 1 else None
+    server = serve_pty(card, psam, path, baud)
+    print(f"serving a two-slot CCID serial reader (GemCoreSIMPro): --reader ccid-serial:{server.url}",
+          file=sys.stderr, flush=True)
+    print(f"reader.conf: DEVICENAME {server.url}:GemCoreSIMPro  LIBPATH /usr/lib/pcsc/drivers/serial/libccidtwin.so",
+          file=sys.stderr, flush=True)
+    stop = stop or threading.Event()
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - a manual tool; the CLI owns the real entry point
+    print("use `sscard emulate --serial-pty PATH` (host.cli), or serve_pty() from Python", file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,345 @@
+"""The standard read/write-card interface (社会保障卡读写终端接口, notes §6) over any reader.
+
+``SSCardDriver`` has one method per interface function, named as in SSCardDriver.dll, with Python-friendly
+signatures: the ``char*`` inputs are ``str`` arguments and every function returns ``(code, pOutInfo)``.
+``code`` is 0 or a negative code of notes §6.3 (card status words as −SW), always computed by
+``host.errors.error_code``. On failure pOutInfo is the error message followed by ``|``; for a wrong PIN (-51)
+it is ``<tries left>|<message>|``.
+
+``iType`` (notes §6.1): 1 contact, 2 contactless, 3 auto (contact first), 4 auto (contactless first).
+The emulator and the supported readers are contact-only, so a driver has a contactless interface only
+when one is given (``contactless=``, a ``Terminal`` whose card slot is the contactless field). Without
+one, iType 2 answers -13 (not supported) and iTypes 3 and 4 both use the contact slot. With both,
+the auto types probe the first interface for a card and fall back to the other. Other values: -14.
+
+Like the DLL, every function powers the card down when it ends; the HSM flows keep the card powered
+from Step 1 to their last step (calling any other function in between abandons them).
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import Callable
+
+from host import errors as E
+from host.card import check
+from host.engine import TraceHook
+from host.spec import open_terminal
+from host.standard import hsm_steps
+from host.standard.flows import (
+    Access, authenticate_card, authenticate_terminal, basic_info_output, check_card_info, check_value,
+    ef06_read_key, read_items, refuse_blocked, resolve,
+)
+from host.standard.formats import (
+    CardInfo, FileRef, format_file_values, join_fields, parse_card_info, parse_file_addr, parse_write_data,
+)
+from host.standard.pinpad import PinEntry, PinPrompt, ask_pin, console_pin_entry
+from host.terminal import Terminal
+from protocols.profile import BinaryFile, RecordFile
+
+Result = tuple[int, str]
+
+
+# --- the driver --------------------------------------------------------------------------------------------
+class SSCardDriver:
+    """The interface functions of notes §6.1 over a contact terminal (and optionally a contactless one)."""
+
+    def __init__(self, contact: Terminal | str | None = None, *, contactless: Terminal | None = None,
+                 pin_entry: PinEntry = console_pin_entry, device_number: str = "",
+                 trace: TraceHook | None = None) -> None:
+        """``contact``: a Terminal or a reader spec (``sim``, ``pcsc`` …; default ``$SSCARD_READER``).
+        ``device_number`` is reported as 终端设备号 (the last iReadCardBas field)."""
+        self.contact = contact if isinstance(contact, Terminal) else open_terminal(contact, trace=trace)
+        self.contactless = contactless
+        self.pin_entry = pin_entry
+        self.device_number = device_number
+        self._hsm: hsm_steps.Pending | None = None
+
+    # --- plumbing ------------------------------------------------------------------------------------------
+    def _terminal(self, itype: int) -> Terminal:
+        if itype not in (1, 2, 3, 4):
+            raise E.BadParameter(f"iType must be 1 (contact), 2 (contactless), 3 or 4 (auto), got {itype!r}")
+        orders: dict[int, list[Terminal | None]] = {
+            1: [self.contact], 2: [self.contactless], 3: [self.contact, self.contactless],
+            4: [self.contactless, self.contact]}
+        order = orders[itype]
+        candidates = [t for t in order if t is not None]
+        if not candidates:
+            raise E.NotSupported("this terminal has no contactless interface (iType 2)")
+        for term in candidates[:-1]:
+            if _card_present(term):
+                return term
+        return candidates[-1]
+
+    def _run(self, itype: int, flow: Callable[[Terminal], str]) -> Result:
+        """Abandon a pending HSM flow, run ``flow`` on the iType's terminal, power down, map errors."""
+        self._abandon_hsm()
+        term: Terminal | None = None
+        try:
+            term = self._terminal(itype)
+            return E.OK, flow(term)
+        except (E.SSCardError, ValueError) as exc:
+            return failure(exc)
+        finally:
+            if term is not None:
+                with contextlib.suppress(E.SSCardError):
+                    term.close()
+
+    def _abandon_hsm(self) -> None:
+        if self._hsm is not None:
+            pending, self._hsm = self._hsm, None
+            pending.close()
+
+    def close(self) -> None:
+        """Abandon any HSM flow and release the readers."""
+        self._abandon_hsm()
+        for term in (self.contact, self.contactless):
+            if term is not None:
+                with contextlib.suppress(E.SSCardError):
+                    term.close()
+
+    # --- iReadCardBas ---------------------------------------------------------------------------------------
+    def iReadCardBas(self, iType: int) -> Result:
+        """Basic information (notes §5.3, §6.2): authenticate the card through the PSAM, on 3.0 cards the
+        terminal too (RKSSSE), read EF05/EF06 and the PSAM's terminal number."""
+        def flow(term: Terminal) -> str:
+            with term.session():
+                card = term.card
+                card.select_df("SSSE")
+                authenticate_card(term)
+                v05 = read_items(card, "SSSEEF05")
+                key = ef06_read_key(card)
+                if key is not None:
+                    authenticate_terminal(term, key)
+                v06 = read_items(card, "SSSEEF06")
+                terminal_no = term.need_psam().terminal_number()
+                return basic_info_output(card, v05, v06, terminal_no, self.device_number)
+        return self._run(iType, flow)
+
+    # --- iReadCard / iWriteCard -----------------------------------------------------------------------------
+    def iReadCard(self, iType: int, iAuthType: int, pCardInfo: str, pFileAddr: str) -> Result:
+        """Items of any files (notes §6.2). ``iAuthType`` 1: the holder's PIN is verified first; 2: the card
+        is authenticated through the PSAM first (RK key authentication). Either way each file's read
+        condition is then met as the profile says (external authentication through the PSAM, PIN)."""
+        def flow(term: Terminal) -> str:
+            if iAuthType not in (1, 2):
+                raise E.BadParameter(f"iAuthType must be 1 (PIN) or 2 (key), got {iAuthType!r}")
+            refs = parse_file_addr(pFileAddr)
+            info = parse_card_info(pCardInfo)
+            with term.session():
+                card = term.card
+                card.select_df("SSSE")
+                check_card_info(card, info)
+                access = Access(term, self.pin_entry)
+                if iAuthType == 2:
+                    authenticate_card(term)
+                else:
+                    access.verify_pin()
+                values = [self._read_ref(term, access, ref) for ref in refs]
+            return format_file_values(refs, values)
+        return self._run(iType, flow)
+
+    def _read_ref(self, term: Terminal, access: Access, ref: FileRef) -> list[str]:
+        card = term.card
+        df, ef = resolve(card, ref)
+        card.enter(df.name)
+        access.satisfy(df, ef.read.cond, ef.read.key_id)
+        if isinstance(ef, BinaryFile):
+            if ref.items not in ((), ("01",)):
+                raise E.IllegalInput(f"{ref.name} is a binary file: its only item is 01")
+            data = card.read_binary(ef)
+            end = data.rfind(b"\xFF\xD9") if ef.name == "EF08" else -1
+            return [(data[:end + 2] if end >= 0 else data.rstrip(b"\x00")).hex().upper()]
+        if ef.cyclic_records or ref.record is not None:
+            if ref.record is None or not ef.cyclic_records:
+                raise E.IllegalInput(f"{ref.name}: cyclic files are read one record at a time (DF04EF08:01$)")
+            return [card.read_record(ef, ref.record).hex().upper()]
+        tags = ref.items or tuple(f"{it.tag:02X}" for it in ef.items)
+        out = []
+        for tag in tags:
+            if ":" in tag:
+                raise E.NotSupported(f"{ref.name}: B-TLV sub-items ({tag}) are not in this card profile")
+            item = next((it for it in ef.items if it.tag == int(tag, 16)), None)
+            if item is None:   # not in the profile: READ RECORD by identifier, value as hex (notes §5.4)
+                rec = check(card.send(0x00, 0xB2, int(tag, 16), ef.sfi << 3, le=256))
+                out.append(rec[2:].hex().upper())
+            else:
+                out.append(item.decode_value(card.read_item_raw(ef, item)))
+        return out
+
+    def iWriteCard(self, iType: int, pCardInfo: str, pFileAddr: str, pWriteData: str) -> Result:
+        """Update record items (notes §6.2): every value is checked before the first write; each item is then
+        written through the PSAM as its file's update condition says (external authentication or MAC)."""
+        def flow(term: Terminal) -> str:
+            refs = parse_file_addr(pFileAddr)
+            values = parse_write_data(pWriteData, refs)
+            info = parse_card_info(pCardInfo)
+            plan: list[tuple[str, int, str]] = []
+            with term.session():
+                card = term.card
+                card.select_df("SSSE")
+                check_card_info(card, info)
+                for ref, vals in zip(refs, values):
+                    _, ef = resolve(card, ref)
+                    if not isinstance(ef, RecordFile) or ef.cyclic_records or ref.record is not None:
+                        raise E.NotSupported(f"{ref.name}: only linear record files can be written")
+                    if not ref.items:
+                        raise E.IllegalInput(f"{ref.name}: name the items to write")
+                    for tag, value in zip(ref.items, vals):
+                        if ":" in tag:
+                            raise E.NotSupported(f"{ref.name}: B-TLV sub-items ({tag}) are not in this card profile")
+                        try:
+                            item = ef.item(int(tag, 16))
+                        except KeyError:
+                            raise E.CardError(0x6A83, f"{ref.name} has no item {tag}") from None
+                        check_value(item, value)
+                        plan.append((ref.path, item.tag, value))
+            term.close()
+            for path, tag_no, value in plan:
+                term.write_item(path, tag_no, value)
+            return ""
+        return self._run(iType, flow)
+
+    # --- PIN ------------------------------------------------------------------------------------------------
+    def iVerifyPIN(self, iType: int) -> Result:
+        """Ask the holder's PIN (PinEntry) and VERIFY it: -51 with the tries left, -52 blocked."""
+        def flow(term: Terminal) -> str:
+            with term.session():
+                card = term.card
+                card.select_df("SSSE")
+                refuse_blocked(card)
+                card.verify_pin(ask_pin(self.pin_entry, PinPrompt.CURRENT))
+            return ""
+        return self._run(iType, flow)
+
+    def iChangePIN(self, iType: int) -> Result:
+        """Ask the current PIN and the new one twice: -34 the entries differ, -36 the new one is the initial PIN."""
+        def flow(term: Terminal) -> str:
+            with term.session():
+                card = term.card
+                card.select_df("SSSE")
+                refuse_blocked(card)
+                old = ask_pin(self.pin_entry, PinPrompt.CURRENT)
+                new = self._new_pin()
+                if new == card.profile.default_pin:
+                    raise E.InitialPinRefused("the new PIN may not be the initial PIN")
+                card.change_pin(old, new)
+            return ""
+        return self._run(iType, flow)
+
+    def _new_pin(self) -> str:
+        new = ask_pin(self.pin_entry, PinPrompt.NEW)
+        if ask_pin(self.pin_entry, PinPrompt.CONFIRM) != new:
+            raise E.PinMismatch("the two entries of the new PIN differ")
+        return new
+
+    def iReloadPIN(self, iType: int, pCardInfo: str) -> Result:
+        """PIN RELOAD through the PSAM (notes §5.3, DESIGN §3): the holder enters the new PIN twice."""
+        def flow(term: Terminal) -> str:
+            info = parse_card_info(pCardInfo)
+            self._check_card(term, info)
+            term.need_psam()
+            term.reload_pin(self._new_pin())
+            return ""
+        return self._run(iType, flow)
+
+    def iUnblockPIN(self, iType: int, pCardInfo: str) -> Result:
+        """PIN UNBLOCK through the PSAM: the holder enters the current PIN; the try counter is reset."""
+        def flow(term: Terminal) -> str:
+            info = parse_card_info(pCardInfo)
+            self._check_card(term, info)
+            term.need_psam()
+            term.unblock_pin(ask_pin(self.pin_entry, PinPrompt.CURRENT))
+            return ""
+        return self._run(iType, flow)
+
+    def _check_card(self, term: Terminal, info: CardInfo) -> None:
+        with term.session():
+            term.card.select_df("SSSE")
+            check_card_info(term.card, info)
+        term.close()
+
+    # --- HSM flows (notes §5.4) -----------------------------------------------------------------------------
+    def iReadCardBas_HSM_Step1(self, iType: int) -> Result:
+        """Step 1: ``region|ATR|algId|cardID|IA factor|IA source|EA factor|EA source|terminal no|``."""
+        return self._hsm_start(iType, lambda term: hsm_steps.read_bas_step1(term))
+
+    def iReadCardBas_HSM_Step2(self, pKey: str) -> Result:
+        """Step 2 with pKey = ``IA result|EA data|`` from the HSM: -25 if the card disagrees; iReadCardBas output."""
+        return self._hsm_step("readbas", 2, lambda p: hsm_steps.read_bas_step2(p, pKey, self.device_number))
+
+    def iReloadPIN_HSM_Step1(self, iType: int, pCardInfo: str) -> Result:
+        """Step 1: ``algId|0090|EA factor|EA source|`` (EA fields empty on 2.0 cards)."""
+        return self._hsm_start(iType, lambda term: hsm_steps.reload_step1(term, parse_card_info(pCardInfo)))
+
+    def iReloadPIN_HSM_Step2(self, pKey: str) -> Result:
+        """Step 2 with pKey = EA data: authenticates, asks the new PIN twice; ``algId|0173|challenge|header|PIN|``."""
+        return self._hsm_step("reload", 2, lambda p: hsm_steps.reload_step2(p, pKey, self._new_pin))
+
+    def iReloadPIN_HSM_Step3(self, pKey: str) -> Result:
+        """Step 3 with pKey = the PIN RELOAD command from the HSM (whole APDU, or ciphertext‖MAC)."""
+        return self._hsm_step("reload", 3, lambda p: hsm_steps.reload_step3(p, pKey))
+
+    def _hsm_start(self, itype: int, step1: Callable[[Terminal], hsm_steps.Pending]) -> Result:
+        self._abandon_hsm()
+        try:
+            term = self._terminal(itype)
+        except E.SSCardError as exc:
+            return failure(exc)
+        try:
+            pending = step1(term)
+        except (E.SSCardError, ValueError) as exc:
+            with contextlib.suppress(E.SSCardError):
+                term.close()
+            return failure(exc)
+        self._hsm = pending
+        return E.OK, pending.output
+
+    def _hsm_step(self, kind: str, step: int, run: Callable[[hsm_steps.Pending], str]) -> Result:
+        pending = self._hsm
+        if pending is None or pending.kind != kind or pending.next_step != step:
+            self._abandon_hsm()
+            return failure(E.IllegalInput(f"{kind} HSM step {step} called without the steps before it"))
+        try:
+            out = run(pending)
+        except (E.SSCardError, ValueError) as exc:
+            self._abandon_hsm()
+            return failure(exc)
+        if pending.done:
+            self._abandon_hsm()
+        return E.OK, out
+
+    # --- vendor extras --------------------------------------------------------------------------------------
+    def iReadPhoto(self, iType: int) -> Result:
+        """Vendor extra: the holder's photo (SSSE EF08) as base64 JPEG, ``<base64>|`` (needs RKSSSE via the PSAM)."""
+        def flow(term: Terminal) -> str:
+            return join_fields([base64.b64encode(term.read_photo()).decode("ascii")])
+        return self._run(iType, flow)
+
+    def iGetReaderInfo(self) -> Result:
+        """Vendor extra: ``device number|PSAM terminal number|`` (notes §6.1 iGetReaderInfo)."""
+        def flow(term: Terminal) -> str:
+            psam = term.need_psam()
+            psam.engine.connect()
+            return join_fields([self.device_number, psam.terminal_number()])
+        return self._run(1, flow)
+
+
+def _card_present(term: Terminal) -> bool:
+    try:
+        term.card_reader.connect()
+    except E.NoCard:
+        return False
+    finally:
+        with contextlib.suppress(E.SSCardError):
+            term.card_reader.disconnect()
+    return True
+
+
+def failure(exc: BaseException) -> Result:
+    """(code, pOutInfo) for an error: ``message|``, or ``tries|message|`` for a wrong PIN (notes §6.3)."""
+    code = E.error_code(exc)
+    message = str(exc).replace("|", "/") or type(exc).__name__
+    if isinstance(exc, E.WrongPin):
+        return code, join_fields([str(exc.tries_left), message])
+    return code, join_fields([message])

@@ -1,0 +1,130 @@
+"""The standard interface's string formats: pFileAddr, pCardInfo, pWriteData and the outputs (notes §6.2).
+
+* ``pFileAddr``: one segment per file, each ending with ``$``; the file name (``SSSEEF05``, ``3F00EF06``,
+  ``MFEF06``, ``DF01EF05``; ``DF04EF08:01`` for record 1 of a cyclic file) is followed by its items, each
+  ending with ``|``: ``SSSEEF05|05|06|07|$SSSEEF06|08|09|$``. An item is a tag in hex (``09``) or ``tag:sub``
+  for B-TLV sub-items (``99:01``). A segment with no items (``SSSEEF05|$`` or ``SSSEEF05$``) means every item
+  of the file.
+* The output of iReadCard and the ``pWriteData`` input mirror it with values in place of the tags:
+  ``SSSEEF05|20330601|B44030002|$``.
+* ``pCardInfo``: ``卡识别码|卡号|``; empty fields are not checked.
+
+Text is ``str`` here; a C-ABI shim encodes it as GBK at its edge.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from host.errors import CardInfoFormat, IllegalInput
+
+_FILE_RE = re.compile(r"^(SSSE|3F00|MF|DF0[1-9A-F])(EF[0-9A-F]{2})(?::([0-9A-F]{2}))?$")
+_ITEM_RE = re.compile(r"^[0-9A-F]{2}(?::[0-9A-F]{2})?$")
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One pFileAddr segment: ``df`` ("SSSE", "DF01" …), ``ef`` ("EF05"), optional cyclic ``record``, items."""
+
+    df: str
+    ef: str
+    record: int | None
+    items: tuple[str, ...]      # upper-case hex tags, "99:01" for B-TLV sub-items
+    name: str                   # the file name as written (upper case), echoed in outputs
+
+    @property
+    def path(self) -> str:
+        return f"{self.df}{self.ef}"
+
+
+def _segments(text: str, what: str) -> list[list[str]]:
+    if not text or not text.endswith("$"):
+        raise IllegalInput(f"{what} must end with '$' (e.g. SSSEEF05|07|$): {text!r}")
+    out = []
+    for seg in text[:-1].split("$"):
+        if not seg:
+            raise IllegalInput(f"{what} has an empty file segment: {text!r}")
+        parts = seg.split("|")
+        if len(parts) > 1:
+            if parts[-1] != "":
+                raise IllegalInput(f"{what}: every item must end with '|' in segment {seg!r}")
+            parts = parts[:-1]
+        out.append(parts)
+    return out
+
+
+def parse_file_name(name: str) -> tuple[str, str, int | None]:
+    """``SSSEEF05`` → ("SSSE", "EF05", None); ``DF04EF08:01`` → ("DF04", "EF08", 1)."""
+    m = _FILE_RE.match(name.strip().upper())
+    if not m:
+        raise IllegalInput(f"not a file name (SSSEEF05, MFEF06, DF01EF05, DF04EF08:01): {name!r}")
+    df = "SSSE" if m.group(1) in ("SSSE", "3F00", "MF") else m.group(1)
+    return df, m.group(2), int(m.group(3), 16) if m.group(3) else None
+
+
+def parse_file_addr(text: str) -> list[FileRef]:
+    """Parse a pFileAddr string (notes §6.2); ``IllegalInput`` (-23) naming the first problem."""
+    refs = []
+    for parts in _segments(text.strip(), "pFileAddr"):
+        df, ef, record = parse_file_name(parts[0])
+        items = tuple(p.strip().upper() for p in parts[1:])
+        for it in items:
+            if not _ITEM_RE.match(it):
+                raise IllegalInput(f"pFileAddr item {it!r} in {parts[0]!r} is not a hex tag (09) or tag:sub (99:01)")
+        if record is not None and items:
+            raise IllegalInput(f"{parts[0]!r} names a cyclic record; it takes no items")
+        refs.append(FileRef(df, ef, record, items, parts[0].strip().upper()))
+    return refs
+
+
+def parse_write_data(text: str, refs: list[FileRef]) -> list[tuple[str, ...]]:
+    """The values of a pWriteData string, one tuple per pFileAddr segment, checked against its shape."""
+    segs = _segments(text, "pWriteData")
+    if len(segs) != len(refs):
+        raise IllegalInput(f"pWriteData has {len(segs)} file segment(s), pFileAddr has {len(refs)}")
+    values = []
+    for parts, ref in zip(segs, refs):
+        if parts[0].strip().upper() != ref.name:
+            raise IllegalInput(f"pWriteData segment {parts[0]!r} does not match pFileAddr file {ref.name!r}")
+        if len(parts) - 1 != len(ref.items):
+            raise IllegalInput(f"{ref.name}: {len(parts) - 1} value(s) for {len(ref.items)} item(s)")
+        values.append(tuple(parts[1:]))
+    return values
+
+
+def format_file_values(refs: list[FileRef], values: list[list[str]]) -> str:
+    """The iReadCard output: pFileAddr with values in place of the tags."""
+    return "".join(ref.name + "|" + "".join(v + "|" for v in vals) + "$" for ref, vals in zip(refs, values))
+
+
+@dataclass(frozen=True)
+class CardInfo:
+    card_id: str        # 32 hex digits or "" (not checked)
+    card_number: str    # 9 characters or "" (not checked)
+
+
+def parse_card_info(text: str | None) -> CardInfo:
+    """``卡识别码|卡号|`` (notes §6.2). Empty input or empty fields are accepted and not checked."""
+    if not text:
+        return CardInfo("", "")
+    parts = text.split("|")
+    if parts and parts[-1] == "":
+        parts = parts[:-1]
+    if len(parts) > 2:
+        raise IllegalInput(f"pCardInfo has {len(parts)} fields, expected 卡识别码|卡号|: {text!r}")
+    card_id = parts[0].strip().upper() if parts else ""
+    number = parts[1].strip() if len(parts) > 1 else ""
+    if card_id and not re.fullmatch(r"[0-9A-F]{32}", card_id):
+        raise CardInfoFormat(f"card identification code {parts[0]!r} is not 32 hex digits")
+    return CardInfo(card_id, number)
+
+
+def join_fields(fields: list[str] | tuple[str, ...]) -> str:
+    """Fields each followed by ``|`` (the last one too), as every pOutInfo is (notes §6.2)."""
+    return "".join(f"{f}|" for f in fields)
+
+
+def split_fields(text: str) -> list[str]:
+    """Inverse of :func:`join_fields`."""
+    parts = text.split("|")
+    return parts[:-1] if parts and parts[-1] == "" else parts

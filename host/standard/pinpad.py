@@ -1,0 +1,71 @@
+"""PIN entry for iVerifyPIN, iChangePIN, iReloadPIN and iUnblockPIN (notes §6.1, §6.3 codes -31…-36).
+
+There is no PIN pad: the interface takes a ``PinEntry`` callable. It is asked for one PIN at a time with a
+``PinPrompt`` and returns the digits, or ``None`` when the holder cancels (-31); it may raise
+``PinEntryTimeout`` (-32). The default prompts on the controlling terminal; tests use ``ScriptedPins``.
+"""
+from __future__ import annotations
+
+import getpass
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable
+
+from host.errors import IllegalCharacters, PinEntryCancelled, PinLengthError
+
+PIN_LENGTH = 6   # DESIGN.md §3 PIN: 6 digits
+
+
+class PinPrompt(str, Enum):
+    CURRENT = "current"     # the holder's PIN (verify, change, unblock)
+    NEW = "new"             # the new PIN (change, reload)
+    CONFIRM = "confirm"     # the new PIN again
+
+    @property
+    def text(self) -> str:
+        return {"current": "请输入密码 PIN: ", "new": "请输入新密码 new PIN: ",
+                "confirm": "请再次输入新密码 new PIN again: "}[self.value]
+
+
+PinEntry = Callable[[PinPrompt], "str | None"]
+
+
+def console_pin_entry(prompt: PinPrompt) -> str | None:
+    """Ask on the terminal without echo; Ctrl-C or EOF cancels."""
+    try:
+        return getpass.getpass(prompt.text)
+    except (EOFError, KeyboardInterrupt):
+        return None
+
+
+@dataclass
+class ScriptedPins:
+    """A PinEntry answering from a list (``None`` = the holder cancels); records the prompts it saw."""
+
+    answers: list[str | None]
+
+    def __post_init__(self) -> None:
+        self.prompts: list[PinPrompt] = []
+
+    def __call__(self, prompt: PinPrompt) -> str | None:
+        self.prompts.append(prompt)
+        if not self.answers:
+            return None
+        return self.answers.pop(0)
+
+    @classmethod
+    def of(cls, *answers: str | None) -> ScriptedPins:
+        return cls(list(answers))
+
+
+def ask_pin(entry: PinEntry, prompt: PinPrompt) -> str:
+    """One PIN from ``entry``, checked: cancelled (-31), wrong length (-33), not digits (-41)."""
+    pin = entry(prompt)
+    if pin is None:
+        raise PinEntryCancelled(f"PIN entry cancelled ({prompt.value})")
+    pin = pin.strip()
+    if not (pin.isdigit() and pin.isascii()):
+        raise IllegalCharacters("the PIN may hold digits only")
+    if len(pin) != PIN_LENGTH:
+        raise PinLengthError(f"the PIN must be {PIN_LENGTH} digits, got {len(pin)}")
+    return pin

@@ -1,0 +1,344 @@
+"""Card-OS fault injection (issue 7 part 2): card removed, forced status words, slow card (WTX), tearing.
+
+The host must surface a typed error for each fault, and the card image must stay consistent: after any
+fault the file on disk is the old image or the new one (DESIGN.md §4).
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from firmware_sim.card_os import CardOS
+from firmware_sim.demo import demo_psam
+from firmware_sim.faults import FaultyDevice, ForcedStatus, PowerLoss, TearingStore, TearPoint, wtx_process
+from firmware_sim.image import ImageStore, load_card, load_json
+from firmware_sim.psam import PsamOS
+from hardware.inprocess import InProcessReader
+from host.errors import error_code
+from host.terminal import Terminal
+from protocols.errors import ApplicationBlocked, CardError, NoCard, PinBlocked, WrongCard, WrongPin
+from protocols.profile import DF01_EF05
+from protocols.t1 import T1Card, T1Host
+from tests.support import cardkit as ck
+
+GEN2_REGION = ck.REGION["gen2"]
+
+
+def terminal(dev: Any) -> Terminal:
+    return Terminal(InProcessReader(dev), InProcessReader(PsamOS(demo_psam(GEN2_REGION))))
+
+
+# --- card removed ------------------------------------------------------------------------------------------------
+def test_card_removed_mid_flow_is_no_card_until_inserted() -> None:
+    dev = FaultyDevice(ck.card(), remove_at=3)
+    term = terminal(dev)
+    with pytest.raises(NoCard) as exc:
+        term.read_basic_info()
+    assert error_code(exc.value) == -2
+    with pytest.raises(NoCard):
+        term.read_basic_info()          # still out: the next power-on fails too
+    dev.insert()
+    assert term.read_basic_info().name == ck.PERSON["name"]
+
+
+def test_card_removed_after_it_counted_a_wrong_pin(tmp_path: Path) -> None:
+    path = ck.write_image(tmp_path / "card.json")
+    dev = FaultyDevice(CardOS.from_file(path), remove_at=2, remove_after_run=True)
+    dev.power_on()
+    assert ck.sw(dev.process(ck.SELECT_SSSE)) in (0x9000, 0x611A, 0x611B)
+    with pytest.raises(NoCard):
+        dev.process(ck.verify("000000"))
+    assert load_card(path).pin_tries_left == 2        # the answer never came back, the try still counts
+    assert dev.log[-1][2] is None
+
+
+# --- forced status words -----------------------------------------------------------------------------------------
+FLOWS: dict[str, Callable[[Terminal], object]] = {
+    "verify": lambda t: t.verify_pin(ck.PIN),
+    "write": lambda t: t.write_item("SSSE/EF05", "card_number", "Z12345678"),
+    "read": lambda t: t.read_basic_info(),
+    "block": lambda t: t.block_application(),
+}
+
+
+@pytest.mark.parametrize("ins, sw, flow, error, tries", [
+    (0x20, 0x63C1, "verify", WrongPin, 1),
+    (0x20, 0x6983, "verify", PinBlocked, None),
+    (0xDC, 0x6581, "write", CardError, None),
+    (0xA4, 0x6A82, "read", WrongCard, None),
+    (0xB2, 0x6A81, "read", ApplicationBlocked, None),
+    (0x1E, 0x6F00, "block", CardError, None),
+])
+def test_forced_status_words_surface_as_typed_errors(tmp_path: Path, ins: int, sw: int, flow: str,
+                                                     error: type[Exception], tries: int | None) -> None:
+    path = ck.write_image(tmp_path / "card.json")
+    before = path.read_bytes()
+    dev = FaultyDevice(CardOS.from_file(path), forced=[ForcedStatus(sw, ins=ins)])
+    with pytest.raises(error) as exc:
+        FLOWS[flow](terminal(dev))
+    if tries is not None:
+        assert exc.value.tries_left == tries           # type: ignore[attr-defined]
+    if isinstance(exc.value, CardError):
+        assert exc.value.sw == sw
+    assert path.read_bytes() == before                  # the card never saw the command
+
+
+def test_forced_status_on_the_nth_command_only() -> None:
+    dev = FaultyDevice(ck.card(), forced=[ForcedStatus(0x6F00, at=2)])
+    answers = [ck.sw(dev.process(ck.GET_CHALLENGE)) for _ in range(3)]
+    assert answers == [0x9000, 0x6F00, 0x9000]
+
+
+def test_a_lying_answer_after_the_card_ran_the_command(tmp_path: Path) -> None:
+    """``run=True``: the card blocked itself but the host was told 6F00; the image has the new state."""
+    path = ck.write_image(tmp_path / "card.json")
+    dev = FaultyDevice(CardOS.from_file(path), forced=[ForcedStatus(0x6F00, ins=0x1E, run=True)])
+    with pytest.raises(CardError):
+        terminal(dev).block_application()
+    assert load_card(path).dfs["SSSE"].status == "blocked"
+
+
+# --- slow card ---------------------------------------------------------------------------------------------------
+def t1_exchange(host: T1Host, engine: T1Card, apdu: bytes) -> tuple[bytes, list[int]]:
+    send, wtx = host.begin(apdu), []
+    for _ in range(50):
+        step = host.receive(engine.receive(send))
+        wtx.append(step.wtx)
+        if step.done:
+            assert step.response is not None
+            return step.response, wtx
+        assert step.send is not None
+        send = step.send
+    raise AssertionError("T=1 exchange did not finish")
+
+
+def test_slow_card_asks_for_waiting_time_over_t1() -> None:
+    dev = FaultyDevice(ck.card(), slow_wtx=4)
+    twin = ck.card()
+    engine: T1Card
+    engine = T1Card(wtx_process(dev, lambda: engine), ifsc=254, ifsd=254)
+    host = T1Host(ifsc=254, ifsd=254)
+    for apdu in (ck.SELECT_SSSE, bytes.fromhex("00B2012C00"), ck.verify("000000"), ck.verify(ck.PIN)):
+        response, wtx = t1_exchange(host, engine, apdu)
+        assert response == twin.process(apdu)
+        assert 4 in wtx                               # the host granted the extension the card asked for
+    dev.slow_wtx = 0
+    assert t1_exchange(host, engine, bytes.fromhex("00B2022C00"))[1] == [1]
+
+
+def test_slow_card_with_a_real_delay_still_answers() -> None:
+    dev = FaultyDevice(ck.card(), delay=0.002)
+    assert terminal(dev).read_basic_info().name == ck.PERSON["name"]
+    assert dev.take_wtx() == 0
+
+
+# --- tearing: power lost in the middle of a write -----------------------------------------------------------------
+def _select(cos: CardOS, df: str = "SSSE") -> None:
+    aid = cos.profile.df(df).aid
+    rsp = cos.process(b"\x00\xA4\x04\x0C" + bytes((len(aid),)) + aid)
+    assert ck.sw(rsp) == 0x9000, rsp.hex()
+
+
+def prep_wrong_pin(cos: CardOS) -> bytes:
+    _select(cos)
+    return ck.verify("000000")
+
+
+def prep_right_pin_after_a_wrong_one(cos: CardOS) -> bytes:
+    _select(cos)
+    assert ck.sw(cos.process(ck.verify("000000"))) == 0x63C2
+    return ck.verify(ck.PIN)
+
+
+def prep_change_pin(cos: CardOS) -> bytes:
+    _select(cos)
+    return ck.change_pin(ck.PIN, "654321")
+
+
+def prep_external_auth(cos: CardOS) -> bytes:
+    _select(cos)
+    rsp = cos.process(ck.GET_CHALLENGE)
+    from protocols import crypto
+    cryptogram = crypto.auth_cryptogram(cos.alg, ck.key(cos, "UK"), rsp[:-2], bytes(8))
+    return bytes((0x00, 0x82, 0x00, 0x04, 0x10)) + cryptogram + bytes(8)
+
+
+def prep_update_after_external_auth(cos: CardOS) -> bytes:
+    _select(cos)
+    assert ck.external_auth(cos, "UK", 0x04) == 0x9000
+    return ck.update_record(7, 5, b"\x07\x09Z12345678")
+
+
+def prep_maced_update(cos: CardOS) -> bytes:
+    _select(cos, "DF01")
+    record = DF01_EF05[0].encode_record("21")
+    return ck.maced(cos, bytes((0x04, 0xDC, 0x01, (5 << 3) | 4)), record, "STK", "DF01")
+
+
+def prep_cyclic_append(cos: CardOS) -> bytes:
+    _select(cos, "DF02")
+    return ck.maced(cos, bytes((0x04, 0xE2, 0x00, 7 << 3)), bytes(range(32)), "STK", "DF02")
+
+
+def prep_application_block(cos: CardOS) -> bytes:
+    _select(cos)
+    return ck.maced(cos, bytes.fromhex("841E0000"), b"")
+
+
+def prep_pin_unblock(cos: CardOS) -> bytes:
+    _select(cos)
+    for _ in range(3):
+        cos.process(ck.verify("000000"))
+    assert cos.image.pin_tries_left == 0
+    return ck.maced(cos, bytes.fromhex("84240000"), ck.enc_pin(cos, "PUK", ck.PIN), "PUK")
+
+
+PREPS = [prep_wrong_pin, prep_right_pin_after_a_wrong_one, prep_change_pin, prep_external_auth,
+         prep_update_after_external_auth, prep_maced_update, prep_cyclic_append, prep_application_block,
+         prep_pin_unblock]
+
+
+class SnapshotTearingStore(TearingStore):
+    """Also remembers the image on disk just before the torn save: the "old" state."""
+
+    old_doc: Any = None
+
+    def _tear(self, path: Path, data: bytes) -> None:
+        self.old_doc = load_json(path)
+        super()._tear(path, data)
+
+
+class RecordingStore(ImageStore):
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.docs: list[dict[str, Any]] = []
+
+    def save(self, doc: dict[str, Any]) -> None:
+        self.docs.append(doc)
+
+
+def saves_of(prep: Callable[[CardOS], bytes], profile: str) -> list[dict[str, Any]]:
+    """The images the command under test writes, from a twin card that has no faults."""
+    store = RecordingStore()
+    cos = ck.card(profile, store, rng=lambda n: bytes(n))
+    apdu = prep(cos)
+    store.docs.clear()
+    assert ck.sw(cos.process(apdu)) == 0x9000 or prep is prep_wrong_pin
+    assert store.docs, f"{prep.__name__} writes nothing"
+    return store.docs
+
+
+def cases() -> Iterator[tuple[str, Callable[[CardOS], bytes], int, TearPoint]]:
+    for profile in ("gen2", "gen3"):
+        for prep in PREPS:
+            for k in range(1, len(saves_of(prep, profile)) + 1):
+                for point in TearPoint:
+                    yield profile, prep, k, point
+
+
+CASES = list(cases())
+
+
+@pytest.mark.parametrize("profile, prep, k, point", CASES,
+                         ids=[f"{p}-{f.__name__[5:]}-save{k}-{pt.name}" for p, f, k, pt in CASES])
+def test_power_lost_mid_write_leaves_the_old_or_the_new_image(tmp_path: Path, profile: str,
+                                                              prep: Callable[[CardOS], bytes], k: int,
+                                                              point: TearPoint) -> None:
+    path = ck.write_image(tmp_path / "card.json", profile)
+    store = SnapshotTearingStore(path, tear_on=10**9, point=point)
+    cos = CardOS(load_card(path), store, rng=lambda n: bytes(n))
+    cos.power_on()
+    apdu = prep(cos)
+    store.tear_on = store.saves + k
+    tries_before = load_json(path)["pin"]["tries_left"]
+    with pytest.raises(PowerLoss):
+        cos.process(apdu)
+    assert store.torn_doc is not None
+    before = store.old_doc
+    after = load_json(path)
+    expected = store.torn_doc if point is TearPoint.AFTER_RENAME else before
+    assert after == expected
+    assert after in (before, json.loads(json.dumps(store.torn_doc)))
+    # the card comes back to life on the image it finds, whatever the temp files left behind
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "card.json"]
+    assert all(n.startswith("card.json.") and n.endswith(".tmp") for n in leftovers)
+    again = CardOS.from_file(path)
+    again.power_on()
+    answer = ck.sw(again.process(ck.SELECT_SSSE))
+    assert answer >> 8 == 0x61 or answer == 0x6283     # FCI waiting, or a blocked application
+    if prep in (prep_wrong_pin, prep_change_pin):
+        assert load_card(path).pin_tries_left <= tries_before
+
+
+@pytest.mark.parametrize("point", list(TearPoint))
+def test_a_failing_flash_answers_6581_and_keeps_a_consistent_image(tmp_path: Path, point: TearPoint) -> None:
+    path = ck.write_image(tmp_path / "card.json")
+    store = SnapshotTearingStore(path, tear_on=10**9, point=point, error=OSError)
+    cos = CardOS(load_card(path), store)
+    cos.power_on()
+    apdu = prep_update_after_external_auth(cos)
+    store.tear_on = store.saves + 1
+    assert ck.sw(cos.process(apdu)) == 0x6581
+    before = store.old_doc
+    after = load_json(path)
+    assert after == (store.torn_doc if point is TearPoint.AFTER_RENAME else before)
+    assert cos.image.to_json() == after                # the card reloaded what is really on disk
+
+
+@pytest.mark.parametrize("error, expected", [(PowerLoss, NoCard), (OSError, CardError)])
+def test_tearing_seen_from_the_host(tmp_path: Path, error: type[BaseException], expected: type[Exception]) -> None:
+    """Power lost mid-write: the reader loses the card (NoCard); a failing flash: CardError 6581. Either way
+    the card that boots again from the file holds the old image."""
+    path = ck.write_image(tmp_path / "card.json")
+    store = TearingStore(path, tear_on=10**9, point=TearPoint.BEFORE_RENAME, error=error)
+    card = CardOS(load_card(path), store)
+    dev = FaultyDevice(card)
+    term = terminal(dev)
+    store.tear_on = 3          # the external authentication writes twice (count, reset), the update third
+    with pytest.raises(expected) as exc:
+        term.write_item("SSSE/EF05", "card_number", "Z12345678")
+    if isinstance(exc.value, CardError):
+        assert exc.value.sw == 0x6581
+    assert load_card(path).dfs["SSSE"].records[0xEF05][6] == b"\x07\x09T44010001"
+    dev.insert(CardOS.from_file(path))
+    assert terminal(dev).read_basic_info().card_number == ck.PERSON["card_number"]
+    terminal(dev).write_item("SSSE/EF05", "card_number", "Z12345678")   # and the card works on
+    assert load_card(path).dfs["SSSE"].records[0xEF05][6] == b"\x07\x09Z12345678"
+
+
+@pytest.mark.parametrize("call", [1, 2, 3])
+def test_power_lost_inside_the_real_atomic_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 call: int) -> None:
+    """Tear ``firmware_sim.image.atomic_write`` itself at its fsync(file) · rename · fsync(folder) calls."""
+    path = ck.write_image(tmp_path / "card.json")
+    cos = CardOS.from_file(path)
+    cos.power_on()
+    apdu = prep_update_after_external_auth(cos)
+    before = load_json(path)
+    calls = {"n": 0}
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def count(real: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*a: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] == call:
+                raise PowerLoss(f"power lost at call {call}")
+            return real(*a)
+        return wrapper
+
+    monkeypatch.setattr(os, "fsync", count(real_fsync))
+    monkeypatch.setattr(os, "replace", count(real_replace))
+    with pytest.raises(PowerLoss):
+        cos.process(apdu)
+    monkeypatch.undo()
+    after = load_card(path)
+    record = after.dfs["SSSE"].records[0xEF05][6]
+    if call < 3:                            # before the rename: the old image
+        assert load_json(path) == before
+    else:                                   # renamed: the new image, even if the folder was not yet synced
+        assert record == b"\x07\x09Z12345678"

@@ -1,0 +1,119 @@
+"""The real card OS and PSAM behind pcscd: the same APDUs and flows as in-process, over PC/SC.
+
+pyscard → private pcscd → Debian vpcd → VpcdLink → firmware_sim CardOS (slot 0) / PsamOS (slot 1).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from hardware.pcsc import PcscReader, open_psam_reader, open_reader
+from hardware.vpcd_link import VpcdLink
+from protocols.errors import NoCard, WrongPin
+
+from .conftest import VpcdBench
+
+pytestmark = pytest.mark.pcsc
+
+card_os = pytest.importorskip("firmware_sim.card_os")
+psam_os = pytest.importorskip("firmware_sim.psam")
+demo = pytest.importorskip("firmware_sim.demo")
+terminal_mod = pytest.importorskip("host.terminal")
+inprocess = pytest.importorskip("hardware.inprocess")
+
+SELECT_SSSE = bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF")
+Serve = Callable[..., VpcdLink]
+
+
+def fresh_devices() -> tuple[object, object]:
+    """The demo card and its city's PSAM, in memory (nothing written back to the shipped images)."""
+    card = card_os.CardOS(demo.demo_card())
+    return card, psam_os.PsamOS(demo.demo_psam(card.image.region))
+
+
+@pytest.fixture
+def readers(pcscd_vpcd: VpcdBench, serve: Serve) -> Iterator[tuple[PcscReader, PcscReader, VpcdLink]]:
+    card, psam = fresh_devices()
+    link = serve(card, 0)
+    serve(psam, 1)
+    card_reader = open_reader(pcscd_vpcd.card_reader)
+    psam_reader = open_psam_reader(card_reader)  # how `pcsc:NAME` finds the PSAM: the same reader's next slot
+    assert psam_reader is not None and psam_reader.name == pcscd_vpcd.psam_reader
+    yield card_reader, psam_reader, link
+    card_reader.disconnect()
+    psam_reader.disconnect()
+
+
+def transmit_t0(reader: PcscReader, apdu: bytes) -> bytes:
+    """Transmit, fetching a 61xx remainder with GET RESPONSE (the card's ATR offers T=0)."""
+    rsp = reader.transmit(apdu)
+    if rsp[-2] == 0x61:
+        rsp = reader.transmit(bytes([0x00, 0xC0, 0x00, 0x00, rsp[-1]]))
+    return rsp
+
+
+def test_card_apdus(readers: tuple[PcscReader, PcscReader, VpcdLink]) -> None:
+    card, _psam, _ = readers
+    assert card.connect()[:4] == bytes.fromhex("3B6D0000")
+    fci = transmit_t0(card, SELECT_SSSE)
+    assert fci[-2:] == b"\x90\x00" and b"\x9f\x0c" in fci  # 9F0C carries the algorithm id
+    assert card.transmit(bytes.fromhex("00A4000002EF05")) == b"\x90\x00"
+    record = card.transmit(bytes.fromhex("00B2072C0B"))
+    assert record[:2] == bytes.fromhex("0709") and record[-2:] == b"\x90\x00" and len(record) == 13
+
+
+def test_psam_terminal_number(readers: tuple[PcscReader, PcscReader, VpcdLink]) -> None:
+    _card, psam, _ = readers
+    psam.connect()
+    rsp = psam.transmit(bytes.fromhex("00B0960006"))
+    assert len(rsp) == 8 and rsp[-2:] == b"\x90\x00"
+
+
+def test_basic_info_with_psam_authentication_matches_in_process(
+    readers: tuple[PcscReader, PcscReader, VpcdLink],
+) -> None:
+    card, psam, _ = readers
+    over_pcsc = terminal_mod.Terminal(card, psam).read_basic_info()
+    ref_card, ref_psam = fresh_devices()
+    in_process = terminal_mod.Terminal(
+        inprocess.InProcessReader(ref_card), inprocess.InProcessReader(ref_psam)).read_basic_info()
+    assert over_pcsc.authenticated
+    assert over_pcsc == in_process
+
+
+def test_pin_verify_change_reload(readers: tuple[PcscReader, PcscReader, VpcdLink]) -> None:
+    card, psam, _ = readers
+    term = terminal_mod.Terminal(card, psam)
+    with pytest.raises(WrongPin) as wrong:
+        term.verify_pin("000000")
+    assert wrong.value.tries_left == 2
+    term.verify_pin("123456")  # a good PIN resets the counter
+    assert term.pin_tries_left() == 3
+    term.change_pin("123456", "246802")
+    term.verify_pin("246802")
+    term.reload_pin("123456")  # MAC'd with PSAM-derived keys
+    term.verify_pin("123456")
+
+
+def test_secured_update(readers: tuple[PcscReader, PcscReader, VpcdLink]) -> None:
+    card, psam, _ = readers
+    term = terminal_mod.Terminal(card, psam)
+    term.write_item("DF01/EF06", "postcode", "510000")  # CLA 04 + MAC from the PSAM
+    assert term.read_items("DF01/EF06", ["postcode"]) == {"postcode": "510000"}
+
+
+def test_card_removed_mid_flow(readers: tuple[PcscReader, PcscReader, VpcdLink]) -> None:
+    card, psam, link = readers
+    term = terminal_mod.Terminal(card, psam)
+    term.read_basic_info()
+    with card.transaction():
+        card.transmit(bytes.fromhex("00A4000002EF05"))
+        link.remove_card()
+        with pytest.raises(NoCard):
+            card.transmit(bytes.fromhex("00B2072C0B"))
+    with pytest.raises(NoCard):
+        term.read_basic_info()
+    link.insert_card()
+    assert card.wait_for_card(10)
+    assert term.read_basic_info().authenticated
