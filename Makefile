@@ -15,4 +15,4 @@ bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; .venv/bin/python $$b; done
 
 fuzz: setup  # long fuzzing run (hypothesis + atheris when installed): make fuzz FUZZ_SECONDS=3600
-	@.venv/bin/python benchmarks/fuzz_long.py --seconds $(or $(FUZZ_SECONDS),600)
+	@.venv/bin/python tests/fuzz/long_run.py --seconds $(or $(FUZZ_SECONDS),600)

@@ -193,21 +193,6 @@ def _fmt(o: Any, nl: str) -> str:
     return "[" + inner + ("," + inner).join(parts) + nl + "]"
 
 
-def _write_fast(path: Path, text: str) -> None:
-    """Temp file + rename, no fsync (see the module docstring); the caller syncs once at the end."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def sync_folder(folder: Path) -> None:
     """Flush the folder's file system once (``syncfs``; ``sync`` where that is missing), then the folder."""
     fd = os.open(folder, os.O_RDONLY)
@@ -274,10 +259,7 @@ class Issuer:
                             issuer=self._issuers[PROFILES[profile].alg], photo=photo)
             path = self.config.out_dir / f"{f['card_number']}.json"
             text = fast_dumps(card.to_json())
-            if self.config.durable:
-                atomic_write(path, text)
-            else:
-                _write_fast(path, text)
+            atomic_write(path, text, durable=self.config.durable)
         except (ValueError, OSError) as exc:
             return RowError(row.line, f.get("card_number", ""), str(exc))
         return None

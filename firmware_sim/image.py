@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,15 +212,20 @@ def _record_from_json(ef: RecordFile, index: int, rec: Any, where: str) -> bytes
 
 # --- storage -----------------------------------------------------------------------------------------
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically and durably (temp file, fsync, rename, fsync dir)."""
+def atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
+    """Write ``text`` to ``path`` atomically (temp file, rename): a reader sees the old file or the new one.
+
+    ``durable`` also fsyncs the file before the rename and the folder after it, so the new state survives a
+    power cut once this returns (a card's live state). Without it the caller syncs later (batch issuance).
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # one writer per thread
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -228,11 +233,12 @@ def atomic_write(path: Path, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    if durable:
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
 
 
 def dumps(doc: dict[str, Any]) -> str:

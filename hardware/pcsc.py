@@ -22,7 +22,8 @@ from typing import NoReturn
 
 from smartcard import scard
 
-from protocols.errors import NoCard, ProtocolError, ReaderError, ReaderTimeout
+from protocols.errors import MalformedApdu, NoCard, ProtocolError, ReaderError, ReaderTimeout
+from protocols.t0 import apdu_to_tpdu
 
 _PROTOCOLS = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
 _DISPOSITIONS = {
@@ -161,6 +162,13 @@ class PcscReader:
         """Send one command APDU; return data ‖ SW1 SW2."""
         with self._lock:
             card = self._ensure_card()
+            if self.protocol == scard.SCARD_PROTOCOL_T0 and len(apdu) > 5:
+                # T=0 readers take TPDUs: a case-4 APDU goes without its Le and the data comes back
+                # through 61xx + GET RESPONSE (ISO 7816-3 §12.2.4; the engine fetches it).
+                try:
+                    apdu = apdu_to_tpdu(apdu)
+                except MalformedApdu:
+                    pass   # extended or odd INS: let pcscd refuse it
             try:
                 hr, response = scard.SCardTransmit(card, self.protocol, list(apdu))
             except (TypeError, ValueError, SystemError) as exc:  # pyscard refused the buffer

@@ -299,34 +299,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Exit code and message for each error type, most specific first (the table the module docstring states).
+_EXITS: tuple[tuple[tuple[type[BaseException], ...], int, bool], ...] = (
+    ((E.WrongPin, E.PinBlocked, E.AuthenticationFailed), EXIT_AUTH, True),
+    ((E.NoPsam,), EXIT_NO_PSAM, False),
+    ((E.CardError,), EXIT_CARD, True),
+    ((E.BadCardImage,), EXIT_IMAGE, False),
+    ((E.ReaderError,), EXIT_READER, False),
+    ((E.WrongCard,), EXIT_CARD, False),
+    ((ReaderSpecError, E.MalformedApdu, ValueError, OSError), EXIT_USAGE, False),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (E.WrongPin, E.PinBlocked, E.AuthenticationFailed) as exc:
-        print(f"sscard: {exc} (code {E.error_code(exc)})", file=sys.stderr)
-        return EXIT_AUTH
-    except E.NoPsam as exc:
-        print(f"sscard: {exc}", file=sys.stderr)
-        return EXIT_NO_PSAM
-    except E.CardError as exc:
-        print(f"sscard: {exc} (code {E.error_code(exc)})", file=sys.stderr)
-        return EXIT_CARD
-    except E.BadCardImage as exc:
-        print(f"sscard: bad image: {exc}", file=sys.stderr)
-        return EXIT_IMAGE
-    except E.ReaderError as exc:
-        print(f"sscard: {exc}", file=sys.stderr)
-        return EXIT_READER
-    except E.WrongCard as exc:
-        print(f"sscard: {exc}", file=sys.stderr)
-        return EXIT_CARD
-    except (ReaderSpecError, E.MalformedApdu, ValueError, OSError) as exc:
-        print(f"sscard: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        for types, code, with_interface_code in _EXITS:
+            if isinstance(exc, types):
+                prefix = "bad image: " if code == EXIT_IMAGE else ""
+                suffix = f" (code {E.error_code(exc)})" if with_interface_code else ""
+                print(f"sscard: {prefix}{exc}{suffix}", file=sys.stderr)
+                return code
+        raise
 
 
 if __name__ == "__main__":

@@ -92,16 +92,17 @@ def _vpcd_links(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[obje
     from firmware_sim.psam import PsamOS
     from hardware.pcsc import PcscReader, list_readers
     from hardware.vpcd_link import VpcdLink
-    from tests.support.pcscd import free_port_block, missing_requirements, shared, vpcd_entry
+    from tests.support.pcscd import free_port_block, missing_requirements, shared, slot_names, vpcd_entry
     reason = missing_requirements()
     if reason:
         pytest.skip(reason)
     name = "sscard conformance"
     port = free_port_block()
     shared().ensure([vpcd_entry(port, name)])
-    card_reader, psam_reader = f"{name} 00 00", f"{name} 00 01"
-    if card_reader not in list_readers():
-        pytest.fail(f"pyscard does not see the private pcscd: {list_readers()}")
+    names = slot_names(list_readers(), name)
+    if len(names) < 2:
+        pytest.fail(f"pyscard does not see the private pcscd's vpcd readers: {list_readers()}")
+    card_reader, psam_reader = names[0], names[1]
     # Every fresh card has the same ATR as this first one: pcscd keeps the ATR it read at insertion.
     first = CardOS.from_file(_fresh_image(tmp_path_factory.mktemp("vpcd-card"), "gen2"))
     card = VpcdLink(first, port=port, backoff=(0.02, 0.3)).start()

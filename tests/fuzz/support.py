@@ -1,7 +1,7 @@
 """Budgets and invariants shared by the fuzz tests (issue 7 part 3).
 
 ``SSCARD_FUZZ_SCALE`` multiplies every example budget (default 1: the whole folder runs in well under a
-minute in CI); ``benchmarks/fuzz_long.py`` and ``make fuzz`` raise it.
+minute in CI); ``tests/fuzz/long_run.py`` and ``make fuzz`` raise it.
 """
 from __future__ import annotations
 

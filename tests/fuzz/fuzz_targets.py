@@ -1,4 +1,4 @@
-"""Byte-level fuzz targets for coverage-guided fuzzing (atheris / libFuzzer), used by ``fuzz_long.py``.
+"""Byte-level fuzz targets for coverage-guided fuzzing (atheris / libFuzzer), used by ``long_run.py``.
 
 Each target takes one ``bytes`` input and raises only on a finding (an invariant of issue 7 part 3 broken:
 an exception other than the module's own error, an invalid SW, data with an error SW, a rejected command that
@@ -146,5 +146,5 @@ def seeds(name: str) -> list[bytes]:
     return [bytes(range(64))]
 
 
-if __name__ == "__main__":   # `make bench` runs every file here; this one is a library for fuzz_long.py
-    print(f"fuzz targets for benchmarks/fuzz_long.py: {', '.join(TARGETS)}")
+if __name__ == "__main__":   # a library for long_run.py
+    print(f"fuzz targets for tests/fuzz/long_run.py: {', '.join(TARGETS)}")

@@ -1,6 +1,6 @@
 """Long fuzzing runs (issue 7 part 3): the hypothesis suite at a larger scale, and coverage-guided atheris.
 
-    .venv/bin/python benchmarks/fuzz_long.py [--seconds S] [--engine hypothesis|atheris|both] [--target T ...]
+    .venv/bin/python tests/fuzz/long_run.py [--seconds S] [--engine hypothesis|atheris|both] [--target T ...]
     make fuzz                      # FUZZ_SECONDS=600 by default
 
 ``hypothesis``: runs ``tests/fuzz`` again and again with fresh random seeds until the time is up, the example
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]   # the project, and fuzz_targets beside us
 
 
