@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from firmware_sim.iso7816_card import Iso7816Card, Phase
 from protocols import atr as atr_mod
 from protocols import ccid, gemcore, pps, t0, t1
-from protocols.errors import MalformedApdu, MalformedFrame, ProtocolError
+from protocols.errors import MalformedApdu, MalformedFrame, NoCard, ProtocolError
 
 LineFilter = Callable[[bytes], bytes]
 
@@ -251,6 +251,9 @@ class CcidSerialFirmware:
                 answer = self._t0(slot, data)
         except MalformedApdu:
             return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED, 1)
+        except NoCard:      # the card left the slot mid-command (fault injection): report it gone
+            self.remove(msg.slot)
+            return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED | ccid.ICC_ABSENT, ccid.ERR_ICC_MUTE)
         except ProtocolError:
             return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED, ccid.ERR_PROCEDURE_BYTE_CONFLICT)
         if answer is None:

@@ -229,12 +229,14 @@ def serve_pty(card: Device | None, psam: Device | None, path: str | None = None,
 
 
 def serve_pty_cli(devices: list[Device], path: str | None, baud: int | None,
-                  stop: threading.Event | None = None) -> int:
-    """``sscard emulate --serial-pty [PATH] [--baud N]``: serve ``devices`` ([card] or [card, PSAM]) on a pty,
-    print the reader spec to use, and run until ``stop`` is set or the process is interrupted."""
+                  stop: threading.Event | None = None, *, protocol: str = "t0", fidi: int | None = None) -> int:
+    """``sscard emulate --serial-pty [PATH] [--baud N] [--protocol t0|t1] [--fidi HEX]``: serve ``devices``
+    ([card] or [card, PSAM]) on a pty, print the reader spec to use, and run until ``stop`` is set or the
+    process is interrupted."""
     card = devices[0] if devices else None
     psam = devices[1] if len(devices) > 1 else None
-    server = serve_pty(card, psam, path, baud)
+    profile = LinkProfile.t1(fidi) if protocol == "t1" else (LinkProfile.t0_only(fidi) if fidi else None)
+    server = serve_pty(card, psam, path, baud, card_profile=profile)
     print(f"serving a two-slot CCID serial reader (GemCoreSIMPro): --reader ccid-serial:{server.url}",
           file=sys.stderr, flush=True)
     print(f"reader.conf: DEVICENAME {server.url}:GemCoreSIMPro  LIBPATH /usr/lib/pcsc/drivers/serial/libccidtwin.so",

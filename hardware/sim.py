@@ -6,11 +6,13 @@ side passes through here.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_sim import demo
 from firmware_sim.card_os import CardOS
 from firmware_sim.device import Device
+from firmware_sim.faults import FaultyDevice, ForcedStatus, TearingStore, TearPoint
 from firmware_sim.image import atomic_write, dumps
 from firmware_sim.personalise import new_card, new_psam
 from firmware_sim.psam import PsamOS
@@ -58,6 +60,43 @@ def write_new_psam(out: Path, region: str, terminal: str, issuers: tuple[IssuerK
     return psam.terminal
 
 
-def devices_for_emulation(card: str | None, psam: str | None) -> list[Device]:
+@dataclass(frozen=True)
+class Faults:
+    """Faults to inject into the emulated card (issue 7; firmware_sim.faults): remove it at the N-th command,
+    force status words (``INS:SW`` or ``INS:SW@N``), answer slowly, or lose power in the N-th image write."""
+
+    remove_at: int | None = None
+    force_sw: tuple[str, ...] = ()
+    delay: float = 0.0
+    tear_at: int | None = None
+
+    def forced(self) -> list[ForcedStatus]:
+        out = []
+        for text in self.force_sw:
+            try:
+                rule, _, at = text.partition("@")
+                ins, sep, sw = rule.partition(":")
+                if not sep or len(ins) != 2 or len(sw) != 4:
+                    raise ValueError
+                out.append(ForcedStatus(int(sw, 16), ins=int(ins, 16), at=int(at) if at else None, times=0))
+            except ValueError:
+                raise ValueError(f"--force-sw {text!r}: expected INS:SW or INS:SW@N, e.g. B2:6581 or 20:63C1@3") \
+                    from None
+        return out
+
+    @property
+    def any(self) -> bool:
+        return bool(self.remove_at or self.force_sw or self.delay or self.tear_at)
+
+
+def devices_for_emulation(card: str | None, psam: str | None, faults: Faults | None = None) -> list[Device]:
+    """The devices ``sscard emulate`` serves: the card (wrapped for fault injection when asked) and the PSAM."""
     c, p = sim_devices(card or "", psam)
-    return [c] + ([p] if p is not None else [])
+    device: Device = c
+    if faults is not None and faults.any:
+        if faults.tear_at:
+            if c.store.path is None:
+                raise ValueError("--tear-at needs a card image file (--card CARD.json)")
+            c.store = TearingStore(c.store.path, tear_on=faults.tear_at, point=TearPoint.PARTIAL_WRITE)
+        device = FaultyDevice(c, remove_at=faults.remove_at, forced=faults.forced(), delay=faults.delay)
+    return [device] + ([p] if p is not None else [])

@@ -27,7 +27,7 @@ from typing import Iterable
 
 from firmware_sim.device import Device
 from protocols import vpcd
-from protocols.errors import MalformedFrame
+from protocols.errors import MalformedFrame, NoCard
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +225,9 @@ class VpcdLink:
     def _process(self, apdu: bytes) -> bytes:
         try:
             response = self.device.process(apdu)
+        except NoCard:  # the card left mid-command (fault injection): close the connection = card removed
+            self._inserted.clear()
+            raise ConnectionAbortedError("card removed during a command") from None
         except Exception:
             log.exception("vpcd %s:%d: device raised on %s", self.host, self.port, apdu.hex())
             return _SW_NO_PRECISE_DIAGNOSIS

@@ -290,6 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--vpcd", metavar="[HOST:]PORT", help="connect to vpcd (card at PORT, PSAM at PORT+1)")
     sp.add_argument("--serial-pty", metavar="PATH", nargs="?", const="", help="serve a CCID serial reader on a pty")
     sp.add_argument("--baud", type=int, default=0, help="pace the serial line at this rate")
+    sp.add_argument("--protocol", choices=("t0", "t1"), default="t0", help="serial: what the card's ATR offers")
+    sp.add_argument("--fidi", metavar="HEX", help="serial: the card's TA1 (e.g. 96) for a faster PPS")
+    fault = sp.add_argument_group("fault injection (card slot)")
+    fault.add_argument("--remove-at", type=int, metavar="N", help="take the card out at the N-th command")
+    fault.add_argument("--force-sw", action="append", metavar="INS:SW[@N]", help="answer SW to INS (repeatable)")
+    fault.add_argument("--delay", type=float, default=0.0, metavar="S", help="a slow card: S seconds per command")
+    fault.add_argument("--tear-at", type=int, metavar="N", help="power lost in the middle of the N-th image write")
     sp.set_defaults(func=cmd_emulate)
 
     from host import serve, shell, tracing  # issue 6: trace, shell, serve

@@ -2,7 +2,8 @@
 
 ``--vpcd [HOST:]PORT`` connects the card to vpcd's first virtual reader (PORT) and the PSAM to the second
 (PORT+1), so pcscd and every PC/SC program see them; ``--serial-pty [PATH]`` serves a two-slot CCID serial
-reader on a pty. Runs until interrupted.
+reader on a pty (``--protocol t0|t1``, ``--fidi 96``). Fault injection: ``--remove-at N``, ``--force-sw INS:SW[@N]``,
+``--delay S``, ``--tear-at N`` (firmware_sim.faults). Runs until interrupted.
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import threading
 
 
 def run_emulator(args: argparse.Namespace) -> int:
-    from hardware.sim import devices_for_emulation
+    from hardware.sim import Faults, devices_for_emulation
     if not args.vpcd and args.serial_pty is None:
         raise ValueError("say where to serve: --vpcd [HOST:]PORT or --serial-pty [PATH]")
-    devices = devices_for_emulation(args.card, args.psam)
+    faults = Faults(args.remove_at, tuple(args.force_sw or ()), args.delay, args.tear_at)
+    devices = devices_for_emulation(args.card, args.psam, faults)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if args.vpcd:
@@ -29,4 +31,5 @@ def run_emulator(args: argparse.Namespace) -> int:
             pass
         return 0
     from hardware.serial_serve import serve_pty_cli
-    return serve_pty_cli(devices, args.serial_pty or None, args.baud or None, stop)
+    return serve_pty_cli(devices, args.serial_pty or None, args.baud or None, stop,
+                         protocol=args.protocol, fidi=int(args.fidi, 16) if args.fidi else None)

@@ -1,0 +1,82 @@
+"""Fault injection from ``sscard emulate`` (issue 7): a real emulator process on a pty, a real client."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from firmware_sim.image import load_card
+from hardware.sim import write_new_card
+
+ROOT = Path(__file__).resolve().parents[2]
+SSCARD = [sys.executable, "-m", "host.cli"]
+PERSON = {"name": "故障", "ssn": "440106199001011234", "card_number": "F44010001"}
+
+
+@contextmanager
+def emulator(tmp: Path, *args: str) -> Iterator[str]:
+    link = tmp / "tty"
+    proc = subprocess.Popen(SSCARD + ["emulate", "--serial-pty", str(link), *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not link.exists():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the emulator did not create its pty"
+            time.sleep(0.05)
+        yield f"ccid-serial:{link}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(SSCARD + list(args), cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def card(tmp: Path) -> Path:
+    path = tmp / "card.json"
+    write_new_card(path, PERSON, profile="gen2", region="440100", serial=42)
+    return path
+
+
+def test_card_removed_at_a_chosen_command(tmp_path: Path) -> None:
+    with emulator(tmp_path, "--card", str(card(tmp_path)), "--remove-at", "3") as spec:
+        out = run("read", "--reader", spec)
+    assert out.returncode == 3, out.stderr            # no card: a typed reader error, not wrong data
+    assert "card" in out.stderr.lower()
+
+
+def test_forced_status_word(tmp_path: Path) -> None:
+    with emulator(tmp_path, "--card", str(card(tmp_path)), "--force-sw", "B2:6581") as spec:
+        out = run("read", "--reader", spec, "--no-auth")
+    assert out.returncode == 1 and "6581" in out.stderr
+
+
+def test_power_lost_in_the_middle_of_a_write_keeps_the_image(tmp_path: Path) -> None:
+    path = card(tmp_path)
+    before = json.loads(path.read_text())
+    with emulator(tmp_path, "--card", str(path), "--tear-at", "1") as spec:
+        out = run("pin", "verify", "--reader", spec, "--pin", "000000")
+    assert out.returncode == 3, out.stderr             # the card went dead mid-command
+    assert json.loads(path.read_text()) == before      # old image, whole and valid
+    assert load_card(path).pin_tries_left == 3
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(leftovers) <= 1                          # at most the torn temp file, never the image
+
+
+def test_bad_fault_arguments(tmp_path: Path) -> None:
+    out = run("emulate", "--serial-pty", str(tmp_path / "t"), "--force-sw", "B2-6581")
+    assert out.returncode == 2 and "INS:SW" in out.stderr
+    out = run("emulate", "--serial-pty", str(tmp_path / "t"), "--tear-at", "1")
+    assert out.returncode == 2 and "--tear-at needs a card image" in out.stderr
+    assert not os.path.exists(tmp_path / "t")
