@@ -51,16 +51,16 @@ class PsamOS(SimulatedDevice):
         except MalformedApdu:
             return _sw(SW.WRONG_LENGTH)
         try:
-            key = (cmd.cla, cmd.ins)
-            if key == (0x00, 0xA4):
+            cla_ins = (cmd.cla, cmd.ins)
+            if cla_ins == (0x00, 0xA4):
                 return self._select(cmd)
-            if key == (0x00, 0xB0):
+            if cla_ins == (0x00, 0xB0):
                 return self._read_binary(cmd)
-            if key == (0x80, 0x1A):
+            if cla_ins == (0x80, 0x1A):
                 return self._init(cmd)
-            if key == (0x80, 0xFA):
+            if cla_ins == (0x80, 0xFA):
                 return self._compute(cmd)
-            if key == (0x00, 0xC0):
+            if cla_ins == (0x00, 0xC0):
                 return self._get_response(cmd, pending)
             if cmd.cla not in (0x00, 0x80):
                 return _sw(SW.CLA_NOT_SUPPORTED)
