@@ -6,6 +6,7 @@ values out. Used by the host driver (choosing protocol and speed) and by the sim
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import Enum
 from functools import reduce
@@ -397,10 +398,15 @@ def make(offer: Offer, historical: bytes) -> bytes:
     return build(groups, historical)
 
 
+@functools.lru_cache(maxsize=256)   # called for every key a card derives; ATRs repeat
+def _historical_cached(raw: bytes) -> bytes:
+    try:
+        return parse(raw, strict=False).historical
+    except ValueError:
+        return raw[4:]
+
+
 def historical_bytes(raw: bytes) -> bytes:
     """The historical bytes of an ATR, leniently (what iReadCardBas reports, notes §4.8); the whole ATR
     minus its first 4 bytes if it cannot be parsed at all."""
-    try:
-        return parse(bytes(raw), strict=False).historical
-    except ValueError:
-        return bytes(raw[4:])
+    return _historical_cached(bytes(raw))
