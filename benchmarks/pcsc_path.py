@@ -55,15 +55,6 @@ class MinimalResponder:
         return b"\x90\x00"
 
 
-def have_card_os() -> bool:
-    try:
-        import firmware_sim.card_os  # noqa: F401
-        import firmware_sim.psam  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def make_devices(kinds: list[str]) -> list[Device]:
     """``minimal`` / ``card`` (the demo card) / ``psam`` (its city's PSAM), built in the emulator process."""
     devices: list[Device] = []
@@ -145,17 +136,9 @@ class Bench:
             return best
 
 
-def basic_info_read(bench: Bench, reads: int) -> tuple[float, int] | None:
-    """Median ms of an authenticated basic-info read (card + PSAM over PC/SC), and its APDU count.
-
-    The hook for the host flows: None (printed as n/a) while ``host.terminal`` or the card OS is missing.
-    """
-    try:
-        from host.terminal import Terminal
-    except ImportError:
-        return None
-    if not have_card_os():
-        return None
+def basic_info_read(bench: Bench, reads: int) -> tuple[float, int]:
+    """Median ms of an authenticated basic-info read (card + PSAM over PC/SC), and its APDU count."""
+    from host.terminal import Terminal
     with bench.serve(["card", "psam"]) as (card_reader, psam_reader):
         card, psam = CountingReader(card_reader), CountingReader(psam_reader)
         terminal = Terminal(card, psam)  # type: ignore[arg-type]
@@ -195,24 +178,17 @@ def main() -> int:
         ping = [bytes.fromhex("00B2012C00")]
         # The card loop: READ RECORD of EF05 items; the SELECTs run in the warm-up round.
         reads = [SELECT_SSSE, bytes.fromhex("00A4000002EF05")] + [bytes.fromhex(a) for a in ("00B2012C00", "00B2032C00", "00B2072C0B")]
-        loads = [("minimal", ping)] + ([("card", reads)] if have_card_os() else [])
+        loads = [("minimal", ping), ("card", reads)]
         ceiling, *per = bench.rates(loads, args.apdus)
         line("minimal responder (ceiling)", f"{1 / ceiling:,.0f} APDU/s", f"{ceiling * 1000:.3f} ms/APDU")
-        if not per:
-            line("card emulator", "n/a", "firmware_sim.card_os not available")
-        else:
-            ok = "meets" if 1 / per[0] >= TARGET_APDU_S else "MISSES"
-            line("card emulator (SELECTs + READ RECORD EF05)", f"{1 / per[0]:,.0f} APDU/s",
-                 f"{per[0] * 1000:.3f} ms/APDU, {ceiling / per[0]:.0%} of ceiling; {ok} target >= {TARGET_APDU_S:,}")
+        ok = "meets" if 1 / per[0] >= TARGET_APDU_S else "MISSES"
+        line("card emulator (SELECTs + READ RECORD EF05)", f"{1 / per[0]:,.0f} APDU/s",
+             f"{per[0] * 1000:.3f} ms/APDU, {ceiling / per[0]:.0%} of ceiling; {ok} target >= {TARGET_APDU_S:,}")
 
-        read = basic_info_read(bench, args.reads)
-        if read is None:
-            line("authenticated basic-info read", "n/a", "host flows not available yet")
-        else:
-            ms, n = read
-            ok = "meets" if ms <= TARGET_READ_MS else "MISSES"
-            line(f"authenticated basic-info read ({n} APDUs)", f"{ms:.1f} ms",
-                 f"ceiling {n} x {ceiling * 1000:.3f} = {n * ceiling * 1000:.1f} ms; {ok} target <= {TARGET_READ_MS:g} ms")
+        ms, n = basic_info_read(bench, args.reads)
+        ok = "meets" if ms <= TARGET_READ_MS else "MISSES"
+        line(f"authenticated basic-info read ({n} APDUs)", f"{ms:.1f} ms",
+             f"ceiling {n} x {ceiling * 1000:.3f} = {n * ceiling * 1000:.1f} ms; {ok} target <= {TARGET_READ_MS:g} ms")
 
         print("  TCP ACK fix of hardware.vpcd_link, minimal responder:")
         for label, kw in (("off: naive peer (Nagle on, 2 writes, no QUICKACK)", {"ack_fix": False}),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import IO, Callable
 
 from protocols import sw as SW
-from protocols.profile import GEN2, Item, RecordFile
+from protocols.profile import GEN2, RecordFile
 
 _NAMES: dict[tuple[int, int], str] = {
     (0x00, 0xA4): "SELECT", (0x00, 0xB2): "READ RECORD", (0x00, 0xB0): "READ BINARY",
@@ -92,7 +92,3 @@ class Tracer:
         if self.out is not None:
             self.out.write(json.dumps(entry, ensure_ascii=False) + "\n")
             self.out.flush()
-
-
-def item_is_personal(item: Item) -> bool:
-    return item.personal

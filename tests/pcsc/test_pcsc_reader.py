@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from smartcard import scard
 
-from hardware.pcsc import CardReset, PcscReader, list_readers, open_reader
+from hardware.pcsc import CardReset, list_readers, open_reader
 from hardware.vpcd_link import VpcdLink
 from protocols.errors import NoCard, ReaderError
 from tests.support.devices import ECHO_ATR, EchoDevice

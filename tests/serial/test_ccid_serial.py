@@ -17,7 +17,7 @@ from host.engine import ApduEngine
 from host.spec import open_terminal
 from protocols import atr as atr_mod
 from protocols import ccid, crypto, t0
-from protocols.errors import AuthenticationFailed, NoCard
+from protocols.errors import NoCard
 from tests.serial.conftest import SCRIPT_ATR, BenchFactory, ScriptDevice, card_image
 
 H = bytes.fromhex
@@ -263,11 +263,7 @@ def test_basic_info_and_pin_through_the_spec(serial_bench: BenchFactory, tmp_pat
     term = open_terminal(_real_bench(serial_bench, tmp_path, profile))
     try:
         atr_raw = term.connect()
-        if not _host_reads_card_factor_from_historical_bytes(atr_raw):
-            with pytest.raises(AuthenticationFailed):
-                term.read_basic_info()
-            pytest.xfail("host takes the card factor from the raw ATR tail, which a T=1 ATR ends with TCK "
-                         "(protocols.crypto.card_factor should use the historical bytes)")
+        assert _host_reads_card_factor_from_historical_bytes(atr_raw)   # a T=1 ATR ends with TCK
         info = term.read_basic_info()
         assert info.name == "测试员" and info.authenticated
         term.verify_pin("123456")
