@@ -70,3 +70,23 @@ def test_psam_keys_are_city_keys_of_the_issuer() -> None:
     city = test_issuer_keys(Alg.DES3).city_keys("440100")
     rk = next(k for k in img.keys if k.alg is Alg.DES3 and k.name == "RK")
     assert rk.value == city["RK"]
+
+
+def test_no_psam_command_returns_key_material() -> None:
+    img = demo_psam("440100")
+    keys = [k.value for k in img.keys]
+    psam = PsamOS(img)
+    psam.power_on()
+    seen = b""
+    for select in ("00A4040006D15600000590", "00A4040006D15600000591"):
+        run(psam, select)
+        for ins in range(256):
+            for cla in (0x00, 0x80):
+                for p1, p2, data in ((0x00, 0x00, b""), (0x96, 0x00, b""), (0x27, 0x0A, bytes(8)), (0x05, 0x00, bytes(24))):
+                    apdu = bytes((cla, ins, p1, p2, len(data))) + data if data else bytes((cla, ins, p1, p2, 0x00))
+                    rsp = psam.process(apdu)
+                    seen += rsp
+                    if rsp[-2] == 0x61:
+                        seen += psam.process(bytes((0x00, 0xC0, 0x00, 0x00, rsp[-1])))
+    for k in keys:
+        assert k[:8] not in seen and k[8:] not in seen
