@@ -12,6 +12,7 @@ import argparse
 import getpass
 import json
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Sequence
 
@@ -44,9 +45,15 @@ def format_basic_info(info: BasicInfo) -> str:
         values[k] = _date(str(values[k]))
     values["sex"] = {"1": "男 male", "2": "女 female"}.get(info.sex, info.sex)
     values["authenticated"] = ("是 yes (" + info.algorithm + ")") if info.authenticated else "否 no"
-    width = max(len(en) for _, _, en in LABELS)
-    lines = [f"{zh}\t{en.ljust(width)}  {values[key]}" for key, zh, en in LABELS]
-    return "\n".join(lines)
+    labels = [f"{zh} {en}" for _, zh, en in LABELS]
+    width = max(_display_width(label) for label in labels)
+    return "\n".join(label + " " * (width - _display_width(label) + 2) + str(values[key])
+                     for label, (key, _, _) in zip(labels, LABELS))
+
+
+def _display_width(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _pin(args: argparse.Namespace, attr: str = "pin", prompt: str = "PIN: ") -> str:
