@@ -295,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--card", help="card image (default: the demo card, in memory)")
     sp.add_argument("--psam", help="PSAM image (default: the demo PSAM of the card's region)")
     sp.add_argument("--vpcd", metavar="[HOST:]PORT", help="connect to vpcd (card at PORT, PSAM at PORT+1)")
+    sp.add_argument("--allow-remote", action="store_true", help="allow a vpcd HOST that is not loopback")
     sp.add_argument("--serial-pty", metavar="PATH", nargs="?", const="", help="serve a CCID serial reader on a pty")
     sp.add_argument("--baud", type=int, default=0, help="pace the serial line at this rate")
     sp.add_argument("--protocol", choices=("t0", "t1"), default="t0", help="serial: what the card's ATR offers")

@@ -22,11 +22,14 @@ def run_emulator(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if args.vpcd:
-        from hardware.vpcd_link import parse_endpoint, serve_vpcd
+        from hardware.vpcd_link import is_loopback, parse_endpoint, serve_vpcd
         host, port = parse_endpoint(args.vpcd)
+        if not (args.allow_remote or is_loopback(host)):
+            raise ValueError(f"{host} is not a loopback address: the card would be reachable from the network "
+                             "(add --allow-remote if that is intended)")
         print(f"serving the card on vpcd {host}:{port} and the PSAM on {host}:{port + 1}", file=sys.stderr, flush=True)
         try:
-            serve_vpcd(devices, host, port, stop)
+            serve_vpcd(devices, host, port, stop, allow_remote=args.allow_remote)
         except KeyboardInterrupt:
             pass
         return 0

@@ -80,3 +80,8 @@ def test_bad_fault_arguments(tmp_path: Path) -> None:
     out = run("emulate", "--serial-pty", str(tmp_path / "t"), "--tear-at", "1")
     assert out.returncode == 2 and "--tear-at needs a card image" in out.stderr
     assert not os.path.exists(tmp_path / "t")
+
+
+def test_vpcd_refuses_a_remote_host_unless_allowed() -> None:
+    out = run("emulate", "--vpcd", "10.1.2.3:35963")
+    assert out.returncode == 2 and "--allow-remote" in out.stderr and "serving" not in out.stderr
