@@ -175,6 +175,8 @@ def _fmt(o: Any, nl: str) -> str:
                 parts.append(enc(k) + ": " + enc(v))
             elif tv is dict or tv is list:
                 parts.append(enc(k) + ": " + _fmt(v, inner))
+            elif tv is int:
+                parts.append(enc(k) + ": " + int.__repr__(v))
             else:
                 parts.append(enc(k) + ": " + _scalar(v))
         return "{" + inner + ("," + inner).join(parts) + nl + "}"
@@ -221,6 +223,7 @@ class _CityKeyCache(IssuerKeys):
         return dict(keys)
 
 
+
 def _cached(issuer: IssuerKeys) -> IssuerKeys:
     return issuer if isinstance(issuer, _CityKeyCache) else _CityKeyCache(issuer.label, issuer.alg, issuer.keys)
 
@@ -257,9 +260,8 @@ class Issuer:
             photo = self._photo(f["photo"]) if f.get("photo") else b""
             card = new_card(person, profile=profile, region=f.get("region") or self.config.region, serial=serial,
                             issuer=self._issuers[PROFILES[profile].alg], photo=photo)
-            path = self.config.out_dir / f"{f['card_number']}.json"
             text = fast_dumps(card.to_json())
-            atomic_write(path, text, durable=self.config.durable)
+            atomic_write(self.config.out_dir / f"{f['card_number']}.json", text, durable=self.config.durable)
         except (ValueError, OSError) as exc:
             return RowError(row.line, f.get("card_number", ""), str(exc))
         return None

@@ -5,6 +5,7 @@ at any point leaves the old image or the new one on disk, never a mixture.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -12,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protocols.codecs import Fmt
 from protocols.crypto import Alg
 from protocols.errors import BadCardImage
-from protocols.profile import BinaryFile, CardProfile, RecordFile, profile as get_profile
+from protocols.profile import BinaryFile, CardProfile, Item, RecordFile, profile as get_profile
 
 CARD_FORMAT = "sscard.card/1"
 
@@ -57,7 +59,7 @@ class CardImage:
             files: dict[str, Any] = {}
             for ef in spec.files:
                 if isinstance(ef, BinaryFile):
-                    files[ef.name] = {"binary": bytes(st.binaries[ef.fid]).rstrip(b"\x00").hex().upper()}
+                    files[ef.name] = {"binary": st.binaries[ef.fid].rstrip(b"\x00").hex().upper()}
                 elif ef.cyclic_records:
                     files[ef.name] = {"cyclic": [r.hex().upper() for r in st.records[ef.fid]]}
                 else:
@@ -93,18 +95,40 @@ class CardImage:
 
 
 def _record_to_json(ef: RecordFile, index: int, rec: bytes) -> dict[str, str]:
-    """A record as ``{"tag", "value"}`` when it decodes by its schema exactly, else ``{"hex"}``."""
+    """A record as ``{"tag", "name", "value"}`` when it decodes by its schema exactly, else ``{"hex"}``."""
     if index < len(ef.items):
         item = ef.items[index]
-        if len(rec) == 2 + item.length and rec[0] == item.tag and rec[1] == item.length:
-            try:
-                value = item.decode_value(rec[2:])
-                if item.encode_value(value) == rec[2:]:
-                    return {"tag": f"{item.tag:02X}", "name": item.name, "value": value}
-            except ValueError:
-                pass
+        value = _exact_value(item, rec)
+        if value is not None:
+            return {"tag": _TAG_HEX[item.tag], "name": item.name, "value": value}
     return {"hex": rec.hex().upper()}
 
+
+_TAG_HEX = tuple(f"{t:02X}" for t in range(256))
+
+
+def _exact_value(item: Item, rec: bytes | bytearray) -> str | None:
+    """:func:`_decode_exactly`, remembered for immutable records (most are the same on every card of a batch)."""
+    return _decode_exactly_cached(item, rec) if type(rec) is bytes else _decode_exactly(item, rec)
+
+
+def _decode_exactly(item: Item, rec: bytes | bytearray) -> str | None:
+    """The value of a whole TLV record if re-encoding it gives the same bytes, else None. ``cn`` and ``b``
+    decodings are canonical (the decoder rejects anything else), so only ``an`` (GBK) is re-encoded."""
+    if not (len(rec) == 2 + item.length and rec[0] == item.tag and rec[1] == item.length):
+        return None
+    raw = rec[2:]
+    try:
+        value = item.decode_value(raw)
+        if item.fmt is Fmt.AN and item.encode_value(value) != raw:
+            return None
+    except ValueError:
+        return None
+    return value
+
+
+
+_decode_exactly_cached = functools.lru_cache(maxsize=4096)(_decode_exactly)
 
 def _hex(text: Any, what: str) -> bytes:
     if not isinstance(text, str):
@@ -212,20 +236,27 @@ def _record_from_json(ef: RecordFile, index: int, rec: Any, where: str) -> bytes
 
 # --- storage -----------------------------------------------------------------------------------------
 
-def atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
-    """Write ``text`` to ``path`` atomically (temp file, rename): a reader sees the old file or the new one.
+_O_NEW = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+
+
+def atomic_write(path: Path | str, text: str, *, durable: bool = True) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (temp file, rename): a reader sees the old file or the new.
 
     ``durable`` also fsyncs the file before the rename and the folder after it, so the new state survives a
     power cut once this returns (a card's live state). Without it the caller syncs later (batch issuance).
     """
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # one writer per thread
+    path = os.fspath(path)
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"   # one writer per thread
+    data = memoryview(text.encode("utf-8"))
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        fd = os.open(tmp, _O_NEW, 0o666)
+        try:
+            while data:
+                data = data[os.write(fd, data):]
             if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -234,7 +265,7 @@ def atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
             pass
         raise
     if durable:
-        dfd = os.open(path.parent, os.O_RDONLY)
+        dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
         try:
             os.fsync(dfd)
         finally:

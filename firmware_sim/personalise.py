@@ -6,6 +6,7 @@ root → city → card (notes §4.3); the PSAM gets the city-level keys.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Mapping
 
 from firmware_sim.image import ACTIVE, CardImage, DFState, KeyState
@@ -15,7 +16,7 @@ from protocols.atr import historical_bytes
 from protocols.codecs import check_date, encode_cn
 from protocols.crypto import Alg
 from protocols.keys import IssuerKeys, test_issuer_keys
-from protocols.profile import PSAM_KEYS, BinaryFile, CardProfile, RID, profile as get_profile
+from protocols.profile import PSAM_KEYS, BinaryFile, CardProfile, Item, RID, profile as get_profile
 
 ATR_PREFIX = bytes.fromhex("3B6D0000")   # TS, T0 (TB1, TC1, 13 historical bytes), TB1, TC1
 CHIP_MAKER = bytes.fromhex("0081")       # notes §4.8: 0081 Huada
@@ -38,15 +39,22 @@ def card_id_code(alg: Alg, irk_card_key: bytes, region: str, atr: bytes) -> byte
     return head + crypto.mac(alg, irk_card_key, head)
 
 
+@functools.lru_cache(maxsize=4)
+def _card_dates(today: _dt.date) -> tuple[str, str]:
+    """Default issue and expiry dates (YYYYMMDD) of a card issued ``today``: valid ten years."""
+    expiry = today.replace(year=today.year + 10).strftime("%Y%m%d") if not (
+        today.month == 2 and today.day == 29) else f"{today.year + 10}0228"
+    return today.strftime("%Y%m%d"), expiry
+
+
 def _values(prof: CardProfile, person: Mapping[str, str], region: str, card_id: bytes) -> dict[str, str]:
-    today = _dt.date.today()
+    issue_date, expiry_date = _card_dates(_dt.date.today())
     values = {
         "card_type": "3",
         "spec_version": prof.version,
         "init_org": region + "0" * 17 + "1",
-        "issue_date": today.strftime("%Y%m%d"),
-        "expiry_date": today.replace(year=today.year + 10).strftime("%Y%m%d") if not (
-            today.month == 2 and today.day == 29) else f"{today.year + 10}0228",
+        "issue_date": issue_date,
+        "expiry_date": expiry_date,
         "name_ext": "",
         "sex": "1",
         "ethnicity": "01",
@@ -77,6 +85,15 @@ def validate_person(person: Mapping[str, str]) -> None:
     for date_field in ("issue_date", "expiry_date", "birth_date"):
         if person.get(date_field):
             check_date(person[date_field])
+
+
+@functools.lru_cache(maxsize=4096)   # items are frozen and hashable; most values repeat on every card
+def _encode_record(item: Item, value: str) -> bytes:
+    """``item.encode_record(value)``, with the item's name in the error."""
+    try:
+        return item.encode_record(value)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{item.name}: {exc}") from None
 
 
 def new_card(person: Mapping[str, str], *, profile: str = "gen2", region: str = "440100", serial: int = 1,
@@ -110,14 +127,7 @@ def new_card(person: Mapping[str, str], *, profile: str = "gen2", region: str = 
             elif ef.cyclic_records:
                 records[ef.fid] = []
             else:
-                recs = []
-                for item in ef.items:
-                    value = values.get(item.name, item.example)
-                    try:
-                        recs.append(item.encode_record(value))
-                    except ValueError as exc:
-                        raise ValueError(f"{item.name}: {exc}") from None
-                records[ef.fid] = recs
+                records[ef.fid] = [_encode_record(item, values.get(item.name, item.example)) for item in ef.items]
         dkeys = {ks.key_id: KeyState(keys[ks.name], ks.tries, ks.tries) for ks in spec.keys}
         dfs[spec.name] = DFState(ACTIVE, dkeys, records, binaries)
     label = note or (f"test card personalised with the {issuer.label!r} key set" if issuer.is_test_only else "")

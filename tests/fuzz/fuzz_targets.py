@@ -6,10 +6,12 @@ changed the card image, a malformed answer from the card or reader side). The sa
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
 import sys
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,7 +40,10 @@ _PSAM = demo_psam("440100").to_json()
 
 @functools.lru_cache(maxsize=1)
 def _scratch() -> Path:
-    return Path(tempfile.mkdtemp(prefix="sscard-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    """A scratch folder in memory where possible, removed when the process ends."""
+    path = Path(tempfile.mkdtemp(prefix="sscard-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def chunks(data: bytes) -> Iterator[bytes]:
