@@ -98,5 +98,7 @@ def devices_for_emulation(card: str | None, psam: str | None, faults: Faults | N
             if c.store.path is None:
                 raise ValueError("--tear-at needs a card image file (--card CARD.json)")
             c.store = TearingStore(c.store.path, tear_on=faults.tear_at, point=TearPoint.PARTIAL_WRITE)
-        device = FaultyDevice(c, remove_at=faults.remove_at, forced=faults.forced(), delay=faults.delay)
+        # A slow card also asks for twice the block waiting time (S(WTX) on T=1) before each answer.
+        device = FaultyDevice(c, remove_at=faults.remove_at, forced=faults.forced(), delay=faults.delay,
+                              slow_wtx=2 if faults.delay else 0)
     return [device] + ([p] if p is not None else [])

@@ -85,3 +85,33 @@ def test_bad_fault_arguments(tmp_path: Path) -> None:
 def test_vpcd_refuses_a_remote_host_unless_allowed() -> None:
     out = run("emulate", "--vpcd", "10.1.2.3:35963")
     assert out.returncode == 2 and "--allow-remote" in out.stderr and "serving" not in out.stderr
+
+
+def test_slow_card_asks_for_waiting_time_and_the_host_grants_it(tmp_path: Path) -> None:
+    """In-process pty: a slow T=1 card sends S(WTX request) before each answer; the read still succeeds."""
+    from firmware_sim.card_os import CardOS
+    from firmware_sim.demo import demo_psam
+    from firmware_sim.faults import FaultyDevice
+    from firmware_sim.iso7816_card import LinkProfile
+    from firmware_sim.psam import PsamOS
+    from hardware.serial_serve import serve_pty
+    from host.spec import open_terminal
+    slow = FaultyDevice(CardOS.from_file(card(tmp_path)), slow_wtx=2, delay=0.01)
+    server = serve_pty(slow, PsamOS(demo_psam("440100")), None, card_profile=LinkProfile.t1(0x96))
+    seen: list[bytes] = []
+    real_receive = server.firmware.receive
+
+    def spy(data: bytes) -> bytes:
+        out = real_receive(data)
+        seen.append(out)
+        return out
+    server.firmware.receive = spy  # type: ignore[method-assign]
+    try:
+        term = open_terminal(f"ccid-serial:{server.url}")
+        try:
+            assert term.read_basic_info().name == "故障"
+        finally:
+            term.close()
+    finally:
+        server.close()
+    assert any(bytes.fromhex("00C30102") in frame for frame in seen)   # S(WTX request, 2) went to the host
