@@ -17,7 +17,7 @@ from protocols import crypto
 from protocols import sw as SW
 from protocols.apdu import CommandAPDU
 from protocols.errors import MalformedApdu
-from protocols.profile import BinaryFile, Cond, DFSpec, EF, KeyUse, RecordFile, SSSE_NAME
+from protocols.profile import BinaryFile, Cond, DFSpec, EF, KeyUse, RecordFile
 from protocols.tlv import ber_encode
 
 
@@ -541,6 +541,3 @@ class CardOS(SimulatedDevice):
         self._persist()
         return _OK
 
-
-def is_ssse_name(name: bytes) -> bool:
-    return name == SSSE_NAME

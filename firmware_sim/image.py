@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from protocols.codecs import Fmt
-from protocols.crypto import Alg
+from protocols.crypto import KEY_LENGTHS
 from protocols.errors import BadCardImage
 from protocols.profile import BinaryFile, CardProfile, Item, RecordFile, profile as get_profile
 
@@ -179,7 +179,7 @@ def _card_from_json(doc: Any) -> CardImage:
             if not isinstance(kd, dict):
                 raise BadCardImage(f"{where}.keys.{ks.name}: missing")
             value = _hex(kd["value"], f"{where}.keys.{ks.name}.value")
-            if len(value) not in ((16,) if prof.alg is Alg.SM4 else (8, 16, 24)):   # SM4: 16 (tests/fuzz)
+            if len(value) not in KEY_LENGTHS[prof.alg]:
                 raise BadCardImage(f"{where}.keys.{ks.name}.value: {len(value)} bytes is not a key length")
             mt, tl = kd.get("max_tries", ks.tries), kd["tries_left"]
             if not (_count(tl) and _count(mt) and 0 <= tl <= mt):

@@ -21,11 +21,9 @@ from protocols.apdu import CommandAPDU
 from protocols.codecs import encode_cn
 from protocols.crypto import Alg
 from protocols.errors import MalformedApdu
-from protocols.profile import PSAM_APP_AID, PSAM_DDF_NAME, PSAM_TERMINAL_SFI
+from protocols.profile import PSAM_APP_FIDS, PSAM_APPS, PSAM_DDF_NAME, PSAM_TERMINAL_SFI
 
-PSAM_SM4_AID = PSAM_APP_AID[:-1] + b"\x91"
-APPS: dict[bytes, Alg] = {PSAM_APP_AID: Alg.DES3, PSAM_SM4_AID: Alg.SM4}
-APP_FIDS: dict[int, bytes] = {0xDF01: PSAM_APP_AID, 0xDF02: PSAM_SM4_AID}
+APPS: dict[bytes, Alg] = {aid: alg for alg, aid in PSAM_APPS.items()}
 _OK = _sw(SW.OK)
 
 
@@ -84,8 +82,8 @@ class PsamOS(SimulatedDevice):
             if fid == 0x3F00:
                 self.app, self.work_key = None, None
                 return _OK
-            if fid in APP_FIDS:
-                self.app, self.work_key = APPS[APP_FIDS[fid]], None
+            if fid in PSAM_APP_FIDS:
+                self.app, self.work_key = APPS[PSAM_APP_FIDS[fid]], None
                 return _OK
             raise CardStatus(SW.FILE_NOT_FOUND)
         raise CardStatus(SW.WRONG_P1P2)

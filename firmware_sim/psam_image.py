@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware_sim.image import _hex, load_json
-from protocols.crypto import Alg
+from protocols.crypto import KEY_LENGTHS, Alg
 from protocols.errors import BadCardImage
 
 PSAM_FORMAT = "sscard.psam/1"
@@ -53,7 +53,7 @@ class PsamImage:
             for i, k in enumerate(doc["keys"]):
                 alg = Alg[k["alg"]]
                 value = _hex(k["value"], f"keys[{i}].value")
-                if len(value) not in ((16,) if alg is Alg.SM4 else (8, 16, 24)):
+                if len(value) not in KEY_LENGTHS[alg]:
                     raise BadCardImage(f"keys[{i}].value: {len(value)} bytes is not a {alg.name} key")
                 t = int(k["type"])
                 if not 0 <= t <= 31:

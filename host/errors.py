@@ -115,41 +115,29 @@ def sw_to_exception(sw: int, *, pin: bool = False, auth: bool = False) -> CardEr
 
 
 def error_code(exc: BaseException) -> int:
-    """The standard interface's return code for an exception (one table, notes §6.3)."""
-    if isinstance(exc, WrongPin):
-        return PIN_VERIFY_FAILED
-    if isinstance(exc, PinBlocked):
-        return PIN_BLOCKED
-    if isinstance(exc, AuthenticationFailed):
-        return INTERNAL_AUTH_FAILED if exc.sw in (0, 0x9000) else -exc.sw
+    """The standard interface's return code for an exception (the one table below, notes §6.3).
+
+    Card status words come back as −SW, except a failed internal authentication (no SW: −21)."""
+    if isinstance(exc, AuthenticationFailed) and exc.sw not in (0, 0x9000):
+        return -exc.sw
+    for types, code in _CODES:
+        if isinstance(exc, types):
+            return code
     if isinstance(exc, CardError):
         return -exc.sw
-    if isinstance(exc, NoCard):
-        return NO_CARD
-    if isinstance(exc, ReaderTimeout):
-        return CARD_NOT_ANSWERING
-    if isinstance(exc, ReaderError):
-        return READER_CONNECTION
-    if isinstance(exc, WrongCard):
-        return WRONG_CARD_TYPE
-    if isinstance(exc, PsamLacksAlgorithm):
-        return PSAM_NO_ALG
-    if isinstance(exc, PsamLacksReadKey):
-        return PSAM_NO_RK
-    if isinstance(exc, NoPsam):
-        return NO_PSAM
-    code = _INTERFACE_CODES.get(type(exc))
-    if code is not None:
-        return code
-    if isinstance(exc, (ValueError, MalformedApdu)):
-        return BAD_PARAMETER
     return NOT_SUPPORTED
 
 
-_INTERFACE_CODES: dict[type[BaseException], int] = {
-    IllegalInput: ILLEGAL_INPUT, CardInfoFormat: CARD_ID_FORMAT, CardInfoMismatch: DATA_MISMATCH,
-    PinLengthError: PIN_LENGTH, PinMismatch: PIN_MISMATCH, InitialPinRefused: INITIAL_PIN_REFUSED,
-    IllegalCharacters: ILLEGAL_CHARACTERS, DataLengthError: DATA_LENGTH, PinEntryCancelled: PIN_ENTRY_CANCELLED,
-    PinEntryTimeout: PIN_ENTRY_TIMEOUT, NotSupported: NOT_SUPPORTED, BadParameter: BAD_PARAMETER,
-    HsmMismatch: HSM_MISMATCH,
-}
+# Most specific first: the first type an exception is an instance of gives its code.
+_CODES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int], ...] = (
+    (WrongPin, PIN_VERIFY_FAILED), (PinBlocked, PIN_BLOCKED), (AuthenticationFailed, INTERNAL_AUTH_FAILED),
+    (NoCard, NO_CARD), (ReaderTimeout, CARD_NOT_ANSWERING), (ReaderError, READER_CONNECTION),
+    (WrongCard, WRONG_CARD_TYPE), (PsamLacksAlgorithm, PSAM_NO_ALG), (PsamLacksReadKey, PSAM_NO_RK),
+    (NoPsam, NO_PSAM),
+    (IllegalInput, ILLEGAL_INPUT), (CardInfoFormat, CARD_ID_FORMAT), (CardInfoMismatch, DATA_MISMATCH),
+    (PinLengthError, PIN_LENGTH), (PinMismatch, PIN_MISMATCH), (InitialPinRefused, INITIAL_PIN_REFUSED),
+    (IllegalCharacters, ILLEGAL_CHARACTERS), (DataLengthError, DATA_LENGTH),
+    (PinEntryCancelled, PIN_ENTRY_CANCELLED), (PinEntryTimeout, PIN_ENTRY_TIMEOUT), (NotSupported, NOT_SUPPORTED),
+    (BadParameter, BAD_PARAMETER), (HsmMismatch, HSM_MISMATCH),
+    ((ValueError, MalformedApdu), BAD_PARAMETER),
+)

@@ -6,12 +6,11 @@ from protocols.apdu import CommandAPDU
 from protocols.codecs import decode_cn
 from protocols.crypto import Alg
 from protocols.errors import NoPsam
-from protocols.profile import PSAM_APP_AID, PSAM_DDF_NAME, PSAM_TERMINAL_SFI, psam_key_for
+from protocols.profile import PSAM_APPS, PSAM_DDF_NAME, PSAM_TERMINAL_SFI, psam_key_for
 
 from host.card import check
 from host.engine import ApduEngine, Response
 
-PSAM_APPS = {Alg.DES3: PSAM_APP_AID, Alg.SM4: PSAM_APP_AID[:-1] + b"\x91"}
 
 
 class PsamClient:

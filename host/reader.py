@@ -6,7 +6,6 @@ structurally (``hardware`` may not import ``host``).
 """
 from __future__ import annotations
 
-import contextlib
 from typing import ContextManager, Protocol, runtime_checkable
 
 
@@ -36,7 +35,3 @@ class Reader(Protocol):
         """Hold the card exclusively for a multi-command flow (a no-op where nothing else can reach it)."""
         ...
 
-
-def no_transaction() -> ContextManager[None]:
-    """The ``transaction()`` of readers that no other process can reach."""
-    return contextlib.nullcontext()

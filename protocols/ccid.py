@@ -162,6 +162,11 @@ class Unsupported(Message):
 # --- reader -> host -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Reply(Message):
+    """A reader-to-host message: bStatus, bError, one more header byte (b9) and a payload. ``B9`` and ``PAYLOAD``
+    name the fields a subclass carries there (CCID §6.2), so one codec serves every reply."""
+
+    B9: ClassVar[str | None] = None
+    PAYLOAD: ClassVar[str | None] = None
     status: int = 0
     error: int = 0
 
@@ -177,84 +182,55 @@ class Reply(Message):
     def failed(self) -> bool:
         return self.command_status == CMD_FAILED
 
+    def _specific(self) -> tuple[int, int, int]:
+        return (self.status, self.error, getattr(self, self.B9) if self.B9 else 0)
+
+    def _data(self) -> bytes:
+        return getattr(self, self.PAYLOAD) if self.PAYLOAD else b""
+
+    @classmethod
+    def _from(cls, slot, seq, b7, b8, b9, data):  # type: ignore[override]
+        fields = {name: value for name, value in ((cls.B9, b9), (cls.PAYLOAD, data)) if name}
+        return cls(slot, seq, b7, b8, **fields)
+
 
 @dataclass(frozen=True)
 class DataBlock(Reply):
     TYPE: ClassVar[int] = 0x80
+    B9: ClassVar[str | None] = "chain"
+    PAYLOAD: ClassVar[str | None] = "data"
     chain: int = 0
     data: bytes = b""
-
-    def _specific(self) -> tuple[int, int, int]:
-        return (self.status, self.error, self.chain)
-
-    def _data(self) -> bytes:
-        return self.data
-
-    @classmethod
-    def _from(cls, slot, seq, b7, b8, b9, data):  # type: ignore[override]
-        return cls(slot, seq, b7, b8, b9, data)
 
 
 @dataclass(frozen=True)
 class SlotStatus(Reply):
     TYPE: ClassVar[int] = 0x81
+    B9: ClassVar[str | None] = "clock_status"
     clock_status: int = 0
-
-    def _specific(self) -> tuple[int, int, int]:
-        return (self.status, self.error, self.clock_status)
-
-    @classmethod
-    def _from(cls, slot, seq, b7, b8, b9, data):  # type: ignore[override]
-        return cls(slot, seq, b7, b8, b9)
 
 
 @dataclass(frozen=True)
 class Parameters(Reply):
     TYPE: ClassVar[int] = 0x82
+    B9: ClassVar[str | None] = "protocol"
+    PAYLOAD: ClassVar[str | None] = "params"
     protocol: int = 0
     params: bytes = b""
-
-    def _specific(self) -> tuple[int, int, int]:
-        return (self.status, self.error, self.protocol)
-
-    def _data(self) -> bytes:
-        return self.params
-
-    @classmethod
-    def _from(cls, slot, seq, b7, b8, b9, data):  # type: ignore[override]
-        return cls(slot, seq, b7, b8, b9, data)
 
 
 @dataclass(frozen=True)
 class EscapeReply(Reply):
     TYPE: ClassVar[int] = 0x83
+    PAYLOAD: ClassVar[str | None] = "data"
     data: bytes = b""
-
-    def _specific(self) -> tuple[int, int, int]:
-        return (self.status, self.error, 0)
-
-    def _data(self) -> bytes:
-        return self.data
-
-    @classmethod
-    def _from(cls, slot, seq, b7, b8, b9, data):  # type: ignore[override]
-        return cls(slot, seq, b7, b8, data)
 
 
 @dataclass(frozen=True)
 class DataRateAndClock(Reply):
     TYPE: ClassVar[int] = 0x84
+    PAYLOAD: ClassVar[str | None] = "data"
     data: bytes = b""
-
-    def _specific(self) -> tuple[int, int, int]:
-        return (self.status, self.error, 0)
-
-    def _data(self) -> bytes:
-        return self.data
-
-    @classmethod
-    def _from(cls, slot, seq, b7, b8, b9, data):  # type: ignore[override]
-        return cls(slot, seq, b7, b8, data)
 
 
 _TYPES: dict[int, type[Message]] = {c.TYPE: c for c in (

@@ -38,6 +38,10 @@ _FACTOR_LEN = 8
 _DIGITS = frozenset("0123456789")
 
 
+#: Key lengths each algorithm takes (notes §4.1: 3DES two-key, some single-DES keys; SM4 16 bytes).
+KEY_LENGTHS: dict[Alg, tuple[int, ...]] = {Alg.DES3: (8, 16, 24), Alg.SM4: (16,)}
+
+
 def block_size(alg: Alg) -> int:
     """Cipher block size in bytes: 8 for 3DES, 16 for SM4."""
     return _BLOCK[Alg(alg)]

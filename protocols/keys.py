@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocols.crypto import Alg, derive_card_key, derive_city_key, sm3
+from protocols.crypto import KEY_LENGTHS, Alg, derive_card_key, derive_city_key, sm3
 
 __all__ = ["KEY_NAMES", "TEST_ONLY", "IssuerKeys", "test_issuer_keys"]
 
@@ -32,7 +32,6 @@ KEY_NAMES: tuple[str, ...] = (
 #: Marker every test key set carries in its label.
 TEST_ONLY = "TEST ONLY"
 
-_KEY_LENGTHS: dict[Alg, tuple[int, ...]] = {Alg.DES3: (8, 16, 24), Alg.SM4: (16,)}
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class IssuerKeys:
         unknown = sorted(set(self.keys) - set(KEY_NAMES))
         if unknown:
             raise ValueError(f"unknown key name(s): {', '.join(unknown)}")
-        allowed = _KEY_LENGTHS[alg]
+        allowed = KEY_LENGTHS[alg]
         for name in KEY_NAMES:
             length = len(self.keys[name])
             if length not in allowed:

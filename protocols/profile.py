@@ -6,7 +6,7 @@ or key ID is written twice (DESIGN.md §4). Facts: sscard-spec-notes §2 (file s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 from protocols.codecs import Fmt, decode, encode
@@ -15,6 +15,7 @@ from protocols.crypto import Alg
 SSSE_NAME = bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF")  # "sx1.sh." + GBK 社会保障 (notes §2.1)
 PSAM_DDF_NAME = SSSE_NAME                                        # the PSAM's MF DDF name (notes §5.1)
 PSAM_APP_AID = bytes.fromhex("D15600000590")                     # PSAM application DF01 (notes §5.1)
+PSAM_SM4_AID = bytes.fromhex("D15600000591")                     # profile choice: the PSAM's SM4 application
 RID = bytes.fromhex("D156000005")                                # MoHRSS RID (notes §2.1, §4.7)
 
 
@@ -353,8 +354,6 @@ def psam_key_for(name: str) -> PsamKeySpec:
     raise KeyError(f"the PSAM has no {name} key")
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
-    """What personalisation needs to know about a card holder (decoded item values by item name)."""
-
-    values: dict[str, str] = field(default_factory=dict)
+#: The PSAM application holding the keys of each algorithm, by AID and by FID (DF01, DF02).
+PSAM_APPS: dict[Alg, bytes] = {Alg.DES3: PSAM_APP_AID, Alg.SM4: PSAM_SM4_AID}
+PSAM_APP_FIDS: dict[int, bytes] = {0xDF01: PSAM_APP_AID, 0xDF02: PSAM_SM4_AID}
