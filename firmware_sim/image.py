@@ -18,7 +18,8 @@ from protocols.crypto import KEY_LENGTHS
 from protocols.errors import BadCardImage
 from protocols.profile import BinaryFile, CardProfile, Item, RecordFile, profile as get_profile
 
-CARD_FORMAT = "sscard.card/1"
+CARD_FORMAT = "sscard.card/2"
+OLD_CARD_FORMATS = ("sscard.card/1",)   # keys of the old recipes: refused, with how to make a new image
 
 ACTIVE, BLOCKED, BLOCKED_PERMANENTLY = "active", "blocked", "blocked_permanently"
 APP_STATES = (ACTIVE, BLOCKED, BLOCKED_PERMANENTLY)
@@ -147,6 +148,10 @@ def _count(value: Any) -> bool:
 def _card_from_json(doc: Any) -> CardImage:
     if not isinstance(doc, dict):
         raise BadCardImage("card image: the document is not a JSON object")
+    if doc.get("format") in OLD_CARD_FORMATS:
+        raise BadCardImage(
+            f"card image: format {doc['format']!r} holds keys of the old diversification and authentication "
+            "recipes; make a new image with `sscard card new --out FILE …` (or `sscard card batch`)")
     if doc.get("format") != CARD_FORMAT:
         raise BadCardImage(f"card image: format is {doc.get('format')!r}, expected {CARD_FORMAT!r}")
     try:
@@ -157,7 +162,7 @@ def _card_from_json(doc: Any) -> CardImage:
     if not 2 <= len(atr) <= 33:
         raise BadCardImage(f"atr: {len(atr)} bytes is not a valid ATR length")
     region = doc["region"]
-    if not (isinstance(region, str) and len(region) == 6 and region.isdigit()):
+    if not (isinstance(region, str) and len(region) == 6 and region.isascii() and region.isdigit()):
         raise BadCardImage(f"region: {region!r} is not a 6-digit region code")
     pin = doc["pin"]["value"]
     if not (isinstance(pin, str) and pin.isdigit() and 4 <= len(pin) <= 12):
@@ -289,7 +294,12 @@ def load_json(path: Path | str) -> Any:
 
 
 def load_card(path: Path | str) -> CardImage:
-    return CardImage.from_json(load_json(path))
+    """Load an image file; a bad image's error names the file."""
+    doc = load_json(path)
+    try:
+        return CardImage.from_json(doc)
+    except BadCardImage as exc:
+        raise BadCardImage(f"{path}: {exc}") from None
 
 
 class ImageStore:

@@ -1,7 +1,8 @@
-"""Data-item codecs of the card (sscard-spec-notes §2.5).
+"""Data-item codecs of the card (docs/sources.md §2.5).
 
-``an``: text, GBK, left-aligned, right-padded with 00. ``cn``: decimal digits as BCD, left-aligned,
-right-padded with nibble F. ``b``: raw bytes, written as hex at the edges. Dates are ``cn`` YYYYMMDD.
+``an``: text, GBK, left-aligned, right-padded with 00 (gen1 cards: 20). ``cn``: decimal digits as BCD,
+left-aligned, right-padded with nibble F. ``b``: raw bytes, written as hex at the edges. Dates are ``cn``
+YYYYMMDD; an early card stores ASCII digits instead. An item that was never set is all FF.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ class Fmt(str, Enum):
     B = "b"
 
 
-def encode_an(text: str, length: int) -> bytes:
-    """GBK text right-padded with 00 to ``length`` bytes; ValueError if it does not fit or has a NUL."""
+def encode_an(text: str, length: int, pad: int = 0x00) -> bytes:
+    """GBK text right-padded with ``pad`` (00 or 20) to ``length`` bytes; ValueError if it does not fit or has a NUL."""
     if "\x00" in text:
         raise ValueError("an text may not contain NUL")
     try:
@@ -25,17 +26,20 @@ def encode_an(text: str, length: int) -> bytes:
         raise ValueError(f"{text!r} has characters GBK cannot encode") from exc
     if len(raw) > length:
         raise ValueError(f"{text!r} is {len(raw)} bytes in GBK, the field holds {length}")
-    return raw + b"\x00" * (length - len(raw))
+    return raw + bytes((pad,)) * (length - len(raw))
 
 
 def decode_an(raw: bytes) -> str:
-    """Text up to the first 00 pad byte; ValueError if the bytes are not GBK."""
+    """Text up to the first 00 pad byte, without trailing 20 padding; "" for an unset (all FF) item;
+    ValueError if the bytes are not GBK."""
+    if raw and raw.count(0xFF) == len(raw):
+        return ""
     end = raw.find(0)
     body = raw if end < 0 else raw[:end]
     if end >= 0 and any(raw[end:]):
         raise ValueError("an field has data after its 00 padding")
     try:
-        return body.decode("gbk")
+        return body.decode("gbk").rstrip(" ")
     except UnicodeDecodeError as exc:
         raise ValueError("an field is not GBK text") from exc
 
@@ -73,9 +77,10 @@ def decode_b(raw: bytes) -> str:
     return raw.hex().upper()
 
 
-def encode(fmt: Fmt, value: str, length: int) -> bytes:
+def encode(fmt: Fmt, value: str, length: int, pad: int = 0x00) -> bytes:
+    """``value`` encoded for a field of ``length`` bytes; ``pad`` is the padding of ``an`` text."""
     if fmt is Fmt.AN:
-        return encode_an(value, length)
+        return encode_an(value, length, pad)
     if fmt is Fmt.CN:
         return encode_cn(value, length)
     return encode_b(value, length)
@@ -87,6 +92,18 @@ def decode(fmt: Fmt, raw: bytes) -> str:
     if fmt is Fmt.CN:
         return decode_cn(raw)
     return decode_b(raw)
+
+
+def decode_date(raw: bytes) -> str:
+    """A date item: BCD YYYYMMDD, or ASCII digits as an early card stores them ("2012" → "2012")."""
+    if raw and all(0x30 <= b <= 0x39 for b in raw):
+        digits = decode_cn(raw)
+        try:
+            check_date(digits)
+        except ValueError:
+            return raw.decode("ascii")
+        return digits
+    return decode_cn(raw)
 
 
 def check_date(yyyymmdd: str) -> _dt.date:
