@@ -155,7 +155,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
             term.reload_pin(_pin(args, "new_pin", "new PIN: "))
             print("PIN reloaded")
         else:
-            term.unblock_pin(_pin(args))
+            term.unblock_pin()
             print("PIN unblocked")
     finally:
         term.close()

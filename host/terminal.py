@@ -88,6 +88,10 @@ class Terminal:
                 self.connect()
                 yield self
 
+    def random(self, n: int) -> bytes:
+        """``n`` random bytes of the terminal (the internal-authentication and EA data it chooses)."""
+        return self._rng(n)
+
     def need_psam(self) -> PsamClient:
         if self.psam is None:
             raise NoPsam("this flow needs a PSAM and the terminal has none")

@@ -52,8 +52,8 @@ class Describer:
             return f"{apdu[4] if len(apdu) == 5 else '?'} bytes"
         if ins == 0x82:
             return self._key(p2)
-        if (cla, ins) == (0x80, 0x1A):
-            names = [k.name for k in PSAM_KEYS if k.key_type == p1 & 0x1F and k.index == p2]
+        if (cla, ins) in ((0x80, 0x1A), (0xBF, 0xDE)):
+            names = [k.name for k in PSAM_KEYS if k.psam.p1 == p1 and k.psam.p2 == p2]
             return f"key {names[0] if names else f'{p1:02X}/{p2:02X}'}, {p1 >> 5} level(s)"
         if (cla, ins) == (0x80, 0xFA):
             return {0x00: "encipher", 0x05: "MAC"}.get(p1, f"P1 {p1:02X}")

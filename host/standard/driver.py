@@ -244,12 +244,13 @@ class SSCardDriver:
         return self._run(iType, flow)
 
     def iUnblockPIN(self, iType: int, pCardInfo: str) -> Result:
-        """PIN UNBLOCK through the PSAM: the holder enters the current PIN; the try counter is reset."""
+        """PIN UNBLOCK through the PSAM: external authentication with key 06, then ``84 24 00 00`` with a MAC;
+        no PIN is entered, the try counter is reset."""
         def flow(term: Terminal) -> str:
             info = parse_card_info(pCardInfo)
             self._check_card(term, info)
             term.need_psam()
-            term.unblock_pin(ask_pin(self.pin_entry, PinPrompt.CURRENT))
+            term.unblock_pin()
             return ""
         return self._run(iType, flow)
 

@@ -1,5 +1,5 @@
 """Personalised cards for the fault and fuzz tests, and the computations a PSAM would do with the card's own
-keys (external authentication, MACs, enciphered PINs; DESIGN.md §3), so tests can reach deep card states."""
+keys (external authentication, MACs, enciphered PINs; docs/design.md §3), so tests can reach deep card states."""
 from __future__ import annotations
 
 import functools
@@ -56,23 +56,29 @@ def external_auth(cos: CardOS, key_name: str, key_id: int, df: str = "SSSE", *, 
     """GET CHALLENGE + EXTERNAL AUTHENTICATE with the card's own key; returns the SW."""
     rsp = cos.process(GET_CHALLENGE)
     assert sw(rsp) == 0x9000, rsp.hex()
-    cryptogram = crypto.auth_cryptogram(cos.alg, key(cos, key_name, df), rsp[:-2], vector)
+    cryptogram = crypto.external_auth_cryptogram(cos.alg, key(cos, key_name, df), rsp[:-2], vector)
     if tamper:
         cryptogram = bytes([cryptogram[0] ^ 1]) + cryptogram[1:]
     return sw(cos.process(bytes((0x00, 0x82, 0x00, key_id, 0x10)) + cryptogram + vector))
 
 
-def maced(cos: CardOS, header: bytes, body: bytes, key_name: str = "STK", df: str = "SSSE") -> bytes:
-    """GET CHALLENGE, then a CLA 04/84 command body ‖ MAC over header ‖ Lc ‖ body (DESIGN §3 MAC)."""
+def maced(cos: CardOS, header: bytes, body: bytes = b"", key_name: str = "STK", df: str = "SSSE", *,
+          pin: str | None = None) -> bytes:
+    """GET CHALLENGE R, then a CLA 04/84 command: body (or, with ``pin``, LV(PIN) enciphered under the
+    process key) ‖ MAC under E_K(R) over header ‖ Lc ‖ body (docs/design.md §3 "Secure messaging")."""
     rsp = cos.process(GET_CHALLENGE)
     assert sw(rsp) == 0x9000, rsp.hex()
+    challenge, k = rsp[:-2], key(cos, key_name, df)
+    if pin is not None:
+        body = crypto.sm_encipher(cos.alg, k, challenge, crypto.pin_to_bcd(pin))
     lc = len(body) + 4
-    mac = crypto.mac(cos.alg, key(cos, key_name, df), header + bytes((lc,)) + body, rsp[:-2])
+    mac = crypto.sm_mac(cos.alg, k, challenge, header + bytes((lc,)) + body)
     return header + bytes((lc,)) + body + mac
 
 
-def enc_pin(cos: CardOS, key_name: str, pin: str) -> bytes:
-    return crypto.encipher_lv(cos.alg, key(cos, key_name), crypto.pin_to_bcd(pin))
+def pin_admin(cos: CardOS) -> None:
+    """EXTERNAL AUTHENTICATE with key 06 in SSSE, as PIN UNBLOCK and RELOAD need."""
+    assert external_auth(cos, "RLK", cos.profile.pin_admin_key) == 0x9000
 
 
 def verify(pin: str) -> bytes:
