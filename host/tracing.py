@@ -91,6 +91,8 @@ class Describer:
         if mode == 0x04:
             title = f" {items[p1 - 1].title}" if 0 < p1 <= len(items) else ""
             return f"{where} record {p1}{title}"
+        if mode == 0x05:
+            return f"{where} records {p1}–last"
         title = next((f" {it.title}" for it in items if it.tag == p1), "")
         return f"{where} tag {p1:02X}{title}"
 

@@ -10,7 +10,7 @@ from host.standard.pinpad import PinEntry, PinPrompt, ask_pin
 from host.terminal import Terminal
 from protocols.codecs import Fmt
 from protocols.errors import NoPsam
-from protocols.profile import Cond, DFSpec, EF, Item, RecordFile
+from protocols.profile import Cond, DFSpec, EF, Item, RecordFile, normalise_version
 
 
 def authenticate_card(term: Terminal) -> None:
@@ -36,21 +36,21 @@ def read_items(card: SSCard, path: str) -> dict[str, str]:
     df, ef = card.profile.find_file(path)
     assert isinstance(ef, RecordFile)
     card.enter(df.name)
-    return {it.name: it.decode_value(card.read_item_raw(ef, it)) for it in ef.items}
+    return card.read_values(ef)
 
 
 def ef06_read_key(card: SSCard) -> int | None:
-    """The external-authentication key EF06 needs (0A on 3.0 cards), None when it is free (notes §2.2)."""
+    """The external-authentication key EF06 needs (0A on 3.0 cards), None when it is free."""
     ef06 = card.profile.ssse.ef("EF06")
     return ef06.read.key_id if ef06.read.cond in (Cond.KEY, Cond.PIN_AND_KEY) else None
 
 
 def basic_info_output(card: SSCard, v05: dict[str, str], v06: dict[str, str], terminal_no: str,
                       device_no: str) -> str:
-    """The iReadCardBas pOutInfo, in the order of notes §6.2."""
+    """The iReadCardBas pOutInfo, in the order of docs/sources.md §6.2."""
     return join_fields([
-        v05["card_id"][:6], v06["ssn"], v05["card_number"][:9], v05["card_id"], v06["name"] + v06["name_ext"],
-        historical_bytes(card.atr).hex().upper(), v05["spec_version"], v05["issue_date"], v05["expiry_date"], terminal_no,
+        v05["card_id"][:6], v06["ssn"], v05["card_number"][:9], v05["card_id"], v06["name"] + v06.get("name_ext", ""),
+        historical_bytes(card.atr).hex().upper(), normalise_version(v05["spec_version"]), v05["issue_date"], v05["expiry_date"], terminal_no,
         device_no,
     ])
 

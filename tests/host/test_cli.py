@@ -70,9 +70,20 @@ def test_bad_arguments_get_clear_errors(tmp_path: Path) -> None:
     out = run("apdu", "--reader", "sim", "00A4020003EF05")
     assert out.returncode == 2 and "Lc 3" in out.stderr
     bad = tmp_path / "bad.json"
-    bad.write_text('{"format": "sscard.card/1", "profile": "gen2"}')
+    bad.write_text('{"format": "sscard.card/2", "profile": "gen2"}')
     out = run("read", "--reader", f"sim:{bad}")
-    assert out.returncode == 4 and "atr" in out.stderr
+    assert out.returncode == 4 and "atr" in out.stderr and str(bad) in out.stderr
+
+
+def test_images_of_the_old_recipes_are_refused_with_a_way_out(tmp_path: Path) -> None:
+    old = tmp_path / "old.json"
+    old.write_text('{"format": "sscard.card/1", "profile": "gen2"}')
+    out = run("read", "--reader", f"sim:{old}")
+    assert out.returncode == 4 and str(old) in out.stderr and "sscard card new" in out.stderr
+    old_psam = tmp_path / "old-psam.json"
+    old_psam.write_text('{"format": "sscard.psam/1"}')
+    out = run("read", "--reader", f"sim:guangzhou-gen2,psam={old_psam}")
+    assert out.returncode == 4 and str(old_psam) in out.stderr and "sscard psam new" in out.stderr
     assert run("read", "--reader", f"sim:{tmp_path}/missing.json").returncode == 2
     assert run("frobnicate").returncode == 2
 
@@ -80,8 +91,8 @@ def test_bad_arguments_get_clear_errors(tmp_path: Path) -> None:
 def test_issuer_key_files_drive_personalisation(tmp_path: Path) -> None:
     from protocols.crypto import Alg
     from protocols.keys import IssuerKeys
-    keys = IssuerKeys("TEST ONLY: other issuer", Alg.DES3, {n: bytes([i + 1]) * 16 for i, n in enumerate(
-        ("IRK", "MK", "UK", "RK", "EK0D", "RLK", "STK", "PUK", "RPK"))})
+    from protocols.keys import KEY_NAMES
+    keys = IssuerKeys("TEST ONLY: other issuer", Alg.DES3, {n: bytes([i + 1]) * 16 for i, n in enumerate(KEY_NAMES)})
     kf = tmp_path / "keys.json"
     kf.write_text(keys.to_json())
     card, psam = tmp_path / "c.json", tmp_path / "p.json"
