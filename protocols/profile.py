@@ -298,6 +298,14 @@ DF03_EF05 = (
     _it(0x98, "unemployment_start", "失业保险参保日期", 4, CN, "20150701"),
     _it(0x62, "unemployment_org", "失业保险经办机构", 4, CN, "44010001"),
 )
+# DF03 EF19: one B-TLV record, tag 79, 39 bytes [WAPP iReadBTLV("EF19", 0x79, 0x27, …, 7 sub-items)]; read after
+# VERIFY (a7082633/HDOS_VC6 湖州/ICCInter2/ICCInter.cpp: 00A4010002DF03, VERIFY, 00A4000002EF19, 00B2790029).
+# The sub-items' layout is a choice until the B-TLV tables are modelled.
+DF03_EF19 = (
+    _it(0x79, "insurance_regions", "参保地信息", 39, B,
+        "0103440100" "020420150701" "030420150701" "040101" "050101" "060400000000" "07080000000000000000",
+        choice=True),
+)
 DF04_EF05 = (
     _it(0x81, "medical_insured_type", "医疗保险参保类别", 1, CN, "11", choice=True),
     _it(0x84, "medical_start", "医疗保险参保日期", 4, CN, "20150701", choice=True),
@@ -343,11 +351,11 @@ def _app_keys(df: str, read: tuple[int, int], updates: tuple[tuple[str, int, int
 
 # [WAPP] DF01: read RK1 = key 88 (PSAM 67 2E); writes EF05 UK1 = 83 (48 42), EF06 UK4 = 86 (47 25),
 # EF0A UK5 = 87 (48 44). DF02: RK1 = 88 (67 35); EF07 UK3 = 85 (48 46). DF03: RK1 = 84 (67 2B);
-# EF05 UK1 = 86 (48 47). DF04: RK1 = 84 (67 2D); its writes are MAC'd under its STK (choice).
+# EF05 UK1 = 86 (48 47), EF19 UK8 = 8D (47 3B). DF04: RK1 = 84 (67 2D); its writes are MAC'd under its STK (choice).
 DF01_KEYS = _app_keys("DF01", (0x88, 0x2E), (("UK1", 0x83, 0x48, 0x42), ("UK4", 0x86, 0x47, 0x25),
                                              ("UK5", 0x87, 0x48, 0x44)), 0x31)
 DF02_KEYS = _app_keys("DF02", (0x88, 0x35), (("UK3", 0x85, 0x48, 0x46),), 0x32)
-DF03_KEYS = _app_keys("DF03", (0x84, 0x2B), (("UK1", 0x86, 0x48, 0x47),), 0x33)
+DF03_KEYS = _app_keys("DF03", (0x84, 0x2B), (("UK1", 0x86, 0x48, 0x47), ("UK8", 0x8D, 0x47, 0x3B)), 0x33)
 DF04_KEYS = _app_keys("DF04", (0x84, 0x2D), (), 0x34)
 
 PHOTO_SIZE = 4096       # profile choice: EF08 holds a JPEG of at most 4 KiB
@@ -383,6 +391,7 @@ def _apps() -> tuple[DFSpec, ...]:
         ), DF02_KEYS),
         DFSpec("DF03", "社会保险1", RID + b"\x02", 0xDF03, (
             RecordFile(0xEF05, 0x05, "EF05", "失业保险", DF03_EF05, rk(DF03_KEYS), uk(DF03_KEYS, "UK1")),
+            RecordFile(0xEF19, 0x19, "EF19", "参保地信息", DF03_EF19, PIN, uk(DF03_KEYS, "UK8")),
         ), DF03_KEYS),
         DFSpec("DF04", "医疗保险", RID + b"\x03", 0xDF04, (
             RecordFile(0xEF05, 0x05, "EF05", "医疗保险基本信息", DF04_EF05, rk(DF04_KEYS), MAC),

@@ -13,7 +13,7 @@ from protocols.keys import KEY_NAMES, TEST_ONLY, IssuerKeys, test_issuer_keys
 H = bytes.fromhex
 ATR = H("3B6D0000") + H("00814E43238697159900BF7C7A")
 EXPECTED_NAMES = {"IRK", "MK", "UK", "RK", "EK0D", "RLK", "STK", "DF01.RK", "DF01.UK1", "DF01.UK4", "DF01.UK5",
-                  "DF01.STK", "DF02.RK", "DF02.UK3", "DF02.STK", "DF03.RK", "DF03.UK1", "DF03.STK", "DF04.RK",
+                  "DF01.STK", "DF02.RK", "DF02.UK3", "DF02.STK", "DF03.RK", "DF03.UK1", "DF03.UK8", "DF03.STK", "DF04.RK",
                   "DF04.STK"}
 
 
