@@ -57,7 +57,7 @@ def test_card_apdus(readers: tuple[PcscReader, PcscReader, VpcdLink]) -> None:
     card, _psam, _ = readers
     assert card.connect()[:4] == bytes.fromhex("3B6D0000")
     fci = transmit_t0(card, SELECT_SSSE)
-    assert fci[-2:] == b"\x90\x00" and b"\x9f\x0c" in fci  # 9F0C carries the algorithm id
+    assert fci[-2:] == b"\x90\x00" and b"\x88\x01\x1e" in fci and b"\x9f\x0c" not in fci  # gen2: no 9F0C
     assert card.transmit(bytes.fromhex("00A4000002EF05")) == b"\x90\x00"
     record = card.transmit(bytes.fromhex("00B2072C0B"))
     assert record[:2] == bytes.fromhex("0709") and record[-2:] == b"\x90\x00" and len(record) == 13
