@@ -116,11 +116,11 @@ def listening_ports() -> set[int]:
 
 def missing_requirements() -> str | None:
     """Why a private pcscd cannot run here, or None."""
-    for path in (PCSCD, VPCD_DRIVER):
+    for path, package in ((PCSCD, "pcscd"), (VPCD_DRIVER, "vsmartcard-vpcd")):
         if not Path(path).exists():
-            return f"{path} not installed (make test installs pcscd and vsmartcard-vpcd)"
+            return f"{path} not installed (Debian package {package}; `make setup` installs it)"
     if shutil.which("unshare") is None:
-        return "unshare (util-linux) not installed"
+        return "unshare not installed (Debian package util-linux)"
     return None
 
 
