@@ -1,4 +1,4 @@
-"""A private pcscd that leaves the system one alone (issue 4; reference/peer-projects.md §2.6, §4.3).
+"""A private pcscd that leaves the system one alone (docs/peers.md §2.6, §4.3).
 
 pcscd 1.9.9 ignores ``PCSCLITE_CSOCK_NAME`` (only the client library honours it; checked: the daemon
 still creates ``/run/pcscd/pcscd.comm`` and refuses to start when another pcscd owns it). So the

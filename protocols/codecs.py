@@ -1,4 +1,4 @@
-"""Data-item codecs of the card (sscard-spec-notes §2.5).
+"""Data-item codecs of the card (docs/sources.md §2.5).
 
 ``an``: text, GBK, left-aligned, right-padded with 00. ``cn``: decimal digits as BCD, left-aligned,
 right-padded with nibble F. ``b``: raw bytes, written as hex at the edges. Dates are ``cn`` YYYYMMDD.

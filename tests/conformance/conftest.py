@@ -1,4 +1,4 @@
-"""One conformance suite, any reader (issue 7): the ``bench`` fixture names a reader spec with a card in it.
+"""One conformance suite, any reader (docs/design.md §2): the ``bench`` fixture names a reader spec with a card in it.
 
 Without ``--reader``/``SSCARD_READER`` every emulated path runs: ``sim`` (gen2 and gen3), PC/SC through a
 private pcscd + vpcd, and a CCID serial reader on a pty. Emulated paths give each test a fresh card, so

@@ -1,4 +1,4 @@
-"""Counter flows over the in-process reader with card and PSAM (issues 2 and 3)."""
+"""Counter flows over the in-process reader with card and PSAM."""
 from __future__ import annotations
 
 from pathlib import Path

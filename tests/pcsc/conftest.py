@@ -1,4 +1,4 @@
-"""Fixtures for pyscard → private pcscd → vpcd → emulator tests (issue 4).
+"""Fixtures for pyscard → private pcscd → vpcd → emulator tests.
 
 ``pcscd_vpcd``: the process's private pcscd (``tests.support.pcscd.shared``) with our vpcd entry
 "sscard pcsc-tests" on free ports: slot 0 (``card_reader``) for the card, slot 1 (``psam_reader``)

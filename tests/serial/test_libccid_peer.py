@@ -1,4 +1,4 @@
-"""The peer check (issue 5): pcscd with Debian's ``libccidtwin.so`` opens our simulated GemCore SIM Pro on a pty;
+"""The peer check: pcscd with Debian's ``libccidtwin.so`` opens our simulated GemCore SIM Pro on a pty;
 pyscard sees two readers (card, PSAM) per serial reader, and the basic-info read with PSAM authentication and
 PIN verify work in T=0 and in T=1 (ATR variants offering each). Our own ``ccid-serial:`` driver runs the same
 flows against an identical firmware. libccid never polls card presence on a GemCore SIM Pro (its slots count

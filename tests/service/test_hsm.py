@@ -1,4 +1,4 @@
-"""The HSM variants with the local software key service (notes §5.4)."""
+"""The HSM variants with the local software key service (docs/sources.md §5.4)."""
 from __future__ import annotations
 
 import pytest

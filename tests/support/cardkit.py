@@ -1,5 +1,5 @@
 """Personalised cards for the fault and fuzz tests, and the computations a PSAM would do with the card's own
-keys (external authentication, MACs, enciphered PINs; DESIGN.md §3), so tests can reach deep card states."""
+keys (external authentication, MACs, enciphered PINs; docs/design.md §3), so tests can reach deep card states."""
 from __future__ import annotations
 
 import functools
@@ -63,7 +63,7 @@ def external_auth(cos: CardOS, key_name: str, key_id: int, df: str = "SSSE", *, 
 
 
 def maced(cos: CardOS, header: bytes, body: bytes, key_name: str = "STK", df: str = "SSSE") -> bytes:
-    """GET CHALLENGE, then a CLA 04/84 command body ‖ MAC over header ‖ Lc ‖ body (DESIGN §3 MAC)."""
+    """GET CHALLENGE, then a CLA 04/84 command body ‖ MAC over header ‖ Lc ‖ body (docs/design.md §3)."""
     rsp = cos.process(GET_CHALLENGE)
     assert sw(rsp) == 0x9000, rsp.hex()
     lc = len(body) + 4

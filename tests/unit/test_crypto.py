@@ -1,4 +1,4 @@
-"""Known-answer and property tests for protocols.crypto (DESIGN.md §3, sscard-spec-notes.md §4).
+"""Known-answer and property tests for protocols.crypto (docs/design.md §3, docs/sources.md §4).
 
 Composite recipes (3DES EDE, retail MAC, CBC-MAC, diversification, authentication) are recomputed here
 from single-block ECB steps, whose own correctness is pinned by published vectors.
@@ -18,7 +18,7 @@ K1, K2, K3 = H("0123456789ABCDEF"), H("FEDCBA9876543210"), H("89ABCDEF01234567")
 K16 = K1 + K2
 K24 = K1 + K2 + K3
 SM4_KEY = H("0123456789abcdeffedcba9876543210")
-ATR = H("3B6D0000") + H("00814E43238697159900BF7C7A")  # notes §4.8 example historical bytes
+ATR = H("3B6D0000") + H("00814E43238697159900BF7C7A")  # docs/sources.md §4.8 example historical bytes
 
 
 # --- hand-made references built from single blocks -------------------------------------------------------
@@ -151,7 +151,7 @@ def test_unpad80_rejects(bad: str) -> None:
         crypto.unpad80(H(bad))
 
 
-# --- MAC (DESIGN §3) ----------------------------------------------------------------------------------
+# --- MAC (docs/design.md §3 secure messaging) ---------------------------------------------------------------
 MAC_DATA = [b"", H("04D6850004"), H("84240000") + bytes(range(12)), bytes(range(32)), bytes(range(40))]
 
 
@@ -198,7 +198,7 @@ def test_mac_with_single_des_key_is_plain_cbc() -> None:
 
 @pytest.mark.parametrize("data", MAC_DATA, ids=lambda d: f"{len(d)}B")
 def test_sm4_cbc_mac_matches_hand_chaining(data: bytes) -> None:
-    challenge = H("1122334455667788")  # 8-byte challenge padded with 00 to 16 (DESIGN §3)
+    challenge = H("1122334455667788")  # 8-byte challenge padded with 00 to 16 (docs/design.md §3 process key)
     expected = sm4_cbc_mac_by_hand(SM4_KEY, data, challenge + bytes(8))
     assert crypto.mac(SM4, SM4_KEY, data, challenge) == expected
 
@@ -219,7 +219,7 @@ def test_mac_rejects_long_iv() -> None:
 
 # --- key diversification ---------------------------------------------------------------------------
 def test_city_and_card_factors() -> None:
-    assert crypto.city_factor("420100") == H("3432303130307378")  # notes §4.3 example
+    assert crypto.city_factor("420100") == H("3432303130307378")  # docs/sources.md §4.3 example
     assert crypto.card_factor(ATR) == H("8697159900BF7C7A")
     # A T=1 ATR ends with TCK, which is not part of the factor: the factor is the last 8 historical bytes.
     hist = bytes.fromhex("00814E43238697159900BF7C7A")
@@ -276,7 +276,7 @@ def test_two_level_derivation(alg: Alg, root: bytes) -> None:
     assert other != card
 
 
-# --- authentication (DESIGN §3) ------------------------------------------------------------------------
+# --- authentication (docs/design.md §3) ---------------------------------------------------------------------
 R = H("1A2B3C4D5E6F7081")
 V = H("0011223344556677")
 

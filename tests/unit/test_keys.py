@@ -1,4 +1,4 @@
-"""Tests for protocols.keys: test issuer key sets, derivation to city/card keys, JSON form (DESIGN.md §3)."""
+"""Tests for protocols.keys: test issuer key sets, derivation to city/card keys, JSON form (docs/design.md §3)."""
 from __future__ import annotations
 
 import json
@@ -95,7 +95,7 @@ def test_json_text_round_trip(keyset: IssuerKeys) -> None:
 def test_from_json_accepts_lower_case_hex_and_single_des_key() -> None:
     data = test_issuer_keys(Alg.DES3).to_json_dict()
     data["keys"] = {name: value.lower() for name, value in data["keys"].items()}
-    data["keys"]["STK"] = "0123456789abcdef"  # notes §4.1: some STKs are single DES
+    data["keys"]["STK"] = "0123456789abcdef"  # docs/sources.md §4.1: some STKs are single DES
     ks = IssuerKeys.from_json_dict(data)
     assert ks.keys["STK"] == H("0123456789ABCDEF")
     assert len(ks.city_keys("440100")["STK"]) == 16
