@@ -1,4 +1,6 @@
-"""The ``sscard`` command line (DESIGN.md §2; issues: read, apdu, card/psam new, pin, write, block, emulate).
+"""The ``sscard`` command line: read, apdu, card/psam new, pin, write, block, emulate, trace, shell, serve.
+
+Commands that talk to a card take ``--reader SPEC`` (reader specs: docs/design.md §2).
 
 Exit codes: 0 success · 1 the card refused a command · 2 bad arguments or input · 3 no card or reader
 failure · 4 bad card/PSAM image · 5 wrong PIN, blocked PIN or failed authentication · 6 no PSAM.
@@ -252,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("--issuer-keys", metavar="KEYS.json", help="issuer key set (default: the test-only set)")
     cn.add_argument("--force", action="store_true")
     cn.set_defaults(func=cmd_card_new)
-    from host import issuance  # `sscard card batch` (issue 7)
+    from host import issuance  # `sscard card batch`
     issuance.add_parser(csub)
 
     sp = sub.add_parser("psam", help="PSAM images")
@@ -307,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--tear-at", type=int, metavar="N", help="power lost in the middle of the N-th image write")
     sp.set_defaults(func=cmd_emulate)
 
-    from host import serve, shell, tracing  # issue 6: trace, shell, serve
+    from host import serve, shell, tracing  # trace, shell, serve
     tracing.add_parser(sub)
     shell.add_parser(sub, reader_arg)
     serve.add_parser(sub, reader_arg)

@@ -1,4 +1,4 @@
-"""The one APDU policy engine every backend uses (peer-projects §8.1, §10.1; ISO 7816-3 §12.2).
+"""The one APDU policy engine every backend uses (docs/peers.md §8 item 1, §10 item 1; ISO 7816-3 §12.2).
 
 It validates each command before sending, fetches 61xx chains with GET RESPONSE, retries once with the
 exact Le on 6Cxx, and reports every exchange to an optional tracer. Backends (``hardware/``) move raw

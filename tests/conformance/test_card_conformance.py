@@ -1,4 +1,4 @@
-"""The card's behaviour, checked the same way on any reader (issue 7; notes §3, DESIGN.md §3)."""
+"""The card's behaviour, checked the same way on any reader (docs/sources.md §3, docs/design.md §3)."""
 from __future__ import annotations
 
 import pytest

@@ -1,7 +1,7 @@
-"""Card-OS fault injection (issue 7 part 2): card removed, forced status words, slow card (WTX), tearing.
+"""Card-OS fault injection: card removed, forced status words, slow card (WTX), tearing.
 
 The host must surface a typed error for each fault, and the card image must stay consistent: after any
-fault the file on disk is the old image or the new one (DESIGN.md §4).
+fault the file on disk is the old image or the new one (docs/design.md §4).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 After every kill the image must load and be exactly the last image the process reported writing (old) or
 the one it was writing (new) — never a mixture; every wrong-PIN answer must have been preceded by the write
-of its decremented try counter, so killing the card never gives a try back (DESIGN.md §3 PIN, §4).
+of its decremented try counter, so killing the card never gives a try back (docs/design.md §3 PIN, §4).
 SIGKILL ends the process, not the machine: the page cache survives, so this checks the write protocol
 (temp file, rename) and the order of writes and answers; power loss proper is modelled by ``TearingStore``.
 """

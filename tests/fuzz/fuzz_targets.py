@@ -1,6 +1,6 @@
 """Byte-level fuzz targets for coverage-guided fuzzing (atheris / libFuzzer), used by ``long_run.py``.
 
-Each target takes one ``bytes`` input and raises only on a finding (an invariant of issue 7 part 3 broken:
+Each target takes one ``bytes`` input and raises only on a finding (a fuzzing invariant broken:
 an exception other than the module's own error, an invalid SW, data with an error SW, a rejected command that
 changed the card image, a malformed answer from the card or reader side). The same checks as ``tests/fuzz``.
 """

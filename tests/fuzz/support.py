@@ -1,4 +1,4 @@
-"""Budgets and invariants shared by the fuzz tests (issue 7 part 3).
+"""Budgets and invariants shared by the fuzz tests.
 
 ``SSCARD_FUZZ_SCALE`` multiplies every example budget (default 1: the whole folder runs in well under a
 minute in CI); ``tests/fuzz/long_run.py`` and ``make fuzz`` raise it.

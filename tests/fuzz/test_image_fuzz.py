@@ -1,4 +1,4 @@
-"""Fuzzing the card- and PSAM-image loaders (issue 7 part 3).
+"""Fuzzing the card- and PSAM-image loaders.
 
 A damaged image (mutated JSON structure or mutated text) raises ``BadCardImage`` and nothing else. An image
 that loads is usable: it round-trips through ``to_json`` and the card OS answers commands on it without

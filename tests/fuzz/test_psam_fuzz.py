@@ -1,4 +1,4 @@
-"""Fuzzing the PSAM (issue 7 part 3): valid, mutated and random commands in sequence. The PSAM always answers
+"""Fuzzing the PSAM: valid, mutated and random commands in sequence. The PSAM always answers
 with a valid SW, never hands out data with an error, and never changes its image (it has nothing to write)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The standard interface (issue 6) over PC/SC: pyscard → private pcscd → vpcd → emulated card and PSAM.
+"""The standard interface over PC/SC: pyscard → private pcscd → vpcd → emulated card and PSAM.
 
 The same functions and error codes as over ``sim`` (tests/service/test_standard.py), on the PC/SC path.
 Lives here to share this folder's session-wide pcscd fixtures.

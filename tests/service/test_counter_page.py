@@ -11,9 +11,14 @@ from host.serve import EXAMPLE_PAGE, BackgroundBridge, Bridge
 from host.standard import SSCardDriver
 
 from tests.service.browser import chromium_path, open_page
+from tests.support.prereq import missing
 
-pytestmark = pytest.mark.skipif(chromium_path() is None,
-                                reason="chromium is not installed (apt-get install chromium; scripts/setup.sh does)")
+
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    """Every test here drives headless Chromium."""
+    if chromium_path() is None:
+        missing("chromium not installed (Debian package chromium; `make setup` installs it)")
 
 DONE = "['done', 'error'].includes(document.body.dataset.state)"
 

@@ -1,4 +1,4 @@
-"""The standard interface over the emulator: outputs, formats and every error code (notes §6)."""
+"""The standard interface over the emulator: outputs, formats and every error code (docs/sources.md §6)."""
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,4 @@
-"""The declarative profile: every record schema's test vector round-trips (issue 2)."""
+"""The declarative profile: every record schema's test vector round-trips."""
 from __future__ import annotations
 
 import pytest
@@ -23,7 +23,7 @@ def test_known_vectors_from_the_notes() -> None:
     assert ef05.item(0x07).encode_record("A12345678")[:2] == b"\x07\x09"
     ef06 = GEN2.ssse.ef("EF06")
     assert isinstance(ef06, RecordFile)
-    assert [it.tag for it in ef06.items] == [0x08, 0x09, 0x4E, 0x0A, 0x0B, 0x0C, 0x0D]   # notes §2.2
+    assert [it.tag for it in ef06.items] == [0x08, 0x09, 0x4E, 0x0A, 0x0B, 0x0C, 0x0D]   # docs/sources.md §2.2 (EF06)
 
 
 def test_profiles_differ_where_design_says() -> None:

@@ -1,4 +1,4 @@
-"""TLV codecs and the an/cn item codecs (notes §2.5)."""
+"""TLV codecs and the an/cn item codecs (docs/sources.md §2.5)."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""The sscard command line as a user runs it (issue 2, 3): output, and exit codes for bad input."""
+"""The sscard command line as a user runs it: output, and exit codes for bad input."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Counter flows over the in-process reader with card and PSAM (issues 2 and 3)."""
+"""Counter flows over the in-process reader with card and PSAM."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -134,7 +134,7 @@ def test_no_psam_and_gen3_without_psam() -> None:
 
 
 def test_wrong_card_is_reported() -> None:
-    from tests.host.test_engine import ScriptedDevice
+    from tests.host_lib.test_engine import ScriptedDevice
     other_card = ScriptedDevice(["6A82"])     # fake: a card without the SSSE application
     term = Terminal(InProcessReader(other_card))  # type: ignore[arg-type]
     with pytest.raises(WrongCard) as info:
