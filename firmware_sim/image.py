@@ -1,6 +1,6 @@
 """Card images: the card's non-volatile memory as a JSON document a person can read and diff.
 
-Writes are atomic (temp file, fsync, rename, fsync of the folder; DESIGN.md §4), so a process killed
+Writes are atomic (temp file, fsync, rename, fsync of the folder; docs/design.md §4), so a process killed
 at any point leaves the old image or the new one on disk, never a mixture.
 """
 from __future__ import annotations

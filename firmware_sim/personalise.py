@@ -19,7 +19,7 @@ from protocols.keys import IssuerKeys, test_issuer_keys
 from protocols.profile import PSAM_KEYS, BinaryFile, CardProfile, Item, RID, profile as get_profile
 
 ATR_PREFIX = bytes.fromhex("3B6D0000")   # TS, T0 (TB1, TC1, 13 historical bytes), TB1, TC1
-CHIP_MAKER = bytes.fromhex("0081")       # notes §4.8: 0081 Huada
+CHIP_MAKER = bytes.fromhex("0081")       # docs/sources.md §4.8: 0081 Huada
 COS_INFO = bytes.fromhex("4E4323")
 CARD_MAKER = bytes.fromhex("8697")
 
@@ -34,7 +34,7 @@ def build_atr(serial: bytes, chip: bytes = CHIP_MAKER, cos: bytes = COS_INFO, ma
 
 
 def card_id_code(alg: Alg, irk_card_key: bytes, region: str, atr: bytes) -> bytes:
-    """Region BCD (3) ‖ D1 56 00 00 05 ‖ last 4 ATR bytes ‖ MAC over the first 12 bytes (notes §4.7)."""
+    """Region BCD (3) ‖ D1 56 00 00 05 ‖ last 4 ATR bytes ‖ MAC over the first 12 bytes (docs/sources.md §4.7)."""
     head = encode_cn(region, 3) + RID + historical_bytes(atr)[-4:]
     return head + crypto.mac(alg, irk_card_key, head)
 

@@ -46,7 +46,7 @@ class SSCard:
     def select_df(self, df: str = "SSSE", allow_blocked: bool = False) -> bytes:
         """SELECT by DF name; returns the FCI and adopts the profile of the announced algorithm.
 
-        A blocked application answers 6283 (notes §3.1); that is an error unless ``allow_blocked``."""
+        A blocked application answers 6283 (docs/sources.md §3.1); that is an error unless ``allow_blocked``."""
         spec = self.profile.df(df)
         rsp = self.send(0x00, 0xA4, 0x04, 0x00, spec.aid, 256)
         if rsp.sw == 0x6A82 and df == "SSSE":

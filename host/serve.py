@@ -1,4 +1,4 @@
-"""``sscard serve``: a local WebSocket bridge to the standard interface for browser counter pages (notes §6).
+"""``sscard serve``: a local WebSocket bridge to the standard interface for browser counter pages (docs/sources.md §6).
 
 Each text message is one request, ``{"function": "iReadCardBas", "iType": 3}`` (parameters named as in the
 C prototypes: ``iType``, ``iAuthType``, ``pCardInfo``, ``pFileAddr``, ``pWriteData``, ``pKey``; an optional

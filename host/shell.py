@@ -1,7 +1,7 @@
 """``sscard shell``: an interactive card explorer (stdlib ``cmd`` + ``readline``), and a script runner.
 
-Commands: ``ls [EF]``, ``cd DF|..|/``, ``cat EF [item|record]`` (records decoded by the card profile, notes
-§2.2), ``verify [PIN]``, ``tries``, ``auth KEYID`` (external authentication through the PSAM), ``auth card``
+Commands: ``ls [EF]``, ``cd DF|..|/``, ``cat EF [item|record]`` (records decoded by the card profile,
+docs/sources.md §2.2), ``verify [PIN]``, ``tries``, ``auth KEYID`` (external authentication through the PSAM), ``auth card``
 (internal authentication checked by the PSAM), ``apdu [--psam] HEX…``, ``atr``, ``reset``, ``exit``.
 Files may be written ``EF05`` (in the current DF), ``SSSE/EF05`` or ``SSSEEF05``. Tab completes commands,
 DFs and files; history is kept in ``~/.sscard_history`` (``$SSCARD_HISTORY``).

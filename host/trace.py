@@ -1,6 +1,6 @@
 """APDU traces: one JSON line per exchange, decoded, with secrets and personal data redacted.
 
-DESIGN.md §4 Traces: direction, hex, decoded command name, SW meaning (English and Chinese). PINs,
+docs/design.md §4 Traces: direction, hex, decoded command name, SW meaning (English and Chinese). PINs,
 PIN blocks, keys, names and ID numbers are replaced by ``<redacted n bytes>`` unless ``redact=False``.
 """
 from __future__ import annotations

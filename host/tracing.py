@@ -2,7 +2,7 @@
 
 A ``TracingReader`` wraps each reader the command opens (through ``host.spec.READER_HOOK``) and records every
 exchange on the wire (GET RESPONSE included) with ``host.trace.Tracer``: decoded command name, SW and its
-meaning in English and Chinese, PINs, keys, names and ID numbers redacted unless ``--no-redact`` (DESIGN.md
+meaning in English and Chinese, PINs, keys, names and ID numbers redacted unless ``--no-redact`` (docs/design.md
 §4 Traces). This module adds a ``detail`` per command (which DF, file, record, item or key it addresses,
 from the card profile; never data) and the human table.
 

@@ -1,4 +1,4 @@
-"""The national standard read/write-card interface (notes §6) in Python, over any reader.
+"""The national standard read/write-card interface (docs/sources.md §6) in Python, over any reader.
 
 ``SSCardDriver(spec_or_terminal, pin_entry=…)`` has the functions; ``call(driver, message)`` runs one
 ``{"function": "iReadCardBas", "iType": 3}``-style request (the WebSocket bridge's message format) and

@@ -1,4 +1,4 @@
-"""Flow pieces of the standard interface shared by the PSAM and HSM paths (notes §5.3, §5.4, §6.2)."""
+"""Flow pieces of the standard interface shared by the PSAM and HSM paths (docs/sources.md §5.3, §5.4, §6.2)."""
 from __future__ import annotations
 
 from protocols.atr import historical_bytes
@@ -14,7 +14,7 @@ from protocols.profile import Cond, DFSpec, EF, Item, RecordFile, normalise_vers
 
 
 def authenticate_card(term: Terminal) -> None:
-    """INTERNAL AUTHENTICATE checked by the PSAM (notes §5.3): -2201 no PSAM, -2202 no key set, -21 fails."""
+    """INTERNAL AUTHENTICATE checked by the PSAM (docs/sources.md §5.3): -2201 no PSAM, -2202 no key set, -21 fails."""
     term.need_psam()
     try:
         term.authenticate_card()
@@ -23,7 +23,7 @@ def authenticate_card(term: Terminal) -> None:
 
 
 def authenticate_terminal(term: Terminal, key_id: int) -> None:
-    """EXTERNAL AUTHENTICATE with a PSAM key; a PSAM without that key gives -2203 (notes §5.3)."""
+    """EXTERNAL AUTHENTICATE with a PSAM key; a PSAM without that key gives -2203 (docs/sources.md §5.3)."""
     term.need_psam()
     try:
         term.authenticate_terminal(key_id)
@@ -73,7 +73,7 @@ def check_card_info(card: SSCard, info: CardInfo) -> None:
 
 
 def check_value(item: Item, value: str) -> None:
-    """A value for ``item`` before anything is written: -41 bad characters, -42 too long (notes §6.3)."""
+    """A value for ``item`` before anything is written: -41 bad characters, -42 too long (docs/sources.md §6.3)."""
     if item.fmt is Fmt.AN:
         try:
             raw = value.encode("gbk")

@@ -1,4 +1,4 @@
-"""The standard interface's string formats: pFileAddr, pCardInfo, pWriteData and the outputs (notes §6.2).
+"""The standard interface's string formats: pFileAddr, pCardInfo, pWriteData and the outputs (docs/sources.md §6.2).
 
 * ``pFileAddr``: one segment per file, each ending with ``$``; the file name (``SSSEEF05``, ``3F00EF06``,
   ``MFEF06``, ``DF01EF05``; ``DF04EF08:01`` for record 1 of a cyclic file) is followed by its items, each
@@ -63,7 +63,7 @@ def parse_file_name(name: str) -> tuple[str, str, int | None]:
 
 
 def parse_file_addr(text: str) -> list[FileRef]:
-    """Parse a pFileAddr string (notes §6.2); ``IllegalInput`` (-23) naming the first problem."""
+    """Parse a pFileAddr string (docs/sources.md §6.2); ``IllegalInput`` (-23) naming the first problem."""
     refs = []
     for parts in _segments(text.strip(), "pFileAddr"):
         df, ef, record = parse_file_name(parts[0])
@@ -104,7 +104,7 @@ class CardInfo:
 
 
 def parse_card_info(text: str | None) -> CardInfo:
-    """``卡识别码|卡号|`` (notes §6.2). Empty input or empty fields are accepted and not checked."""
+    """``卡识别码|卡号|`` (docs/sources.md §6.2). Empty input or empty fields are accepted and not checked."""
     if not text:
         return CardInfo("", "")
     parts = text.split("|")
@@ -120,7 +120,7 @@ def parse_card_info(text: str | None) -> CardInfo:
 
 
 def join_fields(fields: list[str] | tuple[str, ...]) -> str:
-    """Fields each followed by ``|`` (the last one too), as every pOutInfo is (notes §6.2)."""
+    """Fields each followed by ``|`` (the last one too), as every pOutInfo is (docs/sources.md §6.2)."""
     return "".join(f"{f}|" for f in fields)
 
 

@@ -1,4 +1,4 @@
-"""PIN entry for iVerifyPIN, iChangePIN, iReloadPIN and iUnblockPIN (notes §6.1, §6.3 codes -31…-36).
+"""PIN entry for iVerifyPIN, iChangePIN, iReloadPIN and iUnblockPIN (docs/sources.md §6.1, §6.3 codes -31…-36).
 
 There is no PIN pad: the interface takes a ``PinEntry`` callable. It is asked for one PIN at a time with a
 ``PinPrompt`` and returns the digits, or ``None`` when the holder cancels (-31); it may raise
@@ -13,7 +13,7 @@ from typing import Callable
 
 from host.errors import IllegalCharacters, PinEntryCancelled, PinLengthError
 
-PIN_LENGTH = 6   # DESIGN.md §3 PIN: 6 digits
+PIN_LENGTH = 6   # docs/design.md §3 PIN: 6 digits
 
 
 class PinPrompt(str, Enum):

@@ -1,4 +1,4 @@
-"""The card OS at APDU level: selection, reading, and the exact status word of every error (issue 2)."""
+"""The card OS at APDU level: selection, reading, and the exact status word of every error."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ from tests.card.conftest import SSSE, Card, make_image
 
 
 SSSE_NAME_HEX = "7378312E73682EC9E7BBE1B1A3D5CF"
-# DESIGN.md §3 (real gen2 card [T-LOUDI], gen3 card [SI3]): no 9F0C on gen1/gen2 means 3DES.
+# docs/design.md §3 (real gen2 card [T-LOUDI], gen3 card [SI3]): no 9F0C on gen1/gen2 means 3DES.
 FCI_GEN2 = bytes.fromhex("6F16" + "840F" + SSSE_NAME_HEX + "A503" + "88011E")
 FCI_GEN3 = bytes.fromhex("6F1C" + "840F" + SSSE_NAME_HEX + "A509" + "88011E" + "9F0C03860103")
 

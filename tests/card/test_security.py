@@ -1,4 +1,4 @@
-"""Security rules of the card OS, each with a negative test (issue 3, DESIGN.md §3)."""
+"""Security rules of the card OS, each with a negative test (docs/design.md §3)."""
 from __future__ import annotations
 
 from pathlib import Path

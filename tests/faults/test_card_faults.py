@@ -241,7 +241,7 @@ PREPS = [prep_wrong_pin, prep_right_pin_after_a_wrong_one, prep_change_pin, prep
          prep_update_after_external_auth, prep_df_update_after_its_key, prep_maced_update, prep_cyclic_append,
          prep_maced_cyclic_append, prep_application_block, prep_pin_unblock, prep_pin_reload]
 
-#: How many times each command writes the image, as DESIGN.md §3/§4 have it (written here, not taken from the
+#: How many times each command writes the image, as docs/design.md §3/§4 have it (written here, not taken from the
 #: card): a counted try is written before the comparison and written again when it is reset; every other state
 #: change is one write.
 EXPECTED_SAVES = {

@@ -1,4 +1,4 @@
-"""Fuzzing the card OS at APDU level (issue 7 part 3).
+"""Fuzzing the card OS at APDU level.
 
 Sequences of valid commands (with real MACs and cryptograms, so deep states are reached: PIN verified,
 keys authenticated, applications blocked …), mutated valid commands, structured random commands, raw random
@@ -8,7 +8,7 @@ bytes and power cycles, on personalised gen2 and gen3 cards. After every command
 * a malformed APDU got 6700;
 * a rejected command (SW ≠ 9000) carried no data, except the card's conventions (SELECT 6283 with the FCI,
   READ BINARY 6282, GET RESPONSE 61xx), and changed nothing in the image — except the try counter a failed
-  PIN or external authentication must decrement, by exactly one (DESIGN.md §3).
+  PIN or external authentication must decrement, by exactly one (docs/design.md §3).
 
 ``REGRESSIONS`` are short sequences for security rules, each with the SWs it must get; they run here under
 the same invariants and seed the coverage-guided fuzzer (``fuzz_targets.seeds``).

@@ -151,7 +151,7 @@ def test_unpad80_rejects(bad: str) -> None:
         crypto.unpad80(H(bad))
 
 
-# --- MAC (DESIGN §3) ----------------------------------------------------------------------------------
+# --- MAC (docs/design.md §3) ----------------------------------------------------------------------------------
 MAC_DATA = [b"", H("04D6850004"), H("84240000") + bytes(range(12)), bytes(range(32)), bytes(range(40))]
 
 
@@ -198,7 +198,7 @@ def test_mac_with_single_des_key_is_plain_cbc() -> None:
 
 @pytest.mark.parametrize("data", MAC_DATA, ids=lambda d: f"{len(d)}B")
 def test_sm4_cbc_mac_matches_hand_chaining(data: bytes) -> None:
-    challenge = H("1122334455667788")  # 8-byte challenge padded with 00 to 16 (DESIGN §3)
+    challenge = H("1122334455667788")  # 8-byte challenge padded with 00 to 16 (docs/design.md §3)
     expected = sm4_cbc_mac_by_hand(SM4_KEY, data, challenge + bytes(8))
     assert crypto.mac(SM4, SM4_KEY, data, challenge) == expected
 
@@ -219,7 +219,7 @@ def test_mac_rejects_long_iv() -> None:
 
 # --- key diversification ---------------------------------------------------------------------------
 def test_city_and_card_factors() -> None:
-    assert crypto.city_factor("420100") == H("3432303130307378")  # notes §4.3 example
+    assert crypto.city_factor("420100") == H("3432303130307378")  # docs/sources.md §4.3 example
     assert crypto.card_factor(ATR) == H("8697159900BF7C7A")
     # A T=1 ATR ends with TCK, which is not part of the factor: the factor is the last 8 historical bytes.
     hist = bytes.fromhex("00814E43238697159900BF7C7A")
