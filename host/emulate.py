@@ -1,4 +1,4 @@
-"""``sscard emulate``: serve the emulated card and PSAM to unmodified software ( and 5).
+"""``sscard emulate``: serve the emulated card and PSAM to unmodified software (PC/SC through vpcd, serial readers on a pty).
 
 ``--vpcd [HOST:]PORT`` connects the card to vpcd's first virtual reader (PORT) and the PSAM to the second
 (PORT+1), so pcscd and every PC/SC program see them; ``--serial-pty [PATH]`` serves a two-slot CCID serial
@@ -17,7 +17,7 @@ def run_emulator(args: argparse.Namespace) -> int:
     from hardware.sim import Faults, devices_for_emulation
     if not args.vpcd and args.serial_pty is None:
         raise ValueError("say where to serve: --vpcd [HOST:]PORT or --serial-pty [PATH]")
-    faults = Faults(args.remove_at, tuple(args.force_sw or), args.delay, args.tear_at)
+    faults = Faults(args.remove_at, tuple(args.force_sw or ()), args.delay, args.tear_at)
     devices = devices_for_emulation(args.card, args.psam, faults)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

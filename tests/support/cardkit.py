@@ -13,7 +13,7 @@ from protocols import crypto
 
 PERSON = {"name": "测试员", "ssn": "440106199001011234", "card_number": "T44010001",
           "issue_date": "20240301", "expiry_date": "20340301"}
-REGION = {"gen2": "440100", "gen3": "440300"}
+REGION = {"gen1": "440600", "gen2": "440100", "gen3": "440300"}
 SELECT_SSSE = bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF")
 GET_CHALLENGE = bytes.fromhex("0084000008")
 PIN = "123456"
