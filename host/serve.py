@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from host import errors as E
-from host.standard import SSCardDriver, call, failure
+from host.standard import SSCardDriver, call, console_pin_entry, failure, no_pin_entry
 
 if TYPE_CHECKING:  # websockets is imported when the bridge runs, not whenever the CLI starts
     from websockets.asyncio.server import Server, ServerConnection
@@ -120,7 +120,10 @@ def is_loopback(host: str) -> bool:
 
 @dataclass
 class Bridge:
-    """Answers requests with one driver; ``page`` is served for ``GET /``."""
+    """Answers requests with one driver; ``page`` is served for ``GET /``.
+
+    The bridge never reads its console: a driver that would prompt there gets ``no_pin_entry`` instead, so a
+    request needing a PIN fails at once with -31 and the other clients' requests go on."""
 
     driver: SSCardDriver
     page: Path | None = None
@@ -130,6 +133,8 @@ class Bridge:
 
     def __post_init__(self) -> None:
         self.extra_origins = tuple(normalise_origin(o) for o in self.extra_origins)
+        if self.driver.pin_entry is console_pin_entry:
+            self.driver.pin_entry = no_pin_entry
         if not self.token:
             raise ValueError("the bridge needs a token")
 
@@ -330,7 +335,8 @@ def cmd_serve(args: Any) -> int:
     page = None if args.no_page else Path(args.page) if args.page else (EXAMPLE_PAGE if EXAMPLE_PAGE.is_file() else None)
     if page is not None and not page.is_file():
         raise ValueError(f"no page at {page}")
-    bridge = Bridge(SSCardDriver(args.reader, device_number=args.device_number), page, origins, token)
+    driver = SSCardDriver(args.reader, pin_entry=no_pin_entry, device_number=args.device_number)
+    bridge = Bridge(driver, page, origins, token)
 
     def ready(server: Server) -> None:
         host, port = server.sockets[0].getsockname()[:2]

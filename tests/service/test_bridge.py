@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 from host import cli
 from host.hsm import SoftwareHsm
 from host.serve import EXAMPLE_PAGE, BackgroundBridge, Bridge, load_token, normalise_origin, token_path
-from host.standard import SSCardDriver, ScriptedPins
+from host.standard import SSCardDriver, ScriptedPins, console_pin_entry
 from host.standard.formats import split_fields
 
 
@@ -193,3 +193,41 @@ def test_sscard_serve_command_end_to_end(tmp_path):
         proc.send_signal(signal.SIGINT)
         rc = proc.wait(timeout=30)
     assert rc == 0
+
+
+def test_pin_requests_fail_at_once_and_never_read_the_console(tmp_path):
+    # stdin stays open and empty and there is no controlling terminal: a console PIN prompt would wait for ever,
+    # holding the bridge's one worker, and the other client's read would never be answered.
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "serve", "--port", "0", "-r", "sim"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"ws://127\.0\.0\.1:\d+/", line)
+        assert match, line + proc.stderr.read()
+        url = f"{match.group(0)}?token={(tmp_path / 'sscard' / 'bridge-token').read_text().strip()}"
+        with connect(url) as counter, connect(url) as other:
+            counter.send(json.dumps({"function": "iVerifyPIN", "iType": 1}))
+            other.send(json.dumps({"function": "iReadCardBas", "iType": 3}))
+            read = json.loads(other.recv(timeout=30))
+            verify = json.loads(counter.recv(timeout=30))
+            assert read["code"] == 0 and split_fields(read["output"])[4] == "陈晓明"
+            assert verify["code"] == -31 and "PIN entry is not available" in verify["output"]
+            for message in ({"function": "iChangePIN", "iType": 1}, {"function": "iUnblockPIN", "iType": 1},
+                            {"function": "iReloadPIN", "iType": 1},
+                            {"function": "iReadCard", "iType": 1, "iAuthType": 1, "pFileAddr": "SSSEEF05|07|$"}):
+                assert ask(counter, **message)["code"] == -31, message
+            assert ask(other, function="iReadCard", iType=1, iAuthType=2, pFileAddr="SSSEEF05|07|$")["code"] == 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert "PIN" not in out + err                                       # nothing was prompted
+
+
+def test_a_bridge_never_uses_the_console_pin_entry(images):
+    driver = SSCardDriver(images.terminal(images.card("gen2")))       # console entry by default
+    with BackgroundBridge(Bridge(driver)) as bg:
+        with connect(bg.url) as ws:
+            assert ask(ws, function="iVerifyPIN", iType=1)["code"] == -31
+    assert driver.pin_entry is not console_pin_entry
