@@ -112,9 +112,12 @@ def cmd_apdu(args: argparse.Namespace) -> int:
 
 def cmd_card_new(args: argparse.Namespace) -> int:
     from hardware.sim import write_new_card
+    from host.standard.formats import check_no_separators
     person = {k: v for k, v in {
         "name": args.name, "ssn": args.ssn, "card_number": args.card_number, "name_ext": args.name_ext,
         "issue_date": args.issue_date, "expiry_date": args.expiry_date}.items() if v is not None}
+    for key, value in person.items():
+        check_no_separators(value, f"--{key.replace('_', '-')}")
     photo = Path(args.photo).read_bytes() if args.photo else b""
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -187,6 +190,8 @@ def cmd_pin(args: argparse.Namespace) -> int:
 
 
 def cmd_write(args: argparse.Namespace) -> int:
+    from host.standard.formats import check_no_separators
+    check_no_separators(args.value, f"{args.file} {args.tag}")   # read back, it would add interface fields
     term = open_terminal(args.reader)
     try:
         item: str | int = args.tag

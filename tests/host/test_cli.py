@@ -129,3 +129,19 @@ def test_error_messages_name_the_field_never_the_value(tmp_path: Path) -> None:
         out = run("read", "--reader", f"sim:{bad}")
         assert out.returncode == 4 and field in out.stderr and "bytes in GBK" in out.stderr
         assert new.strip('"')[:6] not in out.stderr and "李雷" not in out.stderr
+
+
+def test_write_refuses_the_interface_separators(tmp_path: Path) -> None:
+    card = tmp_path / "c.json"
+    assert run("card", "new", "--out", str(card), "--name", "李雷", "--ssn", "440106200001011234",
+               "--card-number", "E44010001").returncode == 0
+    spec = f"sim:{card}"
+    for file, tag, value, where in (("SSSEEF06", "name", "陈|110101199001011234|X", "character 2 is '|'"),
+                                    ("DF01EF06", "28", "139$", "character 4 is '$'")):
+        out = run("write", "--reader", spec, file, tag, value)
+        assert out.returncode == 2 and where in out.stderr and "may not contain | or $" in out.stderr
+        assert "110101" not in out.stderr
+    assert json.loads(run("read", "--reader", spec, "--json").stdout)["name"] == "李雷"
+    out = run("card", "new", "--out", str(tmp_path / "d.json"), "--name", "陈|X", "--ssn", "440106200001011234",
+              "--card-number", "E44010002")
+    assert out.returncode == 2 and "--name: character 2 is '|'" in out.stderr and not (tmp_path / "d.json").exists()
