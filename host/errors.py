@@ -79,6 +79,14 @@ class PinEntryTimeout(SSCardError):
     """PIN entry timed out (-32)."""
 
 
+class PinEntryUnavailable(PinEntryCancelled):
+    """No way to ask the holder for a PIN here (the WebSocket bridge: no PIN pad, no page PIN entry yet).
+
+    Code -31, PIN entry cancelled: no PIN was entered, nothing reached the card and no try was spent, and
+    the request ends at once. -32 (timeout) would tell the caller that a prompt waited and may be tried
+    again with more time, which is not so here."""
+
+
 class NotSupported(SSCardError):
     """The function or interface (e.g. contactless on a contact-only terminal) is not supported (-13)."""
 

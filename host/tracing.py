@@ -23,7 +23,7 @@ from typing import IO, Any, ContextManager
 
 from host.reader import Reader
 from host.spec import READER_HOOK
-from host.trace import Tracer
+from host.trace import Tracer, data_field
 from protocols.profile import GEN2, PSAM_APP_AID, PSAM_KEYS, DFSpec, Item, RecordFile
 
 _PSAM_APPS = {PSAM_APP_AID: "PSAM 3DES application", PSAM_APP_AID[:-1] + b"\x91": "PSAM SM4 application"}
@@ -40,7 +40,7 @@ class Describer:
         if len(apdu) < 4:
             return ""
         cla, ins, p1, p2 = apdu[:4]
-        data = apdu[5:5 + apdu[4]] if len(apdu) > 5 else b""
+        data = (data_field(apdu) or (0, b""))[1]
         if ins == 0xA4:
             return self._select(p1, data)
         if ins in (0xB2, 0xDC) and cla in (0x00, 0x04):

@@ -3,6 +3,7 @@
 ``an``: text, GBK, left-aligned, right-padded with 00 (gen1 cards: 20). ``cn``: decimal digits as BCD,
 left-aligned, right-padded with nibble F. ``b``: raw bytes, written as hex at the edges. Dates are ``cn``
 YYYYMMDD; an early card stores ASCII digits instead. An item that was never set is all FF.
+Values are names, ID numbers and dates of birth: error messages say where a value goes wrong, never what it is.
 """
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ def encode_an(text: str, length: int, pad: int = 0x00) -> bytes:
     try:
         raw = text.encode("gbk")
     except UnicodeEncodeError as exc:
-        raise ValueError(f"{text!r} has characters GBK cannot encode") from exc
+        raise ValueError(f"character {exc.start + 1} cannot be encoded in GBK") from None
     if len(raw) > length:
-        raise ValueError(f"{text!r} is {len(raw)} bytes in GBK, the field holds {length}")
+        raise ValueError(f"{len(raw)} bytes in GBK, the field holds {length}")
     return raw + bytes((pad,)) * (length - len(raw))
 
 
@@ -48,7 +49,8 @@ def encode_cn(digits: str, length: int) -> bytes:
     """Digits as BCD right-padded with F to ``length`` bytes."""
     if not digits.isdigit() or not digits.isascii():
         if digits:
-            raise ValueError(f"cn value {digits!r} is not all decimal digits")
+            bad = next(i for i, c in enumerate(digits, 1) if not (c.isdigit() and c.isascii()))
+            raise ValueError(f"cn value: character {bad} is not a decimal digit")
     if len(digits) > 2 * length:
         raise ValueError(f"cn value of {len(digits)} digits does not fit {length} bytes")
     return bytes.fromhex(digits.ljust(2 * length, "F"))
@@ -60,9 +62,9 @@ def decode_cn(raw: bytes) -> str:
     end = text.find("F")
     body = text if end < 0 else text[:end]
     if end >= 0 and text[end:].strip("F"):
-        raise ValueError(f"cn field {text} has digits after its F padding")
+        raise ValueError(f"cn field of {len(raw)} bytes has digits after its F padding")
     if not body.isdigit() and body:
-        raise ValueError(f"cn field {text} holds non-decimal nibbles")
+        raise ValueError(f"cn field of {len(raw)} bytes holds non-decimal nibbles")
     return body
 
 
@@ -108,6 +110,9 @@ def decode_date(raw: bytes) -> str:
 
 def check_date(yyyymmdd: str) -> _dt.date:
     """Parse a YYYYMMDD date; ValueError if it is not a real date."""
-    if len(yyyymmdd) != 8 or not yyyymmdd.isdigit():
-        raise ValueError(f"date {yyyymmdd!r} is not YYYYMMDD")
+    if len(yyyymmdd) != 8:
+        raise ValueError(f"a date of {len(yyyymmdd)} characters is not YYYYMMDD")
+    if not (yyyymmdd.isdigit() and yyyymmdd.isascii()):
+        bad = next(i for i, c in enumerate(yyyymmdd, 1) if not (c.isdigit() and c.isascii()))
+        raise ValueError(f"date YYYYMMDD: character {bad} is not a digit")
     return _dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))

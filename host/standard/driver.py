@@ -342,5 +342,5 @@ def failure(exc: BaseException) -> Result:
     code = E.error_code(exc)
     message = str(exc).replace("|", "/") or type(exc).__name__
     if isinstance(exc, E.WrongPin):
-        return code, join_fields([str(exc.tries_left), message])
-    return code, join_fields([message])
+        return code, f"{exc.tries_left}|{message}|"
+    return code, f"{message}|"

@@ -5,9 +5,10 @@ from protocols.atr import historical_bytes
 
 from host import errors as E
 from host.card import SSCard
-from host.standard.formats import CardInfo, FileRef, join_fields
+from host.standard.formats import CardInfo, FileRef, check_no_separators, join_fields
 from host.standard.pinpad import PinEntry, PinPrompt, ask_pin
 from host.terminal import Terminal
+from protocols.apdu import hex_problem
 from protocols.codecs import Fmt
 from protocols.errors import NoPsam
 from protocols.profile import Cond, DFSpec, EF, Item, RecordFile, normalise_version
@@ -73,26 +74,30 @@ def check_card_info(card: SSCard, info: CardInfo) -> None:
 
 
 def check_value(item: Item, value: str) -> None:
-    """A value for ``item`` before anything is written: -41 bad characters, -42 too long (docs/sources.md §6.3)."""
+    """A value for ``item`` before anything is written: -41 bad characters (the interface's separators | and $
+    among them), -42 too long (docs/sources.md §6.3). Messages give positions, never the value."""
+    what = f"{item.title} {item.name}"
+    check_no_separators(value, what)
     if item.fmt is Fmt.AN:
         try:
             raw = value.encode("gbk")
-        except UnicodeEncodeError:
-            raise E.IllegalCharacters(f"{item.title}: {value!r} has characters GBK cannot encode") from None
+        except UnicodeEncodeError as exc:
+            raise E.IllegalCharacters(f"{what}: character {exc.start + 1} cannot be encoded in GBK") from None
         if "\x00" in value:
-            raise E.IllegalCharacters(f"{item.title}: NUL is not allowed")
+            raise E.IllegalCharacters(f"{what}: NUL is not allowed")
         if len(raw) > item.length:
-            raise E.DataLengthError(f"{item.title}: {len(raw)} bytes, the item holds {item.length}")
+            raise E.DataLengthError(f"{what}: {len(raw)} bytes, the item holds {item.length}")
     elif item.fmt is Fmt.CN:
         if value and not (value.isdigit() and value.isascii()):
-            raise E.IllegalCharacters(f"{item.title}: {value!r} is not all digits")
+            bad = next(i for i, c in enumerate(value, 1) if not (c.isdigit() and c.isascii()))
+            raise E.IllegalCharacters(f"{what}: character {bad} is not a digit")
         if len(value) > 2 * item.length:
-            raise E.DataLengthError(f"{item.title}: {len(value)} digits, the item holds {2 * item.length}")
+            raise E.DataLengthError(f"{what}: {len(value)} digits, the item holds {2 * item.length}")
     else:
         try:
             raw = bytes.fromhex(value)
         except ValueError:
-            raise E.IllegalCharacters(f"{item.title}: {value!r} is not hex") from None
+            raise E.IllegalCharacters(f"{what}: {hex_problem(value)}") from None
         if len(raw) != item.length:
             raise E.DataLengthError(f"{item.title}: {len(raw)} bytes, the item holds {item.length}")
 

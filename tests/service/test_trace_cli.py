@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from host import cli
+from host.trace import command_name, redact_command
 from host.tracing import Describer, format_table
 
 
@@ -59,3 +62,41 @@ def test_describer_names_files_and_keys():
     assert Describer("psam")(bytes.fromhex("00A4040006D15600000590")) == "PSAM 3DES application"
     table = format_table([{"slot": "card", "event": "power on", "atr": "3B00"}])
     assert "power on, ATR 3B00" in table
+
+
+def test_trace_of_a_secured_write_hides_the_value_in_the_psam_mac_input(capsys):
+    rc, out, err = run(capsys, "trace", "--wide", "--", "write", "DF01EF06", "phone", "13900139000")
+    assert rc == 0 and "PSAM COMPUTE MAC" in err and "UPDATE RECORD (MAC)" in err
+    assert "13900139000".encode().hex().upper() not in err and "80FA05001E<redacted 30 bytes>" in err
+
+
+def test_extended_lc_write_is_redacted(capsys):
+    name = "林婉婷".encode("gbk").ljust(30, b"\0")
+    write = "00DC0234" + "000020" + "091E" + name.hex().upper()            # UPDATE RECORD, extended Lc
+    rc, out, err = run(capsys, "trace", "--json", "--", "apdu", "00A404000F7378312E73682EC9E7BBE1B1A3D5CF", write)
+    entries = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    update = next(e for e in entries if e.get("cmd_name") == "UPDATE RECORD")
+    assert update["cmd"] == "00DC0234000020<redacted 32 bytes>" and update["detail"] == "EF06 record 2 姓名"
+    assert "林婉婷".encode("gbk").hex().upper() not in err
+
+
+@pytest.mark.parametrize("apdu, shown", [
+    ("80FA05001800000000000000001122334455667788" + "AA" * 8, "80FA050018<redacted 24 bytes>"),   # MAC: IV ‖ data
+    ("80FA0000081122334455667788", "80FA000008<redacted 8 bytes>"),                              # encipher
+    ("80FA050000001800000000000000001122334455667788" + "AA" * 8, "80FA0500000018<redacted 24 bytes>"),
+    ("0020000003123456", "0020000003<redacted 3 bytes>"),
+    ("00200000000003123456", "00200000000003<redacted 3 bytes>"),
+    ("00200000031234", "00200000<redacted 3 bytes>"),                          # malformed: all but the header
+    ("BFDE4812100102030405060708A1A2A3A4A5A6A7A8", "BFDE4812100102030405060708A1A2A3A4A5A6A7A8"),
+])
+def test_redact_command(apdu, shown):
+    assert redact_command(bytes.fromhex(apdu)) == shown
+
+
+def test_vendor_psam_init_is_decoded_like_801a():
+    factors = "0102030405060708"
+    for cla_ins in ("801A", "BFDE"):
+        apdu = bytes.fromhex(cla_ins + "2101" + "08" + factors)
+        assert command_name(apdu) == "PSAM INIT (DIVERSIFY)"
+        assert Describer("psam")(apdu) == "key STK, 1 level(s)"
+        assert redact_command(apdu) == apdu.hex().upper()
