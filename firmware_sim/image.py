@@ -1,7 +1,8 @@
 """Card images: the card's non-volatile memory as a JSON document a person can read and diff.
 
 Writes are atomic (temp file, fsync, rename, fsync of the folder; DESIGN.md §4), so a process killed
-at any point leaves the old image or the new one on disk, never a mixture. Processes sharing an image
+at any point leaves the old image or the new one on disk, never a mixture. Images hold the PIN and the
+keys in clear: new ones are created ``0600``, rewrites keep the file's mode. Processes sharing an image
 lock it for each command and take up each other's writes (:class:`ImageStore`).
 """
 from __future__ import annotations
@@ -12,6 +13,8 @@ import fcntl
 import functools
 import json
 import os
+import re
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -242,21 +245,38 @@ def _record_from_json(ef: RecordFile, index: int, rec: Any, where: str) -> bytes
 # --- storage -----------------------------------------------------------------------------------------
 
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-NEW_FILE_MODE = 0o600        # lock files: only the owner
+NEW_FILE_MODE = 0o600        # images hold the PIN and the keys: only the owner reads a new one
+_TEMP_SUFFIX = re.compile(r"(?:(?P<pid>\d+)\.\d+|[a-z0-9_]{8})\.tmp")    # after "IMAGE."
+
+
+def _temp_name(path: str) -> str:
+    """``IMAGE.PID.THREAD.tmp``: one writer per thread, and a name that says which process wrote it."""
+    return f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
 
 
 def atomic_write(path: Path | str, text: str, *, durable: bool = True) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (temp file, rename): a reader sees the old file or the new.
 
+    A new file is created ``0600``; a rewrite keeps the mode (and, where allowed, the owner) of the file it
+    replaces. The temp file is ``0600`` from its creation on, so an interrupted write never exposes more.
     ``durable`` also fsyncs the file before the rename and the folder after it, so the new state survives a
     power cut once this returns (a card's live state). Without it the caller syncs later (batch issuance).
     """
     path = os.fspath(path)
-    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"   # one writer per thread
+    tmp = _temp_name(path)
     data = memoryview(text.encode("utf-8"))
     try:
-        fd = os.open(tmp, _O_NEW, 0o666)
+        old = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        old = None
+    try:
+        fd = os.open(tmp, _O_NEW, NEW_FILE_MODE)
         try:
+            # fchmod, not O_CREAT's mode: that one is masked by the umask and ignored for a left-over file
+            os.fchmod(fd, stat.S_IMODE(old.st_mode) if old is not None else NEW_FILE_MODE)
+            if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(PermissionError):
+                    os.fchown(fd, old.st_uid, old.st_gid)
             while data:
                 data = data[os.write(fd, data):]
             if durable:
@@ -276,6 +296,47 @@ def atomic_write(path: Path | str, text: str, *, durable: bool = True) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:       # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path | str, name: str | None = None) -> list[str]:
+    """Delete the temp files that interrupted writes left in ``folder``: of the image ``name`` only, or of
+    every ``*.json`` image when ``name`` is None. Returns the names removed.
+
+    ``IMAGE.PID.THREAD.tmp`` (:func:`atomic_write`) is stale once process PID is gone; ``IMAGE.XXXXXXXX.tmp``
+    (``tempfile.mkstemp``, fault injection) is stale whenever the image is opened again. Nothing else is
+    touched.
+    """
+    removed: list[str] = []
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return removed
+    for entry in entries:
+        if name is not None:
+            if not entry.startswith(name + "."):
+                continue
+            m = _TEMP_SUFFIX.fullmatch(entry, len(name) + 1)
+        else:
+            image, dot, _ = entry.partition(".json.")
+            m = _TEMP_SUFFIX.fullmatch(entry, len(image) + len(dot)) if dot else None
+            if m is not None and m["pid"] is None:
+                continue          # whose image is it? only a writer's pid says it is stale
+        if m is None or (m["pid"] is not None and _process_alive(int(m["pid"]))):
+            continue
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.unlink(os.path.join(folder, entry))
+            removed.append(entry)
+    return removed
 
 
 def dumps(doc: dict[str, Any]) -> str:
@@ -308,7 +369,8 @@ class ImageStore:
     command a device runs holds an exclusive ``flock`` on ``IMAGE.lock`` beside the image
     (:meth:`begin_command` … :meth:`end_command`), and :meth:`begin_command` first reloads the image when it
     changed since this store last saw it: another process saved (the generation counter every save counts
-    in the lock file moved on) or replaced the file (its device, inode, size or mtime differ).
+    in the lock file moved on) or replaced the file (its device, inode, size or mtime differ). Opening a
+    store deletes the temp files that interrupted writes of this image left behind.
     """
 
     def __init__(self, path: Path | str | None) -> None:
@@ -319,6 +381,9 @@ class ImageStore:
         self._held = False
         self._depth = 0
         self._seen: tuple[int, _Signature | None] | None = None    # (generation, file) at our last look
+        if self.path is not None:
+            with self.locked():
+                remove_stale_temporaries(self.path.parent, self.path.name)
 
     @property
     def lock_path(self) -> Path | None:
