@@ -18,9 +18,10 @@ Durability choice (differs from a card's live state, docs/design.md §4): every 
 file and renamed into place, so a reader of ``DIR`` never sees half a file, but there is **no fsync per
 file**. At the end of the batch the output file system is synced once (``syncfs``, else ``sync``) and the
 folder fsynced. A batch killed before that may lose images or leave empty ones (they fail to load with
-``BadCardImage``); the remedy is to run the batch again, which rewrites identical images. A card's own
-state cannot be re-created that way, which is why ``ImageStore`` fsyncs every write. ``durable=True``
-restores the per-file fsync (about 10× slower on a disk).
+``BadCardImage``); the remedy is to run the batch again, which rewrites identical images and deletes the
+temp files the killed batch left. A card's own state cannot be re-created that way, which is why
+``ImageStore`` fsyncs every write. ``durable=True`` restores the per-file fsync (about 10× slower on a
+disk). Images are created ``0600``: they hold the card keys and the PIN.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
-from firmware_sim.image import atomic_write, dumps
+from firmware_sim.image import atomic_write, dumps, remove_stale_temporaries
 from firmware_sim.personalise import REQUIRED, new_card
 from protocols.crypto import Alg
 from protocols.keys import IssuerKeys, test_issuer_keys
@@ -318,6 +319,7 @@ def run_batch(rows: list[Row], config: BatchConfig, *, workers: int = 1,
     """Personalise every good row; never stops on a bad one. ``workers`` > 1 uses that many processes."""
     t0 = time.perf_counter()
     config.out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(config.out_dir)      # temp files of an earlier batch that was killed
     result = BatchResult(config.out_dir, rows=len(rows))
     todo, result.errors = plan(rows)
     total, done = len(rows), len(rows) - len(todo)

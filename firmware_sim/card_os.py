@@ -70,6 +70,13 @@ class CardOS(SimulatedDevice):
         """Open a card image file; every change is written back to it."""
         return cls(load_card(path), ImageStore(path), **kw)  # type: ignore[arg-type]
 
+    def reload(self) -> None:
+        """Take up the image file as another process left it (another profile: another card, volatile state reset)."""
+        image = load_card(self.store.path)  # type: ignore[arg-type]
+        if image.profile.name != self.profile.name:
+            self._reset_volatile()
+        self.image, self.profile, self.alg = image, image.profile, image.profile.alg
+
     def _reset_volatile(self) -> None:
         self.df: DFSpec | None = None          # None = MF
         self.ef: EF | None = None

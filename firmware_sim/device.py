@@ -7,7 +7,13 @@ speaks TPDUs and this interface.
 from __future__ import annotations
 
 import abc
-from typing import Protocol, runtime_checkable
+import functools
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from firmware_sim.image import ImageStore
+from protocols import sw as SW
+from protocols.errors import BadCardImage
 
 
 @runtime_checkable
@@ -40,10 +46,28 @@ class Device(Protocol):
         ...
 
 
-class SimulatedDevice(abc.ABC):
-    """What every simulated device shares: the ATR from its image and resets that clear volatile state."""
+_MEMORY_FAILURE = SW.MEMORY_FAILURE.to_bytes(2, "big")
 
-    image: "HasAtr"
+
+class SimulatedDevice(abc.ABC):
+    """What every simulated device shares: the ATR from its image, resets that clear volatile state, and an
+    image file shared safely with other processes.
+
+    The ``process`` a subclass defines runs under its store's image lock (``ImageStore.begin_command``): no
+    other process serving the same image file runs a command meanwhile, and if one changed the file since
+    this device last looked, :meth:`reload` takes up the file first. A file that no longer loads makes every
+    command answer 6581 (memory failure) and is never overwritten. Volatile state (selected files, PIN and
+    authentication status, challenge) belongs to each device and is kept across reloads of the same card.
+    """
+
+    image: Any
+    store: ImageStore
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("process")
+        if own is not None and not getattr(own, "_under_image_lock", False):
+            cls.process = _under_image_lock(own)  # type: ignore[method-assign]
 
     @property
     def atr(self) -> bytes:
@@ -51,6 +75,7 @@ class SimulatedDevice(abc.ABC):
 
     def power_on(self) -> bytes:
         self._reset_volatile()
+        self.refresh()
         return self.image.atr
 
     def reset(self) -> bytes:
@@ -59,9 +84,45 @@ class SimulatedDevice(abc.ABC):
     def power_off(self) -> None:
         self._reset_volatile()
 
+    def refresh(self) -> bool:
+        """Take up the image file if another process changed it; False if it no longer loads."""
+        store = getattr(self, "store", None)
+        if store is None or store.path is None:
+            return True
+        try:
+            store.begin_command(self.reload)
+        except (BadCardImage, OSError):
+            return False
+        store.end_command()
+        return True
+
+    def reload(self) -> None:
+        """Read the image file again (another process changed it). Devices that persist an image override
+        this; the store calls it with the image's lock held."""
+        raise NotImplementedError(f"{type(self).__name__} cannot reload its image")
+
     @abc.abstractmethod
     def _reset_volatile(self) -> None:
         """Forget the security state, current files, challenge and pending response."""
+
+
+def _under_image_lock(process: Callable[[Any, bytes], bytes]) -> Callable[[Any, bytes], bytes]:
+    """``process`` run with the device's image locked and up to date (see ``SimulatedDevice``)."""
+    @functools.wraps(process)
+    def locked(self: SimulatedDevice, apdu: bytes) -> bytes:
+        store = getattr(self, "store", None)
+        if store is None or store.path is None:
+            return process(self, apdu)
+        try:
+            store.begin_command(self.reload)
+        except (BadCardImage, OSError):
+            return _MEMORY_FAILURE
+        try:
+            return process(self, apdu)
+        finally:
+            store.end_command()
+    locked._under_image_lock = True  # type: ignore[attr-defined]
+    return locked
 
 
 class HasAtr(Protocol):

@@ -1,14 +1,22 @@
 """Card images: the card's non-volatile memory as a JSON document a person can read and diff.
 
 Writes are atomic (temp file, fsync, rename, fsync of the folder; docs/design.md §4), so a process killed
-at any point leaves the old image or the new one on disk, never a mixture.
+at any point leaves the old image or the new one on disk, never a mixture. Images hold the PIN and the
+keys in clear: new ones are created ``0600``, rewrites keep the file's mode. Processes sharing an image
+lock it for each command and take up each other's writes (:class:`ImageStore`).
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import functools
 import json
 import os
+import re
+import stat
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,20 +250,38 @@ def _record_from_json(ef: RecordFile, index: int, rec: Any, where: str) -> bytes
 # --- storage -----------------------------------------------------------------------------------------
 
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+NEW_FILE_MODE = 0o600        # images hold the PIN and the keys: only the owner reads a new one
+_TEMP_SUFFIX = re.compile(r"(?:(?P<pid>\d+)\.\d+|[a-z0-9_]{8})\.tmp")    # after "IMAGE."
+
+
+def _temp_name(path: str) -> str:
+    """``IMAGE.PID.THREAD.tmp``: one writer per thread, and a name that says which process wrote it."""
+    return f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
 
 
 def atomic_write(path: Path | str, text: str, *, durable: bool = True) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (temp file, rename): a reader sees the old file or the new.
 
+    A new file is created ``0600``; a rewrite keeps the mode (and, where allowed, the owner) of the file it
+    replaces. The temp file is ``0600`` from its creation on, so an interrupted write never exposes more.
     ``durable`` also fsyncs the file before the rename and the folder after it, so the new state survives a
     power cut once this returns (a card's live state). Without it the caller syncs later (batch issuance).
     """
     path = os.fspath(path)
-    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"   # one writer per thread
+    tmp = _temp_name(path)
     data = memoryview(text.encode("utf-8"))
     try:
-        fd = os.open(tmp, _O_NEW, 0o666)
+        old = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        old = None
+    try:
+        fd = os.open(tmp, _O_NEW, NEW_FILE_MODE)
         try:
+            # fchmod, not O_CREAT's mode: that one is masked by the umask and ignored for a left-over file
+            os.fchmod(fd, stat.S_IMODE(old.st_mode) if old is not None else NEW_FILE_MODE)
+            if old is not None and (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(PermissionError):
+                    os.fchown(fd, old.st_uid, old.st_gid)
             while data:
                 data = data[os.write(fd, data):]
             if durable:
@@ -275,6 +301,47 @@ def atomic_write(path: Path | str, text: str, *, durable: bool = True) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:       # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path | str, name: str | None = None) -> list[str]:
+    """Delete the temp files that interrupted writes left in ``folder``: of the image ``name`` only, or of
+    every ``*.json`` image when ``name`` is None. Returns the names removed.
+
+    ``IMAGE.PID.THREAD.tmp`` (:func:`atomic_write`) is stale once process PID is gone; ``IMAGE.XXXXXXXX.tmp``
+    (``tempfile.mkstemp``, fault injection) is stale whenever the image is opened again. Nothing else is
+    touched.
+    """
+    removed: list[str] = []
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return removed
+    for entry in entries:
+        if name is not None:
+            if not entry.startswith(name + "."):
+                continue
+            m = _TEMP_SUFFIX.fullmatch(entry, len(name) + 1)
+        else:
+            image, dot, _ = entry.partition(".json.")
+            m = _TEMP_SUFFIX.fullmatch(entry, len(image) + len(dot)) if dot else None
+            if m is not None and m["pid"] is None:
+                continue          # whose image is it? only a writer's pid says it is stale
+        if m is None or (m["pid"] is not None and _process_alive(int(m["pid"]))):
+            continue
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.unlink(os.path.join(folder, entry))
+            removed.append(entry)
+    return removed
 
 
 def dumps(doc: dict[str, Any]) -> str:
@@ -302,12 +369,145 @@ def load_card(path: Path | str) -> CardImage:
         raise BadCardImage(f"{path}: {exc}") from None
 
 
+_Signature = tuple[int, int, int, int]    # device, inode, size, mtime_ns of the image file
+
+
 class ImageStore:
-    """Where a device keeps its image: a JSON file written atomically, or nowhere (``path=None``)."""
+    """Where a device keeps its image: a JSON file written atomically, or nowhere (``path=None``).
+
+    Several processes may serve one image at once (``sscard emulate``, ``sscard serve``, the CLI). Each
+    command a device runs holds an exclusive ``flock`` on ``IMAGE.lock`` beside the image
+    (:meth:`begin_command` … :meth:`end_command`), and :meth:`begin_command` first reloads the image when it
+    changed since this store last saw it: another process saved (the generation counter every save counts
+    in the lock file moved on) or replaced the file (its device, inode, size or mtime differ). Opening a
+    store deletes the temp files that interrupted writes of this image left behind.
+    """
 
     def __init__(self, path: Path | str | None) -> None:
         self.path = Path(path) if path is not None else None
+        self._file = os.fspath(path) if path is not None else ""
+        self._lock_file = self._file + ".lock"
+        self._lock: _LockFile | None = None
+        self._held = False
+        self._depth = 0
+        self._seen: tuple[int, _Signature | None] | None = None    # (generation, file) at our last look
+        if self.path is not None:
+            with self.locked():
+                remove_stale_temporaries(self.path.parent, self.path.name)
+
+    @property
+    def lock_path(self) -> Path | None:
+        return Path(self._lock_file) if self.path is not None else None
 
     def save(self, doc: dict[str, Any]) -> None:
-        if self.path is not None:
-            atomic_write(self.path, dumps(doc))
+        if self.path is None:
+            return
+        with self.locked():
+            atomic_write(self._file, dumps(doc))
+            self._saved()
+
+    # --- cross-process coherence ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the image's lock (re-entrant within this store); no reload."""
+        self._acquire()
+        try:
+            yield
+        finally:
+            self._release()
+
+    def begin_command(self, reload: Callable[[], None]) -> None:
+        """Take the lock for one command; call ``reload`` first if the image changed since we last saw it.
+
+        If ``reload`` raises (the file is no longer a good image), the lock is released and the error passes.
+        """
+        self._acquire()
+        try:
+            now = self._generation(), self._signature()
+            if now != self._seen:
+                if now[1] is not None:
+                    reload()
+                self._seen = now
+        except BaseException:
+            self._release()
+            raise
+
+    def end_command(self) -> None:
+        self._release()
+
+    def close(self) -> None:
+        """Let go of the lock file (also done when the store is garbage)."""
+        if self._lock is not None and self._depth == 0:
+            self._lock.close()
+            self._lock = None
+
+    def _saved(self) -> None:
+        """After a save under the lock: count a generation, and remember the file as ours."""
+        generation = self._generation() + 1
+        if self._held:
+            os.pwrite(self._lock.fd, b"%d\n" % generation, 0)   # type: ignore[union-attr]
+        self._seen = (generation, self._signature())
+
+    def _generation(self) -> int:
+        if not self._held:
+            return 0
+        text = os.pread(self._lock.fd, 24, 0).strip()   # type: ignore[union-attr]
+        return int(text) if text.isdigit() else 0
+
+    def _signature(self) -> _Signature | None:
+        try:
+            st = os.stat(self._file)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+    def _acquire(self) -> None:
+        if self._depth == 0 and self.path is not None:
+            self._held = self._lock_now()
+        self._depth += 1
+
+    def _release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._held:
+            self._held = False
+            fcntl.flock(self._lock.fd, fcntl.LOCK_UN)   # type: ignore[union-attr]
+
+    def _lock_now(self) -> bool:
+        """Take the exclusive flock on the lock file there is now; False where none can be made (a read-only
+        folder, where no process can replace the image either)."""
+        while True:
+            if self._lock is None:
+                try:
+                    self._lock = _LockFile(self._lock_file)
+                except OSError as exc:
+                    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                        return False
+                    raise
+            fcntl.flock(self._lock.fd, fcntl.LOCK_EX)
+            try:
+                st = os.stat(self._lock_file)
+                if (st.st_dev, st.st_ino) == self._lock.ident:
+                    return True
+            except FileNotFoundError:
+                pass
+            self._lock.close()       # deleted or replaced while we waited: lock the one there now
+            self._lock = None
+
+
+class _LockFile:
+    """An open lock file (created 0600); closed when dropped."""
+
+    __slots__ = ("fd", "ident")
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), NEW_FILE_MODE)
+        st = os.fstat(self.fd)
+        self.ident = (st.st_dev, st.st_ino)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __del__(self) -> None:
+        self.close()

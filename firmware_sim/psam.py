@@ -54,6 +54,11 @@ class PsamOS(SimulatedDevice):
     def from_file(cls, path: str | os.PathLike[str]) -> PsamOS:
         return cls(load_psam(path), ImageStore(path))
 
+    def reload(self) -> None:
+        """Take up the image file as another process left it; the session key of the old one is forgotten."""
+        self.image = load_psam(self.store.path)  # type: ignore[arg-type]
+        self._reset_volatile()
+
     def _reset_volatile(self) -> None:
         self.app: Alg | None = None
         self.ef_sfi: int | None = None     # the current EF of the MF (0015 or 0016), by its SFI

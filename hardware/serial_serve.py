@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import socket
+import stat
 import sys
 import threading
 import time
@@ -25,6 +27,44 @@ from typing import Protocol
 from firmware_sim.ccid_reader import GEMCORE_SIM_PRO, CcidSerialFirmware, ReaderModel
 from firmware_sim.device import Device
 from firmware_sim.iso7816_card import Iso7816Card, LinkProfile
+
+
+class PtyPathError(ValueError):
+    """The path asked for the pty's link is taken by something this server must not replace."""
+
+
+_PTY_SLAVE = re.compile(r"/dev/pts/\d+")
+
+
+def claim_link(link: str) -> None:
+    """Make ``link`` free for the pty's symlink, or raise ``PtyPathError`` saying what is in the way.
+
+    Only a stale link of ours is replaced: a symlink owned by this user to a pty that is gone (a server that
+    was killed). A file, a folder, a device, any other symlink, or a link to a pty that is still open
+    (another server may be serving there) stays as it is.
+    """
+    try:
+        st = os.lstat(link)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        target = os.readlink(link)
+        if not _PTY_SLAVE.fullmatch(target) or st.st_uid != os.geteuid():
+            what = f"a symlink to {target}"
+        elif os.path.exists(target):
+            what = f"a link to {target}, a pty that is still open (is another emulator serving there?)"
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(link)
+            return
+    elif stat.S_ISDIR(st.st_mode):
+        what = "a folder"
+    elif stat.S_ISREG(st.st_mode):
+        what = "a file"
+    else:
+        what = "a device, socket or pipe"
+    raise PtyPathError(f"--serial-pty {link}: there is {what}; give a path that does not exist "
+                       "(the emulator makes it a symlink to its pty)")
 
 
 class Firmware(Protocol):
@@ -74,21 +114,35 @@ class FirmwareServer:
         self._master: int | None = None
         self._slave: int | None = None
         self._link: str | None = None
+        self._pty = ""
         self._listener: socket.socket | None = None
         self._rx_clock = 0.0
         self._tx_clock = 0.0
 
     # -- endpoints ------------------------------------------------------------------------------------------
     def serve_pty(self, link: str | None = None) -> str:
-        """Open a pty pair, serve the master side, return the slave's path (or ``link``, a symlink to it)."""
-        master, slave = os.openpty()
-        tty.setraw(slave)   # no echo, no CR/LF translation until a host opens it (§3.2)
-        self._master, self._slave = master, slave
-        path = os.ttyname(slave)
+        """Open a pty pair, serve the master side, return the slave's path (or ``link``, a symlink to it).
+
+        ``link`` must not exist, or be a stale link of ours (:func:`claim_link`); else ``PtyPathError``.
+        """
         if link:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(link)
-            os.symlink(path, link)
+            claim_link(link)
+        master, slave = os.openpty()
+        try:
+            tty.setraw(slave)   # no echo, no CR/LF translation until a host opens it (§3.2)
+            path = os.ttyname(slave)
+            if link:
+                try:
+                    os.symlink(path, link)           # fails rather than replace what appeared meanwhile
+                except FileExistsError:
+                    raise PtyPathError(f"--serial-pty {link}: something was created there meanwhile") from None
+        except BaseException:
+            os.close(master)
+            os.close(slave)
+            raise
+        self._master, self._slave = master, slave
+        self._pty = path
+        if link:
             self._link = link
             path = link
         self.path = path
@@ -128,8 +182,9 @@ class FirmwareServer:
         if self._listener is not None:
             self._listener.close()
         if self._link:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._link)
+            with contextlib.suppress(OSError):
+                if os.readlink(self._link) == self._pty:    # still our link, not what replaced it
+                    os.unlink(self._link)
 
     def __enter__(self) -> FirmwareServer:
         return self
@@ -218,13 +273,18 @@ def make_firmware(card: Device | None, psam: Device | None, *, card_profile: Lin
 def serve_pty(card: Device | None, psam: Device | None, path: str | None = None, baud: int | None = None, *,
               card_profile: LinkProfile | None = None, psam_profile: LinkProfile | None = None,
               tcp_port: int | None = None) -> FirmwareServer:
-    """What ``sscard emulate --serial-pty PATH`` calls: serve card + PSAM on a new pty (``path`` becomes a
-    symlink to it), or on TCP 127.0.0.1:``tcp_port`` when given. Returns the running server (``.url``)."""
+    """What ``sscard emulate --serial-pty PATH`` calls: serve card + PSAM on a new pty (``path``, which must
+    not exist, becomes a symlink to it), or on TCP 127.0.0.1:``tcp_port`` when given. Returns the running
+    server (``.url``)."""
     server = FirmwareServer(make_firmware(card, psam, card_profile=card_profile, psam_profile=psam_profile), baud=baud)
-    if tcp_port is not None:
-        server.serve_tcp("127.0.0.1", tcp_port)
-    else:
-        server.serve_pty(path)
+    try:
+        if tcp_port is not None:
+            server.serve_tcp("127.0.0.1", tcp_port)
+        else:
+            server.serve_pty(path)
+    except BaseException:
+        server.close()
+        raise
     return server
 
 

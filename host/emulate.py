@@ -2,7 +2,8 @@
 
 ``--vpcd [HOST:]PORT`` connects the card to vpcd's first virtual reader (PORT) and the PSAM to the second
 (PORT+1), so pcscd and every PC/SC program see them; ``--serial-pty [PATH]`` serves a two-slot CCID serial
-reader on a pty (``--protocol t0|t1``, ``--fidi 96``). Fault injection: ``--remove-at N``, ``--force-sw INS:SW[@N]``,
+reader on a pty (``--protocol t0|t1``, ``--fidi 96``); PATH, a new symlink to the pty, must not exist
+(``hardware.serial_serve.claim_link``). Fault injection: ``--remove-at N``, ``--force-sw INS:SW[@N]``,
 ``--delay S``, ``--tear-at N`` (firmware_sim.faults). Runs until interrupted.
 """
 from __future__ import annotations

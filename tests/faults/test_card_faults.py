@@ -335,9 +335,10 @@ def test_power_lost_mid_write_leaves_the_old_or_the_new_image(tmp_path: Path, pr
     assert after == expected
     assert after in (before, json.loads(json.dumps(store.torn_doc)))
     # the card comes back to life on the image it finds, whatever the temp files left behind
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "card.json"]
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("card.json", "card.json.lock")]
     assert all(n.startswith("card.json.") and n.endswith(".tmp") for n in leftovers)
     again = CardOS.from_file(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["card.json", "card.json.lock"]   # temps cleared
     again.power_on()
     answer = ck.sw(again.process(ck.SELECT_SSSE))
     assert answer >> 8 == 0x61 or answer == 0x6283     # FCI waiting, or a blocked application

@@ -119,9 +119,10 @@ def test_sigkill_at_random_points_leaves_the_old_or_the_new_image(tmp_path: Path
                 assert states[saved]["pin"]["tries_left"] == states[saved]["pin"]["max_tries"], ln
                 unblocks += 1
         total_saves += done
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "card.json"]
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("card.json", "card.json.lock")]
     assert all(n.startswith("card.json.") and n.endswith(".tmp") for n in leftovers)
-    card = CardOS.from_file(path)                  # and the card still works
+    card = CardOS.from_file(path)                  # and the card still works, its stale temp files gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["card.json", "card.json.lock"]
     card.power_on()
     assert ck.sw(card.process(ck.SELECT_SSSE)) >> 8 == 0x61
     assert outcomes["old"] + outcomes["new"] == KILLS

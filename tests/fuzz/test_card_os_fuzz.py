@@ -413,3 +413,18 @@ def test_checker_catches_a_change_on_rejection() -> None:
     except AssertionError:
         return
     raise AssertionError("the checker accepted a rejected command that changed the image")
+
+
+def test_regression_seeds_replay_on_the_fuzz_target() -> None:
+    """Each regression seed of ``fuzz_targets`` gets, replayed by the ``card_os`` target, the SWs it was recorded
+    with — so the coverage-guided fuzzer starts from the refused sequences themselves."""
+    from tests.fuzz import fuzz_targets
+    seeds = fuzz_targets.seeds("card_os")
+    assert len(seeds) > 1 + len(REGRESSIONS)                 # all but the extended-Lc one, for gen2 and gen3
+    for seed in seeds[1:]:
+        counter = iter(range(1 << 30))
+        cos = ck.card("gen3" if seed[0] & 1 else "gen2", rng=lambda n: next(counter).to_bytes(n, "big"))
+        checked(cos, ck.SELECT_SSSE)
+        answers = [_sw(checked(cos, apdu)) for apdu in fuzz_targets.chunks(seed[1:])]
+        assert answers[-1] in (0x6984, 0x6982, 0x6988), [f"{a:04X}" for a in answers]
+        fuzz_targets.card_os(seed)                           # and the target itself finds nothing
