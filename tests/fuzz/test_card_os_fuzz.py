@@ -55,10 +55,13 @@ def checked(cos: CardOS, apdu: bytes) -> bytes:
     counting = sw & 0xFFF0 == 0x63C0 or sw == 0x6983
     assert counting and len(changed) == 1, f"{apdu.hex()} -> {sw:04X} changed {changed}"
     path = changed[0]
-    assert (ins in (0x20, 0x5E) and path == ".pin.tries_left") or \
-           (ins == 0x82 and path.endswith(".tries_left") and ".keys." in path), (apdu.hex(), path)
+    assert (ins in (0x20, 0x5E) and path == ("pin", "tries_left")) or \
+           (ins == 0x82 and len(path) == 5 and path[0] == "dfs" and path[2] == "keys" and path[4] == "tries_left"), \
+        (apdu.hex(), path)
+    if ins == 0x82:                                    # the counter of the key the command named, no other
+        assert before["dfs"][path[1]]["keys"][path[3]]["id"] == f"{apdu[3]:02X}", (apdu.hex(), path)
     node_b, node_a = before, after
-    for part in path.strip(".").split("."):
+    for part in path:
         node_b, node_a = node_b[part], node_a[part]
     assert node_a == node_b - 1, f"{path}: {node_b} -> {node_a}"
     return rsp
