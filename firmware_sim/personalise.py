@@ -77,11 +77,11 @@ def validate_person(person: Mapping[str, str]) -> None:
             raise ValueError(f"{name} is required")
     ssn = person["ssn"]
     if len(ssn) != 18 or not ssn[:17].isdigit() or not (ssn[17].isdigit() or ssn[17] == "X"):
-        raise ValueError(f"ssn {ssn!r} is not an 18-character citizen ID number")
+        raise ValueError(f"ssn: not an 18-character citizen ID number ({len(ssn)} characters; the value is not shown)")
     check_date(ssn[6:14])
     cn = person["card_number"]
     if len(cn) != 9 or not cn.isascii() or not cn.isalnum() or cn.upper() != cn:
-        raise ValueError(f"card_number {cn!r} is not 9 upper-case letters/digits")
+        raise ValueError(f"card_number: not 9 upper-case letters/digits ({len(cn)} characters)")
     for date_field in ("issue_date", "expiry_date", "birth_date"):
         if person.get(date_field):
             check_date(person[date_field])

@@ -39,7 +39,7 @@ def _hex(text: str, what: str, lengths: tuple[int, ...] = ()) -> bytes:
     try:
         raw = bytes.fromhex(text)
     except ValueError:
-        raise HsmError(f"{what} is not hex: {text!r}") from None
+        raise HsmError(f"{what} is not hex ({len(text)} characters; the value is not shown)") from None
     if lengths and len(raw) not in lengths:
         raise HsmError(f"{what} must be {' or '.join(map(str, lengths))} bytes, got {len(raw)}")
     return raw

@@ -22,6 +22,7 @@ from host.card import SSCard, check
 from host.engine import ApduEngine, TraceHook
 from host.psam import PsamClient
 from host.reader import Reader
+from host.separators import check_no_separators
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,7 @@ class Terminal:
             if not isinstance(ef, RecordFile) or ef.cyclic_records:
                 raise ValueError(f"{path} is not a linear record file")
             it = ef.item(item)
+            check_no_separators(value, f"{it.title} {it.name}")
             record = it.encode_record(value, card.profile.text_pad)
             number = ef.items.index(it) + 1
             if self.psam is not None:

@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass
 
 from host.errors import CardInfoFormat, IllegalCharacters, IllegalInput
+from host.separators import SEPARATORS, check_no_separators
 
-SEPARATORS = "|$"
 _FILE_RE = re.compile(r"^(SSSE|3F00|MF|DF0[1-9A-F])(EF[0-9A-F]{2})(?::([0-9A-F]{2}))?$")
 _ITEM_RE = re.compile(r"^[0-9A-F]{2}(?::[0-9A-F]{2})?$")
 
@@ -55,14 +55,6 @@ def _segments(text: str, what: str, hint: str = "") -> list[list[str]]:
             parts = parts[:-1]
         out.append(parts)
     return out
-
-
-def check_no_separators(value: str, what: str) -> None:
-    """``IllegalCharacters`` (-41) if ``value`` holds ``|`` or ``$``, naming ``what`` and the position only."""
-    for i, c in enumerate(value, 1):
-        if c in SEPARATORS:
-            raise IllegalCharacters(f"{what}: character {i} is {c!r}, which separates the standard interface's "
-                                    "fields; values may not contain | or $")
 
 
 def parse_file_name(name: str) -> tuple[str, str, int | None]:

@@ -172,10 +172,13 @@ def test_pin_unblock_carries_no_pin(card2: Card) -> None:
     assert card2.os.image.pin_tries_left == 0
 
 
-def test_pin_unblock_without_key_06_reveals_nothing(card2: Card) -> None:
+@pytest.mark.parametrize("wrong", [3, 1])
+def test_pin_unblock_without_key_06_reveals_nothing(card2: Card, wrong: int) -> None:
     """Ten UNBLOCK attempts without key 06 — MAC'd or not, bare or carrying a right or wrong PIN, on a blocked
-    PIN — all answer the same SW and change nothing: PIN, tries and the image file's bytes."""
-    block_pin(card2)
+    or a partly used PIN — all answer the same SW and change nothing: PIN, tries and the image file's bytes."""
+    card2(SSSE)
+    for _ in range(wrong):
+        card2(VERIFY_WRONG)
     path = path_of(card2)
     before_file, before_image = path.read_bytes(), card2.os.image.to_json()
     unblock = bytes.fromhex("84240000")
@@ -195,7 +198,7 @@ def test_pin_unblock_without_key_06_reveals_nothing(card2: Card) -> None:
     assert answers == {0x6982}
     assert path.read_bytes() == before_file
     assert card2.os.image.to_json() == before_image
-    assert card2.os.image.pin == "123456" and card2.os.image.pin_tries_left == 0
+    assert card2.os.image.pin == "123456" and card2.os.image.pin_tries_left == 3 - wrong
 
 
 # --- challenges, MACs, authentication ---------------------------------------------------------------
@@ -253,6 +256,15 @@ def test_external_auth_after_a_challenge_not_of_8_bytes_is_6984_and_costs_no_try
         assert load_card(path_of(card)).dfs["SSSE"].keys[0x04].tries_left == 3
         assert card.sw("00DC072C0B07095A3132333435363738") == 0x6982      # and it granted nothing
         assert external_auth(card, "UK", 0x04, tamper=True) == 0x63C2      # a real failure does count
+
+
+def test_external_auth_of_the_wrong_length_is_6700_and_costs_no_try(card2: Card) -> None:
+    card2(SSSE)
+    for data in (bytes(8), bytes(17), bytes(15)):
+        card2("0084000008")
+        assert card2.raw(bytes((0x00, 0x82, 0x00, 0x04, len(data))) + data)[1] == 0x6700
+    assert card2.os.image.dfs["SSSE"].keys[0x04].tries_left == 3
+    assert load_card(path_of(card2)).dfs["SSSE"].keys[0x04].tries_left == 3
 
 
 @pytest.mark.parametrize("length", [4, 16])

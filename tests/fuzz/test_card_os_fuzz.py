@@ -178,7 +178,9 @@ def pin_admin(cos: CardOS, data: st.DataObject) -> bytes:
 
 
 def pin_unblock(cos: CardOS, data: st.DataObject) -> bytes:
-    """PIN UNBLOCK (MAC only) or RELOAD (an enciphered new PIN), often right after key 06."""
+    """PIN UNBLOCK (MAC only) or RELOAD (an enciphered new PIN), often in SSSE right after key 06."""
+    if cos.df is not cos.profile.ssse and data.draw(st.booleans()):
+        checked(cos, ck.SELECT_SSSE[:3] + b"\x0C" + ck.SELECT_SSSE[4:])
     if data.draw(st.booleans()):
         checked(cos, pin_admin(cos, data))
     reload = data.draw(st.booleans())

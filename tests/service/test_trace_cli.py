@@ -65,9 +65,12 @@ def test_describer_names_files_and_keys():
 
 
 def test_trace_of_a_secured_write_hides_the_value_in_the_psam_mac_input(capsys):
-    rc, out, err = run(capsys, "trace", "--wide", "--", "write", "DF01EF06", "phone", "13900139000")
+    """DF04 files are written with CLA 04 and a MAC: the PSAM's MAC input holds the record, so it is redacted."""
+    rc, out, err = run(capsys, "trace", "--wide", "--", "write", "DF04EF05", "medical_org", "440100000002")
     assert rc == 0 and "PSAM COMPUTE MAC" in err and "UPDATE RECORD (MAC)" in err
-    assert "13900139000".encode().hex().upper() not in err and "80FA05001E<redacted 30 bytes>" in err
+    mac_lines = [line for line in err.splitlines() if "PSAM COMPUTE MAC" in line]
+    assert mac_lines and all("440100000002" not in line for line in mac_lines)
+    assert "80FA050018<redacted 24 bytes>" in err
 
 
 def test_extended_lc_write_is_redacted(capsys):
@@ -96,7 +99,7 @@ def test_redact_command(apdu, shown):
 def test_vendor_psam_init_is_decoded_like_801a():
     factors = "0102030405060708"
     for cla_ins in ("801A", "BFDE"):
-        apdu = bytes.fromhex(cla_ins + "2101" + "08" + factors)
+        apdu = bytes.fromhex(cla_ins + "4809" + "10" + factors + factors)
         assert command_name(apdu) == "PSAM INIT (DIVERSIFY)"
-        assert Describer("psam")(apdu) == "key STK, 1 level(s)"
+        assert Describer("psam")(apdu) == "key STK, 2 level(s)"
         assert redact_command(apdu) == apdu.hex().upper()
