@@ -78,7 +78,10 @@ class SSCard:
     def read_values(self, ef: RecordFile) -> dict[str, str]:
         """Every item of a record file of the current DF, decoded, by item name: one READ RECORD of all
         records (P2 mode 101) where the card supports it, else one READ RECORD by tag per item."""
-        rsp = self.send(0x00, 0xB2, 0x01, (ef.sfi << 3) | 0x05, le=256)
+        # Le = the length the profile expects, so a T=0 card answers at once; a card holding more or less
+        # answers 6Cxx and the engine asks again with the length it names.
+        expected = sum(2 + it.length for it in ef.items)
+        rsp = self.send(0x00, 0xB2, 0x01, (ef.sfi << 3) | 0x05, le=expected if 0 < expected < 256 else 256)
         by_tag: dict[int, bytes] = {}
         if rsp.sw == 0x9000:
             try:

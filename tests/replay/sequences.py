@@ -174,3 +174,43 @@ def internal_auth_process_factor_first(r: Replay, process: str, data: str) -> tu
     r.p(f"BFDE670820{factors}{process}")
     r.p(f"80FA000008{data}", "61xx")
     return answer, r.p("00C0000008")
+
+
+def si3_gen3_read(r: Replay, region: str) -> dict[str, bytes]:
+    """[SI3] gdgly/SI_3rdCard ``docs/EgAPP-20180611.log`` 14:31:26–27, a real gen3 (SM4) card read with an HSM:
+    EF05 by tag in the current EF; two challenges R1, R2 and ``00 88 00 00 10 R2 ‖ R1`` (the process factor
+    first); two more R3, R4 and ``00 82 00 0A 10 C ‖ R3`` (the card's last challenge R4 is the process factor,
+    an earlier challenge the data); then EF05/EF06 items by tag. The cryptograms come from the emulated PSAM's
+    SM4 application (DF02), which answers the whole SM4 block; the terminal folds it."""
+    out: dict[str, bytes] = {}
+    r.c(SSSE, "61xx", "9000")
+    r.c("00A4020002EF05")
+    out["card_id"] = r.c("00B2010012")
+    r.c("00B2030006")
+    r.c("00B207000B")
+    r.c(SSSE, "61xx", "9000")
+    r1 = r.c("0084000008").hex().upper()
+    r2 = r.c("0084000008").hex().upper()
+    answer = r.c(f"0088000010{r2}{r1}08", "9000", "61xx") or r.c("00C0000008")
+    factors = card_factor_hex(r.atr) + city_hex(region)
+    r.p("00A4000002DF02", "9000", "61xx")
+    r.p(f"BFDE670820{factors}{province_hex(region)}{r2}")
+    r.p(f"80FA000010{r1}{'00' * 8}", "61xx")
+    block = r.p("00C0000010")
+    out["ia_card"], out["ia_psam"] = answer, bytes(a ^ b for a, b in zip(block[:8], block[8:]))
+    r3 = r.c("0084000008").hex().upper()
+    r4 = r.c("0084000008").hex().upper()
+    r.p(f"BFDE470A18{factors}{r4}")
+    r.p(f"80FA000010{r3}{'00' * 8}", "61xx")
+    block = r.p("00C0000010")
+    cryptogram = bytes(a ^ b for a, b in zip(block[:8], block[8:])).hex().upper()
+    r.c(f"0082000A10{cryptogram}{r3}")
+    r.c("00A4020002EF05")
+    out["version"] = r.c("00B2030006")
+    r.c("00B2050006")
+    r.c("00B2060006")
+    r.c("00A4020002EF06")
+    out["ssn"] = r.c("00B2080014")
+    out["name"] = r.c("00B2090020")
+    out["name_ext"] = r.c("00B24E0016")
+    return out

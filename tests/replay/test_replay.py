@@ -150,3 +150,71 @@ def test_ten_unblocks_without_key_06_change_nothing(tmp_path: Path) -> None:
         r.c("0084000008")
         answers.add(r._send("card", r.card, f"8424000004{i:08X}", ("6982",)))
     assert path.read_bytes() == before and answers == {b""}
+
+
+def test_si3_gen3_card_read_with_challenges_as_data(tmp_path: Path) -> None:
+    path = tmp_path / "card.json"
+    atomic_write(path, dumps(new_card(PERSON, profile="gen3", region="440300", serial=0x5A18).to_json()))
+    card = InProcessReader(CardOS.from_file(path))
+    psam = InProcessReader(PsamOS(demo_psam("440300")))
+    r = seq.Replay(card, psam, atr=card.connect())
+    psam.connect()
+    out = seq.si3_gen3_read(r, "440300")
+    assert out["ia_card"] == out["ia_psam"]
+    assert out["version"] == bytes.fromhex("0304332E3030")
+    assert out["ssn"][2:].decode() == PERSON["ssn"] and out["name_ext"][:2] == bytes.fromhex("4E14")
+
+
+def test_si3_external_authentication_needs_the_last_challenge(tmp_path: Path) -> None:
+    """The cryptogram is bound to the card's last challenge: one more GET CHALLENGE in between makes it fail."""
+    path = tmp_path / "card.json"
+    atomic_write(path, dumps(new_card(PERSON, profile="gen3", region="440300", serial=0x5A18).to_json()))
+    card = InProcessReader(CardOS.from_file(path))
+    psam = InProcessReader(PsamOS(demo_psam("440300")))
+    r = seq.Replay(card, psam, atr=card.connect())
+    psam.connect()
+    r.c(seq.SSSE, "61xx")
+    r3, r4 = r.c("0084000008").hex().upper(), r.c("0084000008").hex().upper()
+    r.p("00A4000002DF02")
+    r.p(f"BFDE470A18{seq.card_factor_hex(r.atr)}{seq.city_hex('440300')}{r4}")
+    r.p(f"80FA000010{r3}{'00' * 8}", "61xx")
+    block = r.p("00C0000010")
+    cryptogram = bytes(a ^ b for a, b in zip(block[:8], block[8:])).hex().upper()
+    r.c("0084000008")
+    r.c(f"0082000A10{cryptogram}{r3}", "63C2")
+    assert load_card(path).dfs["SSSE"].keys[0x0A].tries_left == 2
+
+
+class _NoReadAll:
+    """Fault injection: a card OS that does not know READ RECORD P2 mode 101 (answers 6A86), as some do."""
+
+    def __init__(self, inner: CardOS) -> None:
+        self.inner = inner
+        self.atr = inner.atr
+        self.seen: list[bytes] = []
+
+    def power_on(self) -> bytes:
+        return self.inner.power_on()
+
+    def reset(self) -> bytes:
+        return self.inner.reset()
+
+    def power_off(self) -> None:
+        self.inner.power_off()
+
+    def process(self, apdu: bytes) -> bytes:
+        self.seen.append(apdu)
+        if apdu[1:2] == b"\xB2" and len(apdu) >= 4 and apdu[3] & 0x07 == 0x05:
+            return b"\x6A\x86"
+        return self.inner.process(apdu)
+
+
+def test_reading_falls_back_to_one_record_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "card.json"
+    atomic_write(path, dumps(new_card(PERSON, profile="gen2", region="440100", serial=0x5A17).to_json()))
+    device = _NoReadAll(CardOS.from_file(path))
+    term = Terminal(InProcessReader(device), InProcessReader(PsamOS(demo_psam("440100"))))
+    info = term.read_basic_info()
+    assert info.name == PERSON["name"] and info.card_number == PERSON["card_number"] and info.authenticated
+    by_tag = [a for a in device.seen if a[1] == 0xB2 and a[3] & 0x07 == 0x00]
+    assert len(by_tag) == 14                        # 7 items of EF05 and 7 of EF06, each read by its tag
