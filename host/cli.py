@@ -111,7 +111,8 @@ def cmd_card_new(args: argparse.Namespace) -> int:
     person = {k: v for k, v in {
         "name": args.name, "ssn": args.ssn, "card_number": args.card_number, "name_ext": args.name_ext,
         "issue_date": args.issue_date, "expiry_date": args.expiry_date}.items() if v is not None}
-    photo = Path(args.photo).read_bytes() if args.photo else b""
+    from hardware.issuance import read_jpeg
+    photo = read_jpeg(args.photo, f"--photo {args.photo}") if args.photo else b""
     out = Path(args.out)
     if out.exists() and not args.force:
         raise ValueError(f"{out} exists (use --force to replace it)")
