@@ -15,6 +15,7 @@ import json
 import os
 import re
 import stat
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -147,6 +148,18 @@ def _hex(text: Any, what: str) -> bytes:
         raise BadCardImage(f"{what}: not hexadecimal") from None
 
 
+def shown(value: Any, limit: int = 24) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def ascii_digits(value: Any, lengths: range | tuple[int, ...]) -> bool:
+    """A string of ASCII decimal digits whose length is in ``lengths`` (``str.isdigit`` also takes "１２３",
+    "٤٤٠" and "²", which load and then fail in the BCD codecs)."""
+    return isinstance(value, str) and len(value) in lengths and value.isascii() and value.isdigit()
+
+
 def _count(value: Any) -> bool:
     """An integer counter: JSON true/false are not numbers of tries."""
     return isinstance(value, int) and not isinstance(value, bool)
@@ -165,11 +178,11 @@ def _card_from_json(doc: Any) -> CardImage:
     if not 2 <= len(atr) <= 33:
         raise BadCardImage(f"atr: {len(atr)} bytes is not a valid ATR length")
     region = doc["region"]
-    if not (isinstance(region, str) and len(region) == 6 and region.isdigit()):
-        raise BadCardImage(f"region: {region!r} is not a 6-digit region code")
+    if not ascii_digits(region, (6,)):
+        raise BadCardImage(f"region: {shown(region)} is not a 6-digit region code")
     pin = doc["pin"]["value"]
-    if not (isinstance(pin, str) and pin.isdigit() and 4 <= len(pin) <= 12):
-        raise BadCardImage("pin.value: expected 4 to 12 decimal digits")
+    if not ascii_digits(pin, range(4, 13)):
+        raise BadCardImage("pin.value: expected 4 to 12 decimal digits (ASCII 0-9)")
     tries = doc["pin"]["tries_left"]
     if not (_count(tries) and 0 <= tries <= prof.pin_tries):
         raise BadCardImage(f"pin.tries_left: {tries!r} not in 0..{prof.pin_tries}")
@@ -353,6 +366,10 @@ def load_json(path: Path | str) -> Any:
         raise BadCardImage(f"{path}: not UTF-8 text") from None
     except RecursionError:   # e.g. "[[[[…": found by tests/fuzz
         raise BadCardImage(f"{path}: JSON nested too deeply") from None
+    except ValueError as exc:   # an integer of thousands of digits (sys.int_max_str_digits)
+        if "integer string conversion" in str(exc):
+            raise BadCardImage(f"{path}: a number of more than {sys.get_int_max_str_digits()} digits") from None
+        raise BadCardImage(f"{path}: not a usable JSON document ({exc})") from None
 
 
 def load_card(path: Path | str) -> CardImage:

@@ -91,6 +91,6 @@ def decode(fmt: Fmt, raw: bytes) -> str:
 
 def check_date(yyyymmdd: str) -> _dt.date:
     """Parse a YYYYMMDD date; ValueError if it is not a real date."""
-    if len(yyyymmdd) != 8 or not yyyymmdd.isdigit():
+    if len(yyyymmdd) != 8 or not (yyyymmdd.isascii() and yyyymmdd.isdigit()):
         raise ValueError(f"date {yyyymmdd!r} is not YYYYMMDD")
     return _dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
