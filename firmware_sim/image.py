@@ -377,6 +377,9 @@ def load_card(path: Path | str) -> CardImage:
 
 
 _Signature = tuple[int, int, int, int]    # device, inode, size, mtime_ns of the image file
+# The lock file holds "GGGGGGGGGGGGGGGGGGGG F\n": a 20-digit generation counter and a save mark.
+_FLAG_AT, _STATE_SIZE = 21, 23
+_WRITING, _IDLE = b"w", b"-"
 
 
 class ImageStore:
@@ -386,8 +389,11 @@ class ImageStore:
     command a device runs holds an exclusive ``flock`` on ``IMAGE.lock`` beside the image
     (:meth:`begin_command` … :meth:`end_command`), and :meth:`begin_command` first reloads the image when it
     changed since this store last saw it: another process saved (the generation counter every save counts
-    in the lock file moved on) or replaced the file (its device, inode, size or mtime differ). Opening a
-    store deletes the temp files that interrupted writes of this image left behind.
+    in the lock file moved on) or replaced the file (its device, inode, size or mtime differ).
+
+    The lock file also records a save in progress; opening a store after one that never finished (a process
+    killed mid-write) deletes the temp files interrupted writes of this image left behind. The folder is
+    only listed then, so opening an image among thousands stays cheap.
     """
 
     def __init__(self, path: Path | str | None) -> None:
@@ -400,7 +406,9 @@ class ImageStore:
         self._seen: tuple[int, _Signature | None] | None = None    # (generation, file) at our last look
         if self.path is not None:
             with self.locked():
-                remove_stale_temporaries(self.path.parent, self.path.name)
+                if self._state()[1] == _WRITING:
+                    remove_stale_temporaries(self.path.parent, self.path.name)
+                    self._record(self._state()[0], _IDLE)
 
     @property
     def lock_path(self) -> Path | None:
@@ -410,8 +418,14 @@ class ImageStore:
         if self.path is None:
             return
         with self.locked():
+            self.mark_writing()
             atomic_write(self._file, dumps(doc))
             self._saved()
+
+    def mark_writing(self) -> None:
+        """Note in the lock file (held) that a save is under way; a completed save clears the mark."""
+        if self._held:
+            os.pwrite(self._lock.fd, _WRITING, _FLAG_AT)   # type: ignore[union-attr]
 
     # --- cross-process coherence ---------------------------------------------------------------------
     @contextlib.contextmanager
@@ -430,7 +444,7 @@ class ImageStore:
         """
         self._acquire()
         try:
-            now = self._generation(), self._signature()
+            now = self._state()[0], self._signature()
             if now != self._seen:
                 if now[1] is not None:
                     reload()
@@ -442,24 +456,23 @@ class ImageStore:
     def end_command(self) -> None:
         self._release()
 
-    def close(self) -> None:
-        """Let go of the lock file (also done when the store is garbage)."""
-        if self._lock is not None and self._depth == 0:
-            self._lock.close()
-            self._lock = None
-
     def _saved(self) -> None:
-        """After a save under the lock: count a generation, and remember the file as ours."""
-        generation = self._generation() + 1
-        if self._held:
-            os.pwrite(self._lock.fd, b"%d\n" % generation, 0)   # type: ignore[union-attr]
+        """After a save under the lock: count a generation, clear the save mark, remember the file as ours."""
+        generation = self._state()[0] + 1
+        self._record(generation, _IDLE)
         self._seen = (generation, self._signature())
 
-    def _generation(self) -> int:
+    def _state(self) -> tuple[int, bytes]:
+        """The lock file's generation counter and save mark (0 and idle without a lock file)."""
         if not self._held:
-            return 0
-        text = os.pread(self._lock.fd, 24, 0).strip()   # type: ignore[union-attr]
-        return int(text) if text.isdigit() else 0
+            return 0, _IDLE
+        text = os.pread(self._lock.fd, _STATE_SIZE, 0)   # type: ignore[union-attr]
+        digits = text[:_FLAG_AT - 1]
+        return (int(digits) if digits.isdigit() else 0), text[_FLAG_AT:_FLAG_AT + 1] or _IDLE
+
+    def _record(self, generation: int, flag: bytes) -> None:
+        if self._held:
+            os.pwrite(self._lock.fd, b"%020d %s\n" % (generation, flag), 0)   # type: ignore[union-attr]
 
     def _signature(self) -> _Signature | None:
         try:
