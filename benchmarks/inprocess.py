@@ -1,5 +1,5 @@
-"""APDU/s in-process: at the card-OS level and through the full host engine (issue 2), and the time of a
-full authenticated basic-info read with card + PSAM (issue 3).
+"""APDU/s in-process: at the card-OS level and through the full host engine, and the time of a
+full authenticated basic-info read with card + PSAM.
 
 Run: .venv/bin/python benchmarks/inprocess.py
 """

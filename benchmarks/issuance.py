@@ -1,4 +1,4 @@
-"""Batch issuance speed (issue 7 part 4; target >= 2,000 cards/s on one core).
+"""Batch issuance speed (target >= 2,000 cards/s on one core).
 
     .venv/bin/python benchmarks/issuance.py [N] [--workers W] [--out DIR] [--durable-sample M]
 

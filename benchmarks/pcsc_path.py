@@ -1,4 +1,4 @@
-"""APDU/s and basic-info read time through pyscard → pcscd → vpcd → emulator (issue 4).
+"""APDU/s and basic-info read time through pyscard → pcscd → vpcd → emulator.
 
 Every figure is printed beside the ceiling of the same path measured in the same run with a minimal
 responder (9000 to everything), so the numbers say how much the emulator itself costs. Also shows the

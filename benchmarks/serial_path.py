@@ -1,5 +1,5 @@
 """The serial path's cost: a full authenticated basic-info read (demo card + PSAM) through our ``ccid-serial:`` driver
-and the simulated GemCore SIM Pro on a pty, with the simulator pacing the line at 9600 and 115200 baud (issue 5).
+and the simulated GemCore SIM Pro on a pty, with the simulator pacing the line at 9600 and 115200 baud.
 
 For each run it prints the measured time next to the lower bound from the bytes actually exchanged: serial bytes ×
 11 bits (8N2) / baud, plus the card-line characters × their duration at the Fi/Di the host negotiated with PPS

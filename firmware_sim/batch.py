@@ -1,8 +1,8 @@
-"""Batch issuance: personalise one card image per row of a CSV of people (issue 7 part 4).
+"""Batch issuance: personalise one card image per row of a CSV of people.
 
 Each good row becomes ``DIR/<card_number>.json`` built by :func:`firmware_sim.personalise.new_card`:
 keys diversified root → city → card from the card's own ATR, card identification code MACed with the
-card's IRK (DESIGN.md §3 "Key diversification", "Card identification code"). Bad rows are reported with
+card's IRK (docs/design.md §3 "Key diversification", "Card identification code"). Bad rows are reported with
 their line number and the batch goes on.
 
 Columns (header row required, UTF-8): ``name``, ``ssn``, ``card_number`` (required); optional ``region``,
@@ -15,7 +15,7 @@ numbers are 9 upper-case letters/digits, and 36⁹ < 2⁴⁸, so that is a one-t
 6 serial bytes: distinct card numbers give distinct ATRs, hence distinct card keys, and re-running a
 batch reproduces the same cards.
 
-Durability choice (differs from a card's live state, DESIGN.md §4): every image is written to a temp
+Durability choice (differs from a card's live state, docs/design.md §4): every image is written to a temp
 file and renamed into place, so a reader of ``DIR`` never sees half a file, but there is **no fsync per
 file**. At the end of the batch the output file system is synced once (``syncfs``, else ``sync``) and the
 folder fsynced. A batch killed before that may lose images or leave empty ones (they fail to load with
@@ -269,7 +269,7 @@ def sync_folder(folder: Path) -> None:
 # --- the engine -------------------------------------------------------------------------------------------
 class _CityKeyCache(IssuerKeys):
     """An issuer key set whose city keys are derived once per region: they are the same for every card of a
-    city, and half of the diversification work of a card otherwise (DESIGN.md §3)."""
+    city, and half of the diversification work of a card otherwise (docs/design.md §3)."""
 
     def city_keys(self, region: str) -> dict[str, bytes]:
         cache: dict[str, dict[str, bytes]] = self.__dict__.setdefault("_cities", {})

@@ -1,10 +1,15 @@
 """The social security card's operating system, at APDU level (implements ``firmware_sim.device.Device``).
 
-Commands and status words: sscard-spec-notes §3; security: §4 and DESIGN.md §3. Every access
-condition of the profile is enforced, every failed PIN and external authentication is counted (the
-counter is written to the image *before* the PIN is compared, so pulling the power never saves a
-try), a challenge is good for exactly one command, and every state change is written to the image
-atomically before the response leaves the card.
+Commands and status words: docs/sources.md §3; security: docs/design.md §3. Every access condition of
+the profile is enforced; every failed PIN and external authentication is counted (the counter is written
+to the image *before* the comparison, so pulling the power never saves a try, and a try is counted only
+for a comparison that runs); a challenge is good for exactly one command; every MAC is checked; every
+state change is written to the image atomically before the response leaves the card. Every input gets a
+status word: malformed data never raises out of :meth:`CardOS.process`.
+
+Secured commands (CLA 84/04) follow the production recipe: the terminal takes a fresh 8-byte challenge R,
+the MAC is CBC-MAC (IV zero) under the process key E_STK(R) over header ‖ Lc ‖ data ‖ 80 00.., and PIN
+UNBLOCK/RELOAD need a prior EXTERNAL AUTHENTICATE with key 06 — UNBLOCK carries no PIN at all.
 """
 from __future__ import annotations
 
@@ -104,6 +109,8 @@ class CardOS(SimulatedDevice):
             return handler(cmd, challenge)
         except CardStatus as st:
             return st.data + _sw(st.sw)
+        except (ValueError, KeyError, IndexError):   # a real COS answers 6F00 rather than stopping
+            return _sw(SW.NO_PRECISE_DIAGNOSIS)
 
     # --- helpers -------------------------------------------------------------------------------------
     def _state(self) -> DFState:
@@ -130,9 +137,10 @@ class CardOS(SimulatedDevice):
             raise CardStatus(SW.MEMORY_FAILURE) from None
 
     def _with_le(self, data: bytes, le: int | None) -> bytes:
-        """Answer ``data`` when Le fits it exactly or is 'all' (00 / 0000); else 6Cxx (ISO 7816-3 §12.2.2)."""
+        """Answer ``data`` when Le fits it exactly or is 'all' (00 / 0000); else 6Cxx (ISO 7816-3 §12.2.2).
+        A profile without ``strict_le`` answers the data with 9000 whatever Le says, as old cards do."""
         n = len(data)
-        if le == n or (le is not None and le >= 256 and n <= le):
+        if le == n or (le is not None and le >= 256 and n <= le) or (not self.profile.strict_le and n):
             return data + _OK
         if le is None and n == 0:
             return _OK
@@ -179,27 +187,36 @@ class CardOS(SimulatedDevice):
         if not self._access_ok(ef.read.cond, ef.read.key_id):
             raise CardStatus(SW.SECURITY_NOT_SATISFIED)
 
-    def _check_mac(self, cmd: CommandAPDU, challenge: bytes | None, key_use: KeyUse) -> bytes:
-        """Verify the 4-byte MAC at the end of a CLA 04/84 command; return the data without it."""
-        if len(cmd.data) < 4:
-            raise CardStatus(SW.SM_MISSING)
-        if challenge is None:
+    def _sm_key(self, challenge: bytes | None) -> bytes:
+        """The process key of a secured command: E_STK(R) for the last challenge R (8 bytes)."""
+        if challenge is None or len(challenge) != 8:
             raise CardStatus(SW.DATA_INVALID)
         st = self._state()
         try:
-            key = st.keys[self.df.key_by_use(key_use).key_id].value  # type: ignore[union-attr]
-        except KeyError:   # e.g. PIN UNBLOCK in an application DF, which has no PUK (found by tests/fuzz)
+            key = st.keys[self.df.key_by_use(KeyUse.MAC).key_id].value  # type: ignore[union-attr]
+        except KeyError:
             raise CardStatus(SW.REF_NOT_FOUND) from None
+        return crypto.process_key(self.alg, key, challenge)
+
+    def _check_mac(self, cmd: CommandAPDU, challenge: bytes | None) -> tuple[bytes, bytes]:
+        """Verify the 4-byte MAC at the end of a CLA 04/84 command: CBC-MAC under E_STK(R), IV zero, over
+        header ‖ Lc ‖ data ‖ 80 00.. Returns the data without the MAC and the process key."""
+        if len(cmd.data) < 4:
+            raise CardStatus(SW.SM_MISSING)
+        if len(cmd.data) > 0xFF:           # the MAC covers a one-byte Lc
+            raise CardStatus(SW.WRONG_LENGTH)
+        sk = self._sm_key(challenge)
         body, given = cmd.data[:-4], cmd.data[-4:]
         header = bytes((cmd.cla, cmd.ins, cmd.p1, cmd.p2, len(cmd.data)))
-        if not crypto.equal(crypto.mac(self.alg, key, header + body, challenge), given):
+        if not crypto.equal(crypto.mac(self.alg, sk, header + body), given):
             raise CardStatus(SW.SM_INCORRECT)
-        return body
+        return body, sk
 
     def _check_mac_only(self, cmd: CommandAPDU, challenge: bytes | None) -> None:
-        """Commands whose whole data field is the MAC (block/unblock, notes §3.1)."""
-        if self._check_mac(cmd, challenge, KeyUse.MAC):
-            raise CardStatus(SW.WRONG_LENGTH)
+        """Commands whose whole data field is the MAC (block/unblock, PIN UNBLOCK)."""
+        if len(cmd.data) != 4:
+            raise CardStatus(SW.SM_MISSING if len(cmd.data) < 4 else SW.WRONG_LENGTH)
+        self._check_mac(cmd, challenge)
 
     def _check_update(self, ef: EF, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
         """Enforce the update condition; return the plain data (MAC stripped for CLA 04)."""
@@ -208,17 +225,20 @@ class CardOS(SimulatedDevice):
             raise CardStatus(SW.SECURITY_NOT_SATISFIED)
         data = cmd.data
         if cmd.cla == 0x04:
-            data = self._check_mac(cmd, challenge, KeyUse.MAC)
+            data, _ = self._check_mac(cmd, challenge)
         elif acc.cond is Cond.MAC:
             raise CardStatus(SW.SM_MISSING)
         if acc.cond is not Cond.MAC and not self._access_ok(acc.cond, acc.key_id):
             raise CardStatus(SW.SECURITY_NOT_SATISFIED)
         return data
 
-    # --- SELECT (notes §3.1) -------------------------------------------------------------------------
+    # --- SELECT (docs/sources.md §3.1) ------------------------------------------------------------------
     def _fci(self, spec: DFSpec) -> bytes:
-        prop = ber_encode(0xA5, ber_encode(0x9F0C, bytes((0x86, 0x01, int(self.alg)))))
-        return ber_encode(0x6F, ber_encode(0x84, spec.aid) + prop)
+        """``6F 84 <name> A5 (88 01 1E [9F0C 03 86 01 alg])``: gen1/gen2 cards do not name the algorithm."""
+        prop = ber_encode(0x88, b"\x1E")
+        if self.profile.fci_alg:
+            prop += ber_encode(0x9F0C, bytes((0x86, 0x01, int(self.alg))))
+        return ber_encode(0x6F, ber_encode(0x84, spec.aid) + ber_encode(0xA5, prop))
 
     def _enter_df(self, spec: DFSpec | None) -> None:
         if spec is not self.df:
@@ -238,11 +258,17 @@ class CardOS(SimulatedDevice):
                 if spec.aid == data:
                     return self._select_df(spec, cmd)
             raise CardStatus(SW.FILE_NOT_FOUND)
-        if p1 not in (0x00, 0x02):
+        if p1 not in (0x00, 0x01, 0x02):
             raise CardStatus(SW.WRONG_P1P2)
         if len(data) != 2:
             raise CardStatus(SW.WRONG_LENGTH)
         fid = (data[0] << 8) | data[1]
+        if p1 == 0x01:   # a DF under the current one: the applications under SSSE
+            if self.df is self.profile.ssse:
+                for spec in self.profile.dfs[1:]:
+                    if spec.fid == fid:
+                        return self._select_df(spec, cmd)
+            raise CardStatus(SW.FILE_NOT_FOUND)
         if p1 == 0x00:
             if fid == 0x3F00:
                 self._enter_df(None)
@@ -268,9 +294,11 @@ class CardOS(SimulatedDevice):
 
     # --- READ RECORD / READ BINARY -------------------------------------------------------------------
     def _read_record(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        """P2 = SFI<<3 | 4 record P1, | 0 first record with tag P1, | 5 all records from P1 to the last
+        (concatenated; Le is then the most the terminal takes, as ``00 B2 01 05 FF`` on a real card)."""
         mode = cmd.p2 & 0x07
-        if mode not in (0x04, 0x00) or cmd.data:
-            raise CardStatus(SW.WRONG_P1P2 if mode not in (0x04, 0x00) else SW.WRONG_LENGTH)
+        if mode not in (0x04, 0x00, 0x05) or cmd.data:
+            raise CardStatus(SW.WRONG_P1P2 if mode not in (0x04, 0x00, 0x05) else SW.WRONG_LENGTH)
         st = self._check_app_usable()
         ef = self._ef_for(cmd.p2 >> 3)
         if not isinstance(ef, RecordFile):
@@ -278,6 +306,15 @@ class CardOS(SimulatedDevice):
         self._check_read(ef)
         records = st.records[ef.fid]
         p1 = cmd.p1
+        if mode == 0x05:
+            if not 1 <= p1 <= len(records):
+                raise CardStatus(SW.RECORD_NOT_FOUND)
+            data = b"".join(records[p1 - 1:])
+            if cmd.le is None:
+                return self._case3_data(data, None)
+            if cmd.le >= len(data) or not self.profile.strict_le:
+                return data + _OK
+            raise CardStatus(0x6C00 | (len(data) & 0xFF))
         if mode == 0x04:
             if not 1 <= p1 <= len(records):
                 raise CardStatus(SW.RECORD_NOT_FOUND)
@@ -348,24 +385,33 @@ class CardOS(SimulatedDevice):
         left = len(self.pending)
         return pending[:le] + _sw(0x6100 | (left if left < 256 else 0))
 
-    # --- authentication (DESIGN §3) ------------------------------------------------------------------
+    # --- authentication (docs/design.md §3 "Process key") --------------------------------------------
     def _internal_auth(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        """``00 88 00 00 10 P ‖ D`` → E_SK(D), SK = E_IRK(P): the terminal (its PSAM) checks the card."""
         if cmd.p1 != 0x00:
             raise CardStatus(SW.WRONG_P1P2)
         st = self._check_app_usable()
         if len(cmd.data) != 16:
             raise CardStatus(SW.WRONG_LENGTH)
-        spec = self.df.key_by_id(cmd.p2, KeyUse.INTERNAL) if cmd.p2 else self.df.key_by_use(KeyUse.INTERNAL)  # type: ignore[union-attr]
+        assert self.df is not None
+        if cmd.p2:
+            spec = self.df.key_by_id(cmd.p2, KeyUse.INTERNAL)
+        else:
+            spec = next((k for k in self.df.keys if k.use is KeyUse.INTERNAL), None)
         if spec is None:
             raise CardStatus(SW.REF_NOT_FOUND)
-        answer = crypto.auth_cryptogram(self.alg, st.keys[spec.key_id].value, cmd.data[:8], cmd.data[8:])
+        answer = crypto.internal_auth_answer(self.alg, st.keys[spec.key_id].value, cmd.data)
         return self._case3_data(answer, cmd.le)
 
     def _external_auth(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
+        """``00 82 00 KID 10 C ‖ D``: accepted iff C = E_SK(D), SK = E_K(R) for the card's last challenge R.
+
+        Every input is checked before the try is counted, so only a comparison that runs costs a try."""
         if cmd.p1 != 0x00:
             raise CardStatus(SW.WRONG_P1P2)
         st = self._check_app_usable()
-        spec = self.df.key_by_id(cmd.p2, KeyUse.EXTERNAL)  # type: ignore[union-attr]
+        assert self.df is not None
+        spec = self.df.key_by_id(cmd.p2, KeyUse.EXTERNAL)
         if spec is None:
             raise CardStatus(SW.REF_NOT_FOUND)
         if len(cmd.data) != 16:
@@ -373,12 +419,12 @@ class CardOS(SimulatedDevice):
         key = st.keys[spec.key_id]
         if key.tries_left == 0:
             raise CardStatus(SW.AUTH_BLOCKED)
-        if challenge is None:
+        if challenge is None or len(challenge) != 8:
             raise CardStatus(SW.DATA_INVALID)
+        expected = crypto.external_auth_cryptogram(self.alg, key.value, challenge, cmd.data[8:])
         # Count the try first and make it durable; give it back only after success.
         key.tries_left -= 1
         self._persist()
-        expected = crypto.auth_cryptogram(self.alg, key.value, challenge, cmd.data[8:])
         if not crypto.equal(expected, cmd.data[:8]):
             raise CardStatus(SW.AUTH_BLOCKED if key.tries_left == 0 else 0x63C0 | key.tries_left)
         key.tries_left = key.max_tries
@@ -386,7 +432,7 @@ class CardOS(SimulatedDevice):
         self.authed.add(spec.key_id)
         return _OK
 
-    # --- PIN (DESIGN §3 PIN) -------------------------------------------------------------------------
+    # --- PIN (docs/design.md §3 "PIN") ---------------------------------------------------------------
     def _count_pin_try(self, candidate: bytes) -> None:
         """Compare a PIN, counting the try durably before the comparison."""
         img = self.image
@@ -415,6 +461,7 @@ class CardOS(SimulatedDevice):
         return _OK
 
     def _change_pin(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        """``80 5E 01 00 old ‖ FF ‖ new``: no prior VERIFY; the old PIN is checked (and counted) here."""
         if cmd.p1 != 0x01 or cmd.p2 != 0x00:
             raise CardStatus(SW.WRONG_P1P2)
         self._check_app_usable()
@@ -433,30 +480,32 @@ class CardOS(SimulatedDevice):
         return _OK
 
     def _pin_unblock_reload(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
+        """PIN UNBLOCK ``84 24 00 00 04 MAC`` and RELOAD ``84 24 00 01 Lc E_SK(LV new PIN) ‖ MAC``, both only
+        after EXTERNAL AUTHENTICATE with the PIN-management key (06). UNBLOCK carries no PIN, so it tells
+        nothing about the PIN and costs no try; it resets the counter."""
         if cmd.p1 != 0x00 or cmd.p2 not in (0x00, 0x01):
             raise CardStatus(SW.WRONG_P1P2)
-        st = self._check_app_usable()
-        reload = cmd.p2 == 0x01
-        if reload and self.profile.reload_auth_key is not None and self.profile.reload_auth_key not in self.authed:
+        self._check_app_usable()
+        if self.df is not self.profile.ssse:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        if self.profile.pin_admin_key not in self.authed:
             raise CardStatus(SW.SECURITY_NOT_SATISFIED)
-        use = KeyUse.RELOAD if reload else KeyUse.UNBLOCK
-        body = self._check_mac(cmd, challenge, use)
-        key = st.keys[self.df.key_by_use(use).key_id].value  # type: ignore[union-attr]
-        try:
-            pin = crypto.bcd_to_pin(crypto.decipher_lv(self.alg, key, body))
-            crypto.pin_to_bcd(pin)
-        except ValueError:
-            raise CardStatus(SW.WRONG_DATA) from None
         img = self.image
-        if reload:
+        if cmd.p2 == 0x00:
+            self._check_mac_only(cmd, challenge)
+        else:
+            body, sk = self._check_mac(cmd, challenge)
+            try:
+                pin = crypto.bcd_to_pin(crypto.decipher_lv(self.alg, sk, body))
+                crypto.pin_to_bcd(pin)
+            except ValueError:
+                raise CardStatus(SW.WRONG_DATA) from None
             img.pin = pin
-        elif not crypto.equal(crypto.pin_to_bcd(pin), crypto.pin_to_bcd(img.pin)):
-            raise CardStatus(SW.DATA_INVALID)
         img.pin_tries_left = self.profile.pin_tries
         self._persist()
         return _OK
 
-    # --- blocking (notes §3.1) -----------------------------------------------------------------------
+    # --- blocking (docs/sources.md §3.1) -----------------------------------------------------------------------
     def _app_block(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
         if cmd.p1 != 0x00 or cmd.p2 not in (0x00, 0x01):
             raise CardStatus(SW.WRONG_P1P2)

@@ -1,6 +1,6 @@
 """A CCID-over-serial reader firmware (GemCore SIM Pro personality): slot 0 = user card, slot 1 = PSAM.
 
-Reference: iso7816-3-and-serial-readers.md §2.2 (GemCore framing, the messages libccidtwin sends and expects,
+Reference: docs/serial.md §2.2 (GemCore framing, the messages libccidtwin sends and expects,
 Escape 02 firmware and 01 01 01 card-movement mode, sizes, TPDU level), §2.2.3 (bStatus/bError), §1.6/§1.7
 (the reader drives T=0 procedure bytes itself and passes T=1 blocks through), §4.1.
 

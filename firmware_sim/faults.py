@@ -1,6 +1,6 @@
 """Card-OS fault injection — a deliberate FAKE for tests and for ``sscard emulate``: it misbehaves on purpose.
 
-Issue 7 part 2, at the level of the card operating system (byte-level line faults are ``hardware.faults``):
+Faults at the level of the card operating system (byte-level line faults are ``hardware.faults``):
 
 * :class:`FaultyDevice` wraps a real ``CardOS``/``PsamOS`` (any ``firmware_sim.device.Device``) and can
   remove the card at the N-th command (before or after the card ran it), force a status word on chosen
@@ -17,7 +17,7 @@ Issue 7 part 2, at the level of the card operating system (byte-level line fault
   chosen step of a chosen save, either with :class:`PowerLoss` (the card dies: nothing answers, the temp
   file stays as a real power cut leaves it; through a :class:`FaultyDevice` the reader sees ``NoCard``) or
   with ``OSError`` (a failing flash: the card answers 6581).
-  After it, reloading the file must give the old image or the new one (DESIGN.md §4).
+  After it, reloading the file must give the old image or the new one (docs/design.md §4).
 """
 from __future__ import annotations
 

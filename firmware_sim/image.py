@@ -1,6 +1,6 @@
 """Card images: the card's non-volatile memory as a JSON document a person can read and diff.
 
-Writes are atomic (temp file, fsync, rename, fsync of the folder; DESIGN.md §4), so a process killed
+Writes are atomic (temp file, fsync, rename, fsync of the folder; docs/design.md §4), so a process killed
 at any point leaves the old image or the new one on disk, never a mixture. Images hold the PIN and the
 keys in clear: new ones are created ``0600``, rewrites keep the file's mode. Processes sharing an image
 lock it for each command and take up each other's writes (:class:`ImageStore`).
@@ -27,7 +27,8 @@ from protocols.crypto import KEY_LENGTHS
 from protocols.errors import BadCardImage
 from protocols.profile import BinaryFile, CardProfile, Item, RecordFile, profile as get_profile
 
-CARD_FORMAT = "sscard.card/1"
+CARD_FORMAT = "sscard.card/2"
+OLD_CARD_FORMATS = ("sscard.card/1",)   # keys of the old recipes: refused, with how to make a new image
 
 ACTIVE, BLOCKED, BLOCKED_PERMANENTLY = "active", "blocked", "blocked_permanently"
 APP_STATES = (ACTIVE, BLOCKED, BLOCKED_PERMANENTLY)
@@ -148,12 +149,6 @@ def _hex(text: Any, what: str) -> bytes:
         raise BadCardImage(f"{what}: not hexadecimal") from None
 
 
-def shown(value: Any, limit: int = 24) -> str:
-    """``repr(value)`` for an error message, cut to ``limit`` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
 def ascii_digits(value: Any, lengths: range | tuple[int, ...]) -> bool:
     """A string of ASCII decimal digits whose length is in ``lengths`` (``str.isdigit`` also takes "１２３",
     "٤٤٠" and "²", which load and then fail in the BCD codecs)."""
@@ -168,6 +163,10 @@ def _count(value: Any) -> bool:
 def _card_from_json(doc: Any) -> CardImage:
     if not isinstance(doc, dict):
         raise BadCardImage("card image: the document is not a JSON object")
+    if doc.get("format") in OLD_CARD_FORMATS:
+        raise BadCardImage(
+            f"card image: format {doc['format']!r} holds keys of the old diversification and authentication "
+            "recipes; make a new image with `sscard card new --out FILE …` (or `sscard card batch`)")
     if doc.get("format") != CARD_FORMAT:
         raise BadCardImage(f"card image: format is {doc.get('format')!r}, expected {CARD_FORMAT!r}")
     try:
@@ -179,7 +178,7 @@ def _card_from_json(doc: Any) -> CardImage:
         raise BadCardImage(f"atr: {len(atr)} bytes is not a valid ATR length")
     region = doc["region"]
     if not ascii_digits(region, (6,)):
-        raise BadCardImage(f"region: {shown(region)} is not a 6-digit region code")
+        raise BadCardImage("region: expected a 6-digit region code (ASCII 0-9)")
     pin = doc["pin"]["value"]
     if not ascii_digits(pin, range(4, 13)):
         raise BadCardImage("pin.value: expected 4 to 12 decimal digits (ASCII 0-9)")
@@ -373,7 +372,12 @@ def load_json(path: Path | str) -> Any:
 
 
 def load_card(path: Path | str) -> CardImage:
-    return CardImage.from_json(load_json(path))
+    """Load an image file; a bad image's error names the file."""
+    doc = load_json(path)
+    try:
+        return CardImage.from_json(doc)
+    except BadCardImage as exc:
+        raise BadCardImage(f"{path}: {exc}") from None
 
 
 _Signature = tuple[int, int, int, int]    # device, inode, size, mtime_ns of the image file

@@ -1,6 +1,6 @@
 """The card's ISO 7816-3 side around an APDU-level ``Device``: ATR on reset, PPS responder, T=0 and T=1.
 
-Reference: iso7816-3-and-serial-readers.md §1.1 (reset, ATR), §1.5 (card side of PPS: decide on the first byte
+Reference: docs/serial.md §1.1 (reset, ATR), §1.5 (card side of PPS: decide on the first byte
 after the ATR, echo, switch after PCK), §1.6 (T=0 card side), §1.7 (T=1 card side). The engine sees the I/O
 line as a character stream: ``feed(bytes) -> bytes`` returns what the card sends back; ``line_idle()`` tells
 it the reader stopped sending (character waiting time passed). No clock, no I/O.

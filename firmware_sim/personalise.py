@@ -1,7 +1,7 @@
 """Personalisation: build card and PSAM images from a person's record and an issuer key set.
 
-ATR and card identification code: DESIGN.md §3; notes §4.7, §4.8. Card keys are diversified
-root → city → card (notes §4.3); the PSAM gets the city-level keys.
+ATR and card identification code: docs/design.md §3, docs/sources.md §4.7–4.8. Card keys are diversified
+root → province → city → card; a PSAM holds each key at the level its address implies (docs/design.md §3).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from protocols.keys import IssuerKeys, test_issuer_keys
 from protocols.profile import PSAM_KEYS, BinaryFile, CardProfile, Item, RID, profile as get_profile
 
 ATR_PREFIX = bytes.fromhex("3B6D0000")   # TS, T0 (TB1, TC1, 13 historical bytes), TB1, TC1
-CHIP_MAKER = bytes.fromhex("0081")       # notes §4.8: 0081 Huada
+CHIP_MAKER = bytes.fromhex("0081")       # docs/sources.md §4.8: 0081 Huada
 COS_INFO = bytes.fromhex("4E4323")
 CARD_MAKER = bytes.fromhex("8697")
 
@@ -34,7 +34,7 @@ def build_atr(serial: bytes, chip: bytes = CHIP_MAKER, cos: bytes = COS_INFO, ma
 
 
 def card_id_code(alg: Alg, irk_card_key: bytes, region: str, atr: bytes) -> bytes:
-    """Region BCD (3) ‖ D1 56 00 00 05 ‖ last 4 ATR bytes ‖ MAC over the first 12 bytes (notes §4.7)."""
+    """Region BCD (3) ‖ D1 56 00 00 05 ‖ last 4 ATR bytes ‖ MAC over the first 12 bytes (docs/sources.md §4.7)."""
     head = encode_cn(region, 3) + RID + historical_bytes(atr)[-4:]
     return head + crypto.mac(alg, irk_card_key, head)
 
@@ -51,7 +51,7 @@ def _values(prof: CardProfile, person: Mapping[str, str], region: str, card_id: 
     issue_date, expiry_date = _card_dates(_dt.date.today())
     values = {
         "card_type": "3",
-        "spec_version": prof.version,
+        "spec_version": prof.card_version,
         "init_org": region + "0" * 17 + "1",
         "issue_date": issue_date,
         "expiry_date": expiry_date,
@@ -77,21 +77,21 @@ def validate_person(person: Mapping[str, str]) -> None:
             raise ValueError(f"{name} is required")
     ssn = person["ssn"]
     if len(ssn) != 18 or not ssn[:17].isdigit() or not (ssn[17].isdigit() or ssn[17] == "X"):
-        raise ValueError(f"ssn {ssn!r} is not an 18-character citizen ID number")
+        raise ValueError(f"ssn: not an 18-character citizen ID number ({len(ssn)} characters; the value is not shown)")
     check_date(ssn[6:14])
     cn = person["card_number"]
     if len(cn) != 9 or not cn.isascii() or not cn.isalnum() or cn.upper() != cn:
-        raise ValueError(f"card_number {cn!r} is not 9 upper-case letters/digits")
+        raise ValueError(f"card_number: not 9 upper-case letters/digits ({len(cn)} characters)")
     for date_field in ("issue_date", "expiry_date", "birth_date"):
         if person.get(date_field):
             check_date(person[date_field])
 
 
 @functools.lru_cache(maxsize=4096)   # items are frozen and hashable; most values repeat on every card
-def _encode_record(item: Item, value: str) -> bytes:
-    """``item.encode_record(value)``, with the item's name in the error."""
+def _encode_record(item: Item, value: str, pad: int = 0x00) -> bytes:
+    """``item.encode_record(value, pad)``, with the item's name in the error."""
     try:
-        return item.encode_record(value)
+        return item.encode_record(value, pad)
     except (ValueError, TypeError, AttributeError) as exc:
         raise ValueError(f"{item.name}: {exc}") from None
 
@@ -127,7 +127,8 @@ def new_card(person: Mapping[str, str], *, profile: str = "gen2", region: str = 
             elif ef.cyclic_records:
                 records[ef.fid] = []
             else:
-                records[ef.fid] = [_encode_record(item, values.get(item.name, item.example)) for item in ef.items]
+                records[ef.fid] = [_encode_record(item, values.get(item.name, item.example), prof.text_pad)
+                                   for item in ef.items]
         dkeys = {ks.key_id: KeyState(keys[ks.name], ks.tries, ks.tries) for ks in spec.keys}
         dfs[spec.name] = DFState(ACTIVE, dkeys, records, binaries)
     label = note or (f"test card personalised with the {issuer.label!r} key set" if issuer.is_test_only else "")
@@ -136,7 +137,8 @@ def new_card(person: Mapping[str, str], *, profile: str = "gen2", region: str = 
 
 def new_psam(region: str = "440100", terminal: str = "440100000001",
              issuers: tuple[IssuerKeys, ...] | None = None, serial: int = 1) -> PsamImage:
-    """A PSAM image holding the city-level keys of ``region`` for each algorithm given."""
+    """A PSAM image holding, for each algorithm given, every key a profile uses at the address and level
+    production terminals address it by (protocols.profile.PSAM_KEYS)."""
     if not (len(region) == 6 and region.isdigit()):
         raise ValueError(f"region {region!r} is not a 6-digit region code")
     if len(terminal) != 12 or not terminal.isdigit():
@@ -144,9 +146,9 @@ def new_psam(region: str = "440100", terminal: str = "440100000001",
     issuers = issuers or (test_issuer_keys(Alg.DES3), test_issuer_keys(Alg.SM4))
     keys: list[PsamKey] = []
     for issuer in issuers:
-        city = issuer.city_keys(region)
         for spec in PSAM_KEYS:
-            keys.append(PsamKey(Alg(issuer.alg), spec.key_type, spec.index, spec.name, city[spec.name]))
+            value = issuer.level_key(spec.name, region, spec.psam.levels)
+            keys.append(PsamKey(Alg(issuer.alg), spec.psam.p1, spec.psam.p2, spec.name, value))
     atr = bytes.fromhex("3B6C0000") + bytes.fromhex("0090") + b"PSM" + b"\x00\x00" + serial.to_bytes(5, "big")
     return PsamImage(atr, region, terminal, keys,
                      "test PSAM with the TEST ONLY issuer keys" if all(i.is_test_only for i in issuers) else "")

@@ -1,11 +1,21 @@
-"""The terminal's PSAM (implements ``firmware_sim.device.Device``); notes §5, DESIGN.md §3 PSAM.
+"""The terminal's PSAM (implements ``firmware_sim.device.Device``); docs/design.md §3 "PSAM".
 
-MF with the "sx1.sh.社会保障" DDF name; EF16 (SFI 16) = terminal number; one application per
-algorithm: D15600000590 (3DES) and D15600000591 (SM4, profile choice). ``80 1A`` diversifies the
-addressed city-level key with the given factors (P1 = levels << 5 | key type, P2 = index; data =
-8 bytes a level, optionally followed by an 8-byte process factor, whose session key is then used);
-``80 FA`` P1 00 enciphers, P1 05 MACs (data = IV ‖ message). Answers come as 61xx + GET RESPONSE,
-as real PSAMs do. No command returns key material.
+Files: the MF (``00 A4 00 00 00``, FID 3F00 or the "sx1.sh.社会保障" DDF name) holds EF 0015 (public data:
+the PSAM serial …; production code reads 15 bytes) and EF 0016 (terminal number, 6 bytes BCD), readable by
+file ID + READ BINARY and by SFI (``00 B0 95 …``, ``00 B0 96 00 06``); one application per algorithm,
+DF01 = D15600000590 (3DES) and DF02 = D15600000591 (SM4, choice).
+
+Key initialise, ``80 1A`` or the vendor form ``BF DE`` (same meaning)::
+
+    P1 = levels (b8–b6) ‖ key usage (b5–b1)   P2 = key index
+    data = factor(level 1) ‖ … ‖ factor(level n) [‖ process factor]      lowest level (the card) first
+
+The key at (P1, P2) is stored at the level its P1 implies; the factors are applied from the highest level
+down, then the optional process factor P gives the work key SK = E_K(P). ``80 FA`` P1 00 enciphers
+(ECB), P1 05 computes a CBC-MAC with the IV in front of the data; the caller pads, and the answer is the
+whole last block via 61xx + GET RESPONSE (callers keep the left 4 bytes of a MAC, and fold an SM4 block
+for an authentication). A key is used only for its usage: 6 MAC, 7 encryption, 8 both. No command
+returns key material.
 """
 from __future__ import annotations
 
@@ -21,10 +31,17 @@ from protocols.apdu import CommandAPDU
 from protocols.codecs import encode_cn
 from protocols.crypto import Alg
 from protocols.errors import MalformedApdu
-from protocols.profile import PSAM_APP_FIDS, PSAM_APPS, PSAM_DDF_NAME, PSAM_TERMINAL_SFI
+from protocols.profile import (
+    PSAM_APP_FIDS, PSAM_APPS, PSAM_DDF_NAME, PSAM_PUBLIC_SFI, PSAM_TERMINAL_SFI, USAGE_ENCRYPT, USAGE_MAC,
+    USAGE_MAC_ENCRYPT,
+)
 
 APPS: dict[bytes, Alg] = {aid: alg for alg, aid in PSAM_APPS.items()}
 _OK = _sw(SW.OK)
+_MF = 0x3F00
+_FILE_BY_FID = {0x0015: PSAM_PUBLIC_SFI, 0x0016: PSAM_TERMINAL_SFI}
+_MAY_ENCIPHER = frozenset({USAGE_ENCRYPT, USAGE_MAC_ENCRYPT})
+_MAY_MAC = frozenset({USAGE_MAC, USAGE_MAC_ENCRYPT})
 
 
 class PsamOS(SimulatedDevice):
@@ -44,7 +61,9 @@ class PsamOS(SimulatedDevice):
 
     def _reset_volatile(self) -> None:
         self.app: Alg | None = None
+        self.ef_sfi: int | None = None     # the current EF of the MF (0015 or 0016), by its SFI
         self.work_key: bytes | None = None
+        self.work_usage = 0
         self.pending = b""
 
     def process(self, apdu: bytes) -> bytes:
@@ -59,47 +78,71 @@ class PsamOS(SimulatedDevice):
                 return self._select(cmd)
             if cla_ins == (0x00, 0xB0):
                 return self._read_binary(cmd)
-            if cla_ins == (0x80, 0x1A):
+            if cla_ins in ((0x80, 0x1A), (0xBF, 0xDE)):
                 return self._init(cmd)
             if cla_ins == (0x80, 0xFA):
                 return self._compute(cmd)
             if cla_ins == (0x00, 0xC0):
                 return self._get_response(cmd, pending)
-            if cmd.cla not in (0x00, 0x80):
+            if cmd.cla not in (0x00, 0x80, 0xBF):
                 return _sw(SW.CLA_NOT_SUPPORTED)
             return _sw(SW.INS_NOT_SUPPORTED)
         except CardStatus as st:
             return st.data + _sw(st.sw)
+        except (ValueError, KeyError, IndexError):
+            return _sw(SW.NO_PRECISE_DIAGNOSIS)
+
+    # --- files ---------------------------------------------------------------------------------------
+    def _enter(self, app: Alg | None) -> bytes:
+        self.app, self.ef_sfi, self.work_key = app, None, None
+        return _OK
 
     def _select(self, cmd: CommandAPDU) -> bytes:
+        if cmd.p2 not in (0x00, 0x0C):
+            raise CardStatus(SW.WRONG_P1P2)
         if cmd.p1 == 0x04:
             if cmd.data == PSAM_DDF_NAME:
-                self.app, self.work_key = None, None
-                return _OK
+                return self._enter(None)
             if cmd.data in APPS:
-                self.app, self.work_key = APPS[cmd.data], None
-                return _OK
+                return self._enter(APPS[cmd.data])
             raise CardStatus(SW.FILE_NOT_FOUND)
-        if cmd.p1 in (0x00, 0x02):
-            if len(cmd.data) != 2:
-                raise CardStatus(SW.WRONG_LENGTH)
-            fid = int.from_bytes(cmd.data, "big")
-            if fid == 0x3F00:
-                self.app, self.work_key = None, None
-                return _OK
-            if fid in PSAM_APP_FIDS:
-                self.app, self.work_key = APPS[PSAM_APP_FIDS[fid]], None
-                return _OK
-            raise CardStatus(SW.FILE_NOT_FOUND)
-        raise CardStatus(SW.WRONG_P1P2)
+        if cmd.p1 not in (0x00, 0x02):
+            raise CardStatus(SW.WRONG_P1P2)
+        if not cmd.data and cmd.p1 == 0x00:       # 00 A4 00 00 00: the MF
+            return self._enter(None)
+        if len(cmd.data) != 2:
+            raise CardStatus(SW.WRONG_LENGTH)
+        fid = int.from_bytes(cmd.data, "big")
+        if fid == _MF and cmd.p1 == 0x00:
+            return self._enter(None)
+        if fid in PSAM_APP_FIDS and cmd.p1 == 0x00:
+            return self._enter(APPS[PSAM_APP_FIDS[fid]])
+        if fid in _FILE_BY_FID and self.app is None:
+            self.ef_sfi = _FILE_BY_FID[fid]
+            return _OK
+        raise CardStatus(SW.FILE_NOT_FOUND)
+
+    def _content(self, sfi: int) -> bytes:
+        if sfi == PSAM_TERMINAL_SFI:
+            return encode_cn(self.image.terminal, 6)
+        return self.image.public_data()
 
     def _read_binary(self, cmd: CommandAPDU) -> bytes:
-        if cmd.p1 != 0x80 | PSAM_TERMINAL_SFI:
-            raise CardStatus(SW.FILE_NOT_FOUND if cmd.p1 & 0x80 else SW.NO_CURRENT_EF)
-        content = encode_cn(self.image.terminal, 6)
-        if cmd.p2 >= len(content):
+        if cmd.data:
+            raise CardStatus(SW.WRONG_LENGTH)
+        if cmd.p1 & 0x80:
+            sfi, offset = cmd.p1 & 0x1F, cmd.p2
+            if cmd.p1 & 0x60 or sfi not in (PSAM_PUBLIC_SFI, PSAM_TERMINAL_SFI) or self.app is not None:
+                raise CardStatus(SW.FILE_NOT_FOUND)
+            self.ef_sfi = sfi
+        else:
+            if self.ef_sfi is None:
+                raise CardStatus(SW.NO_CURRENT_EF)
+            sfi, offset = self.ef_sfi, (cmd.p1 << 8) | cmd.p2
+        content = self._content(sfi)
+        if offset >= len(content):
             raise CardStatus(0x6B00)
-        part = content[cmd.p2:]
+        part = content[offset:]
         le = cmd.le
         if le is None:
             raise CardStatus(SW.WRONG_LENGTH)
@@ -109,46 +152,49 @@ class PsamOS(SimulatedDevice):
             raise CardStatus(0x6C00 | len(part))
         return part + _OK
 
-    def _find_key(self, key_type: int, index: int) -> PsamKey:
+    # --- key initialise and compute -------------------------------------------------------------------
+    def _find_key(self, p1: int, index: int) -> PsamKey:
         for k in self.image.keys:
-            if k.alg is self.app and k.key_type == key_type and k.index == index:
+            if k.alg is self.app and k.p1 == p1 and k.index == index:
                 return k
         raise CardStatus(SW.KEY_INDEX_UNSUPPORTED)
 
     def _init(self, cmd: CommandAPDU) -> bytes:
-        """80 1A: diversify the addressed key with the factors (notes §5.2)."""
+        """``80 1A`` / ``BF DE``: diversify the addressed key with the factors, then the process factor."""
         if self.app is None:
             raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
         self.work_key = None
-        levels, key_type = cmd.p1 >> 5, cmd.p1 & 0x1F
+        levels = cmd.p1 >> 5
         n = len(cmd.data)
         if levels == 0 or n not in (8 * levels, 8 * levels + 8):
             raise CardStatus(SW.WRONG_LENGTH)
-        key = self._find_key(key_type, cmd.p2).value
-        for i in range(levels):
-            key = crypto.diversify(self.app, key, cmd.data[8 * i:8 * i + 8])
+        stored = self._find_key(cmd.p1, cmd.p2)
+        key = crypto.derive(self.app, stored.value, [cmd.data[8 * i:8 * i + 8] for i in range(levels)])
         if n == 8 * levels + 8:
-            key = crypto.session_key(self.app, key, cmd.data[-8:])
-        self.work_key = key
+            key = crypto.process_key(self.app, key, cmd.data[-8:])
+        self.work_key, self.work_usage = key, cmd.p1 & 0x1F
         return _OK
 
     def _compute(self, cmd: CommandAPDU) -> bytes:
-        """80 FA: P1 00 encipher (ECB), P1 05 MAC with the IV in front (notes §5.2)."""
+        """``80 FA``: P1 00 encipher (ECB), P1 05 CBC-MAC with the IV in front; data a whole number of blocks."""
         if self.app is None or self.work_key is None:
             raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
-        block = crypto.block_size(self.app)
-        data = cmd.data
         if cmd.p2 != 0x00:
             raise CardStatus(SW.WRONG_P1P2)
+        block = crypto.block_size(self.app)
+        data = cmd.data
         if cmd.p1 == 0x00:
+            if self.work_usage not in _MAY_ENCIPHER:
+                raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
             if not data or len(data) % block:
                 raise CardStatus(SW.WRONG_LENGTH)
-            # An 8-byte session key (3DES process key) is a single-DES key.
             out = crypto.ecb_encrypt(self.app, self.work_key, data)
         elif cmd.p1 == 0x05:
-            if len(data) <= block:
+            if self.work_usage not in _MAY_MAC:
+                raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+            if len(data) <= block or len(data) % block:
                 raise CardStatus(SW.WRONG_LENGTH)
-            out = crypto.mac(self.app, self.work_key, data[block:], data[:block])
+            out = crypto.cbc_mac_block(self.app, self.work_key, data[block:], data[:block])
         else:
             raise CardStatus(SW.WRONG_P1P2)
         if cmd.le is not None:
@@ -156,13 +202,18 @@ class PsamOS(SimulatedDevice):
                 raise CardStatus(0x6C00 | len(out))
             return out + _OK
         self.pending = out
-        return _sw(0x6100 | len(out))
+        return _sw(0x6100 | (len(out) & 0xFF))
 
     def _get_response(self, cmd: CommandAPDU, pending: bytes) -> bytes:
         if not pending:
             raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
         le = cmd.le or 0
-        if le != len(pending) and le != 256:
+        if le < len(pending) and le != 256:
+            self.pending = pending[le:] if le else pending
+            if not le:
+                raise CardStatus(0x6C00 | len(pending))
+            return pending[:le] + _sw(0x6100 | len(self.pending))
+        if le > len(pending) and le != 256:
             self.pending = pending
             raise CardStatus(0x6C00 | len(pending))
         return pending + _OK

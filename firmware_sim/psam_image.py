@@ -1,21 +1,27 @@
-"""PSAM images: terminal number and city-level keys as readable JSON (notes §5.1)."""
+"""PSAM images: serial, terminal number and keys as readable JSON (docs/design.md §3 "PSAM").
+
+Each key is stored under the address terminals use (``BF DE``/``80 1A`` P1 P2) at the level that P1
+implies: 3 levels → the issuer's root key, 2 → the province key, 1 → the city key.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware_sim.image import _hex, ascii_digits, load_json, shown
+from firmware_sim.image import _hex, ascii_digits, load_json
+from protocols.codecs import encode_cn
 from protocols.crypto import KEY_LENGTHS, Alg
 from protocols.errors import BadCardImage
 
-PSAM_FORMAT = "sscard.psam/1"
+PSAM_FORMAT = "sscard.psam/2"
+OLD_FORMATS = ("sscard.psam/1",)   # keys of the old recipes: refused, with how to make a new image
 
 
 @dataclass(frozen=True, slots=True)
 class PsamKey:
     alg: Alg
-    key_type: int
+    p1: int          # levels (b8–b6) ‖ usage (b5–b1)
     index: int
     name: str
     value: bytes
@@ -25,9 +31,16 @@ class PsamKey:
 class PsamImage:
     atr: bytes
     region: str
-    terminal: str        # 12 digits, EF16 (notes §5.1)
+    terminal: str        # 12 digits, EF 0016
     keys: list[PsamKey]
     note: str = ""
+
+    def public_data(self) -> bytes:
+        """EF 0015: serial (10 bytes BCD, from the ATR's last 5 bytes) ‖ version 01 ‖ key type 01 ‖ command
+        set 01 ‖ FCI 00 ‖ region (3 bytes BCD). Layout a choice; production code reads its first 15 bytes."""
+        serial = encode_cn(self.atr[-5:].hex().upper().rjust(20, "0")[-20:], 10) if self.atr[-5:].hex().isdigit() \
+            else bytes(5) + self.atr[-5:]
+        return serial + bytes((0x01, 0x01, 0x01, 0x00)) + encode_cn(self.region, 3)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -36,13 +49,17 @@ class PsamImage:
             "atr": self.atr.hex().upper(),
             "region": self.region,
             "terminal": self.terminal,
-            "keys": [{"alg": k.alg.name, "type": k.key_type, "index": f"{k.index:02X}", "name": k.name,
+            "keys": [{"alg": k.alg.name, "p1": f"{k.p1:02X}", "index": f"{k.index:02X}", "name": k.name,
                       "value": k.value.hex().upper()} for k in self.keys],
         }
 
     @classmethod
     def from_json(cls, doc: Any) -> PsamImage:
         try:
+            if isinstance(doc, dict) and doc.get("format") in OLD_FORMATS:
+                raise BadCardImage(
+                    f"PSAM image: format {doc['format']!r} holds keys of the old diversification; make a new "
+                    "image with `sscard psam new --out FILE` (--issuer-keys for your own key sets)")
             if not isinstance(doc, dict) or doc.get("format") != PSAM_FORMAT:
                 raise BadCardImage(f"PSAM image: format must be {PSAM_FORMAT!r}")
             atr = _hex(doc["atr"], "atr")
@@ -50,17 +67,20 @@ class PsamImage:
             if not ascii_digits(term, (12,)):
                 raise BadCardImage("terminal: expected 12 digits (ASCII 0-9)")
             if not ascii_digits(doc["region"], (6,)):
-                raise BadCardImage(f"region: {shown(doc['region'])} is not a 6-digit region code")
+                raise BadCardImage("region: expected a 6-digit region code (ASCII 0-9)")
             keys = []
             for i, k in enumerate(doc["keys"]):
                 alg = Alg[k["alg"]]
                 value = _hex(k["value"], f"keys[{i}].value")
                 if len(value) not in KEY_LENGTHS[alg]:
                     raise BadCardImage(f"keys[{i}].value: {len(value)} bytes is not a {alg.name} key")
-                t = int(k["type"])
-                if not 0 <= t <= 31:
-                    raise BadCardImage(f"keys[{i}].type: {t} not in 0..31")
-                keys.append(PsamKey(alg, t, int(k["index"], 16), str(k["name"]), value))
+                p1 = int(k["p1"], 16)
+                if not 0x20 <= p1 <= 0xFF:
+                    raise BadCardImage(f"keys[{i}].p1: {k['p1']!r} is not a P1 with 1 to 7 levels")
+                index = int(k["index"], 16)
+                if not 0 <= index <= 0xFF:
+                    raise BadCardImage(f"keys[{i}].index: not one byte")
+                keys.append(PsamKey(alg, p1, index, str(k["name"]), value))
             return cls(atr, str(doc["region"]), term, keys, str(doc.get("note", "")))
         except BadCardImage:
             raise
@@ -69,4 +89,9 @@ class PsamImage:
 
 
 def load_psam(path: Path | str) -> PsamImage:
-    return PsamImage.from_json(load_json(path))
+    """Load an image file; a bad image's error names the file."""
+    doc = load_json(path)
+    try:
+        return PsamImage.from_json(doc)
+    except BadCardImage as exc:
+        raise BadCardImage(f"{path}: {exc}") from None

@@ -1,7 +1,7 @@
 """Host driver for CCID-over-serial readers (GemCore / GemPC Twin framing) through pyserial: spec
 ``ccid-serial:DEVICE_OR_URL[,option=value…]``, one ``Reader``-shaped object per slot.
 
-Reference: iso7816-3-and-serial-readers.md §2.2 (framing, NAK, echo, Escape 02 and 01 01 01 at start-up,
+Reference: docs/serial.md §2.2 (framing, NAK, echo, Escape 02 and 01 01 01 at start-up,
 8N2 115200, TPDU level: the host does PPS, T=0 TPDUs and T=1 blocks itself), §1.5 (PPS: fastest Fi/Di both
 sides offer; reset and defaults when PPS fails), §1.7.4 (S(IFS) 254 after PPS), §3.2–§3.4 (pyserial on ptys:
 parity N, set everything in the constructor, own timeout logic).

@@ -8,7 +8,7 @@ Two shapes, both seeded (same seed, same faults):
 * ``FaultyPipe``: wraps a host-side ``BytePipe`` (see ``hardware.ccid_serial``) and applies a ``ByteFaults`` to
   each direction, and also splits writes into pieces with small delays between them.
 
-Reference: iso7816-3-and-serial-readers.md §1.2 (inject "garbled byte" faults, not parity pulses: a UART cannot
+Reference: docs/serial.md §1.2 (inject "garbled byte" faults, not parity pulses: a UART cannot
 see them), §4.2 (``transport/faults.py``), §4.3 item 2. The T=0 card line is not a target: on real hardware a
 garbled T=0 character is repeated after the error signal, so T=0 itself has no recovery to exercise.
 """

@@ -1,4 +1,4 @@
-"""Batch issuance as the host sees it: the one door from ``host`` to ``firmware_sim.batch`` (DESIGN.md §1:
+"""Batch issuance as the host sees it: the one door from ``host`` to ``firmware_sim.batch`` (docs/design.md §1:
 ``host`` imports ``hardware``, ``hardware`` imports ``firmware_sim``). Writing card images is the
 device side's business, so the engine lives in ``firmware_sim``; this module only forwards.
 """

@@ -1,4 +1,4 @@
-"""PC/SC readers through pyscard's low-level ``smartcard.scard`` API (DESIGN.md §2; peer-projects.md §5.3).
+"""PC/SC readers through pyscard's low-level ``smartcard.scard`` API (docs/design.md §2; docs/peers.md §5.3).
 
 Reader specs ``pcsc``, ``pcsc:N`` (index in pcscd's list) and ``pcsc:NAME`` (case-insensitive name
 substring; an exact name wins) → ``open_reader(rest)`` → a ``PcscReader`` that satisfies

@@ -1,4 +1,4 @@
-"""A private pcscd that leaves the system one alone (issue 4; reference/peer-projects.md §2.6, §4.3).
+"""A private pcscd that leaves the system one alone (docs/peers.md §2.6, §4.3).
 
 pcscd 1.9.9 ignores ``PCSCLITE_CSOCK_NAME`` (only the client library honours it; checked: the daemon
 still creates ``/run/pcscd/pcscd.comm`` and refuses to start when another pcscd owns it). So the
@@ -116,11 +116,11 @@ def listening_ports() -> set[int]:
 
 def missing_requirements() -> str | None:
     """Why a private pcscd cannot run here, or None."""
-    for path in (PCSCD, VPCD_DRIVER):
+    for path, package in ((PCSCD, "pcscd"), (VPCD_DRIVER, "vsmartcard-vpcd")):
         if not Path(path).exists():
-            return f"{path} not installed (make test installs pcscd and vsmartcard-vpcd)"
+            return f"{path} not installed (Debian package {package}; `make setup` installs it)"
     if shutil.which("unshare") is None:
-        return "unshare (util-linux) not installed"
+        return "unshare not installed (Debian package util-linux)"
     return None
 
 

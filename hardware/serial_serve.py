@@ -1,7 +1,7 @@
 """Serve a simulated reader firmware on a pty (the path is printed / returned) or on TCP 127.0.0.1, optionally
 pacing bytes at a line rate so that timings look like a real serial line.
 
-Reference: iso7816-3-and-serial-readers.md §3.2 (pty pairs: keep the slave raw, ``os.ttyname(master)`` is useless,
+Reference: docs/serial.md §3.2 (pty pairs: keep the slave raw, ``os.ttyname(master)`` is useless,
 link a stable name), §3.1 (``socket://`` carries data only), §2.2.2 (libccid opens the pty 8N2 115200), §4.2
 ("serve.py"). The firmware is sans-I/O (``receive``/``line_idle``/``take_card_seconds``); this module is its I/O.
 

@@ -1,6 +1,6 @@
 """The emulator as the host reaches it: simulated devices from images or demos, and personalisation.
 
-``host`` may not import ``firmware_sim`` (DESIGN.md §1), so everything the host needs of the device
+``host`` may not import ``firmware_sim`` (docs/design.md §1), so everything the host needs of the device
 side passes through here.
 """
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _write_image(out: Path, text: str) -> None:
 
 @dataclass(frozen=True)
 class Faults:
-    """Faults to inject into the emulated card (issue 7; firmware_sim.faults): remove it at the N-th command,
+    """Faults to inject into the emulated card (firmware_sim.faults): remove it at the N-th command,
     force status words (``INS:SW`` or ``INS:SW@N``), answer slowly, or lose power in the N-th image write."""
 
     remove_at: int | None = None

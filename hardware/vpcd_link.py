@@ -1,4 +1,4 @@
-"""Serve emulated devices to pcscd's vpcd driver (reference/peer-projects.md §2.6).
+"""Serve emulated devices to pcscd's vpcd driver (docs/peers.md §2.6).
 
 vpcd (``libifdvpcd.so``) listens on ``CHANNELID + slot`` and accepts one TCP client per slot; we are
 that client. Connecting is inserting the card, closing is removing it. vpcd polls presence with

@@ -1,4 +1,7 @@
-"""The social security card client: typed commands over the APDU engine (notes §3, DESIGN.md §3)."""
+"""The social security card client: typed commands over the APDU engine (docs/sources.md §3,
+docs/design.md §3). Reading tolerates every variant real cards show: an FCI without 9F0C (3DES), version
+"2.0\0", ASCII dates, FF for unset items, text padded with 00 or 20, and cards that cannot read a whole
+record file at once."""
 from __future__ import annotations
 
 from protocols import crypto
@@ -6,7 +9,7 @@ from protocols.apdu import CommandAPDU
 from protocols.crypto import Alg
 from protocols.errors import CardError, WrongCard
 from protocols.profile import GEN2, GEN3, BinaryFile, CardProfile, DFSpec, EF, Item, RecordFile
-from protocols.tlv import ber_find
+from protocols.tlv import ber_find, simple_decode
 
 from host.engine import ApduEngine, Response
 from host.errors import sw_to_exception
@@ -26,6 +29,7 @@ class SSCard:
         self.engine = engine
         self.profile: CardProfile = GEN2
         self.current_df: DFSpec | None = None
+        self._region: tuple[bytes, str] | None = None     # (ATR, region) of the card ID code read last
 
     @property
     def atr(self) -> bytes:
@@ -42,7 +46,7 @@ class SSCard:
     def select_df(self, df: str = "SSSE", allow_blocked: bool = False) -> bytes:
         """SELECT by DF name; returns the FCI and adopts the profile of the announced algorithm.
 
-        A blocked application answers 6283 (notes §3.1); that is an error unless ``allow_blocked``."""
+        A blocked application answers 6283 (docs/sources.md §3.1); that is an error unless ``allow_blocked``."""
         spec = self.profile.df(df)
         rsp = self.send(0x00, 0xA4, 0x04, 0x00, spec.aid, 256)
         if rsp.sw == 0x6A82 and df == "SSSE":
@@ -50,6 +54,7 @@ class SSCard:
         fci = rsp.data if (allow_blocked and rsp.sw == 0x6283) else check(rsp)
         if df == "SSSE":
             prop = ber_find(fci, 0x9F0C) if fci else None
+            # No 9F0C (gen1/gen2 cards) means 3DES.
             alg = Alg(prop[2]) if prop and len(prop) == 3 and prop[2] in (1, 3) else Alg.DES3
             self.profile = GEN3 if alg is Alg.SM4 else GEN2
             spec = self.profile.df(df)
@@ -69,6 +74,48 @@ class SSCard:
     # --- reading -----------------------------------------------------------------------------------
     def read_record(self, ef: RecordFile, number: int) -> bytes:
         return check(self.send(0x00, 0xB2, number, (ef.sfi << 3) | 0x04, le=256))
+
+    def read_values(self, ef: RecordFile) -> dict[str, str]:
+        """Every item of a record file of the current DF, decoded, by item name: one READ RECORD of all
+        records (P2 mode 101) where the card supports it, else one READ RECORD by tag per item."""
+        rsp = self.send(0x00, 0xB2, 0x01, (ef.sfi << 3) | 0x05, le=256)
+        by_tag: dict[int, bytes] = {}
+        if rsp.sw == 0x9000:
+            try:
+                by_tag = dict(simple_decode(rsp.data))
+            except ValueError as exc:
+                raise CardError(0x6F00, f"{ef.name}: the records do not parse as TLV ({exc})") from None
+        elif rsp.sw in (0x6A86, 0x6A81, 0x6D00, 0x6B00):
+            for item in ef.items:
+                rec = self.send(0x00, 0xB2, item.tag, ef.sfi << 3, le=256)
+                if rec.sw == 0x6A83:
+                    continue
+                data = check(rec)
+                if len(data) >= 2 and data[0] == item.tag and data[1] == len(data) - 2:
+                    by_tag[item.tag] = data[2:]
+        else:
+            check(rsp)
+        values = {}
+        for item in ef.items:
+            if item.tag in by_tag:
+                try:
+                    values[item.name] = item.decode_value(by_tag[item.tag])
+                except ValueError as exc:
+                    raise CardError(0x6F00, f"{ef.name} tag {item.tag:02X} ({item.name}): {exc}") from None
+        return values
+
+    def region(self) -> str:
+        """The issuing region (first 6 digits of the card ID code, EF05 record 1), read once per card."""
+        if self._region is not None and self._region[0] == self.atr:
+            return self._region[1]
+        ssse = self.profile.ssse
+        if self.current_df is not ssse:
+            self.select_df("SSSE")
+        ef05 = self.profile.ssse.ef("EF05")
+        assert isinstance(ef05, RecordFile)
+        card_id = self.read_item_raw(ef05, ef05.item("card_id")).hex().upper()
+        self._region = (self.atr, card_id[:6])
+        return card_id[:6]
 
     def read_item_raw(self, ef: RecordFile, item: Item) -> bytes:
         """READ RECORD by record number of ``item`` (its place in the schema); returns the value bytes."""
@@ -114,8 +161,9 @@ class SSCard:
     def get_challenge(self, n: int = 8) -> bytes:
         return check(self.send(0x00, 0x84, 0x00, 0x00, le=n))
 
-    def internal_authenticate(self, random: bytes, vector: bytes) -> bytes:
-        return check(self.send(0x00, 0x88, 0x00, 0x00, random + vector, 0x08), auth=True)
+    def internal_authenticate(self, data: bytes) -> bytes:
+        """``00 88 00 00 10 P ‖ D`` (Le 08): the card's E_SK(D), SK from its IRK and P."""
+        return check(self.send(0x00, 0x88, 0x00, 0x00, data, 0x08), auth=True)
 
     def external_authenticate(self, key_id: int, cryptogram: bytes, vector: bytes) -> None:
         check(self.send(0x00, 0x82, 0x00, key_id, cryptogram + vector), auth=True)

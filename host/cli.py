@@ -1,4 +1,6 @@
-"""The ``sscard`` command line (DESIGN.md §2; issues: read, apdu, card/psam new, pin, write, block, emulate).
+"""The ``sscard`` command line: read, apdu, card/psam new, pin, write, block, emulate, trace, shell, serve.
+
+Commands that talk to a card take ``--reader SPEC`` (reader specs: docs/design.md §2).
 
 Exit codes: 0 success · 1 the card refused a command · 2 bad arguments or input · 3 no card or reader
 failure · 4 bad card/PSAM image · 5 wrong PIN, blocked PIN or failed authentication · 6 no PSAM.
@@ -84,9 +86,13 @@ def cmd_read(args: argparse.Namespace) -> int:
 def cmd_apdu(args: argparse.Namespace) -> int:
     from host.engine import ApduEngine
     from protocols.apdu import from_hex, CommandAPDU
-    commands = [from_hex(h) for h in args.apdus]
-    for raw in commands:
-        CommandAPDU.parse(raw)
+    commands = []
+    for n, text in enumerate(args.apdus, 1):
+        try:
+            commands.append(from_hex(text))
+            CommandAPDU.parse(commands[-1])
+        except E.MalformedApdu as exc:    # the messages give positions and lengths, never the APDU's bytes
+            raise E.MalformedApdu(f"APDU {n}: {exc}") from None
     card_reader, psam_reader = open_readers(args.reader)
     reader = psam_reader if args.psam else card_reader
     if reader is None:
@@ -108,9 +114,12 @@ def cmd_apdu(args: argparse.Namespace) -> int:
 
 def cmd_card_new(args: argparse.Namespace) -> int:
     from hardware.sim import write_new_card
+    from host.standard.formats import check_no_separators
     person = {k: v for k, v in {
         "name": args.name, "ssn": args.ssn, "card_number": args.card_number, "name_ext": args.name_ext,
         "issue_date": args.issue_date, "expiry_date": args.expiry_date}.items() if v is not None}
+    for key, value in person.items():
+        check_no_separators(value, f"--{key.replace('_', '-')}")
     from hardware.issuance import read_jpeg
     photo = read_jpeg(args.photo, f"--photo {args.photo}") if args.photo else b""
     out = Path(args.out)
@@ -124,8 +133,28 @@ def cmd_card_new(args: argparse.Namespace) -> int:
 
 
 def _issuer_keys(*paths: str) -> tuple[IssuerKeys, ...]:
-    """Issuer key sets from JSON files (protocols.keys); the shipped test sets are in firmware_sim/demo/."""
-    return tuple(IssuerKeys.from_json(Path(p).read_text(encoding="utf-8")) for p in paths)
+    """Issuer key sets from JSON files (protocols.keys); the shipped test sets are in firmware_sim/demo/.
+
+    Errors name the file and the key, never a key's value: each key's hex is checked here before the parser
+    sees it (its own message would quote the value)."""
+    sets = []
+    for path in paths:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
+        keys = data.get("keys") if isinstance(data, dict) else None
+        for name, text in keys.items() if isinstance(keys, dict) else ():
+            if isinstance(text, str):
+                try:
+                    bytes.fromhex(text)
+                except ValueError:
+                    raise ValueError(f"{path}: key {name}: not a hex string") from None
+        try:
+            sets.append(IssuerKeys.from_json_dict(data))
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    return tuple(sets)
 
 
 def cmd_psam_new(args: argparse.Namespace) -> int:
@@ -156,7 +185,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
             term.reload_pin(_pin(args, "new_pin", "new PIN: "))
             print("PIN reloaded")
         else:
-            term.unblock_pin(_pin(args))
+            term.unblock_pin()
             print("PIN unblocked")
     finally:
         term.close()
@@ -164,6 +193,8 @@ def cmd_pin(args: argparse.Namespace) -> int:
 
 
 def cmd_write(args: argparse.Namespace) -> int:
+    from host.standard.formats import check_no_separators
+    check_no_separators(args.value, f"{args.file} {args.tag}")   # read back, it would add interface fields
     term = open_terminal(args.reader)
     try:
         item: str | int = args.tag
@@ -253,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("--issuer-keys", metavar="KEYS.json", help="issuer key set (default: the test-only set)")
     cn.add_argument("--force", action="store_true")
     cn.set_defaults(func=cmd_card_new)
-    from host import issuance  # `sscard card batch` (issue 7)
+    from host import issuance  # `sscard card batch`
     issuance.add_parser(csub)
 
     sp = sub.add_parser("psam", help="PSAM images")
@@ -308,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     fault.add_argument("--tear-at", type=int, metavar="N", help="power lost in the middle of the N-th image write")
     sp.set_defaults(func=cmd_emulate)
 
-    from host import serve, shell, tracing  # issue 6: trace, shell, serve
+    from host import serve, shell, tracing  # trace, shell, serve
     tracing.add_parser(sub)
     shell.add_parser(sub, reader_arg)
     serve.add_parser(sub, reader_arg)

@@ -1,4 +1,4 @@
-"""``sscard emulate``: serve the emulated card and PSAM to unmodified software (issues 4 and 5).
+"""``sscard emulate``: serve the emulated card and PSAM to unmodified software (PC/SC through vpcd, serial readers on a pty).
 
 ``--vpcd [HOST:]PORT`` connects the card to vpcd's first virtual reader (PORT) and the PSAM to the second
 (PORT+1), so pcscd and every PC/SC program see them; ``--serial-pty [PATH]`` serves a two-slot CCID serial

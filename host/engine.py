@@ -1,4 +1,4 @@
-"""The one APDU policy engine every backend uses (peer-projects §8.1, §10.1; ISO 7816-3 §12.2).
+"""The one APDU policy engine every backend uses (docs/peers.md §8 item 1, §10 item 1; ISO 7816-3 §12.2).
 
 It validates each command before sending, fetches 61xx chains with GET RESPONSE, retries once with the
 exact Le on 6Cxx, and reports every exchange to an optional tracer. Backends (``hardware/``) move raw
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from host.reader import Reader
-from protocols.apdu import CommandAPDU
-from protocols.errors import MalformedApdu, ReaderError
+from protocols.apdu import CommandAPDU, from_hex
+from protocols.errors import ReaderError
 
 TraceHook = Callable[[bytes, bytes, float], None]
 MAX_GET_RESPONSE = 256  # guards against a card that answers 61xx for ever
@@ -80,8 +80,5 @@ class ApduEngine:
     def send(self, hex_or_bytes: str | bytes) -> Response:
         """Convenience: send a hex string or bytes."""
         if isinstance(hex_or_bytes, str):
-            try:
-                hex_or_bytes = bytes.fromhex(hex_or_bytes.replace(" ", ""))
-            except ValueError:
-                raise MalformedApdu(f"not hexadecimal: {hex_or_bytes!r}") from None
+            hex_or_bytes = from_hex(hex_or_bytes)
         return self.transmit(hex_or_bytes)

@@ -1,4 +1,4 @@
-"""Typed errors and the one table mapping them to the standard interface's integer codes (notes §6.3)."""
+"""Typed errors and the one table mapping them to the standard interface's integer codes (docs/sources.md §6.3)."""
 from __future__ import annotations
 
 from protocols.errors import (  # noqa: F401  (re-exported: the host's public error types)
@@ -7,7 +7,7 @@ from protocols.errors import (  # noqa: F401  (re-exported: the host's public er
     WrongCard, WrongPin,
 )
 
-# Standard read-card interface return codes (notes §6.3).
+# Standard read-card interface return codes (docs/sources.md §6.3).
 OK = 0
 WRONG_CARD_TYPE = -1
 NO_CARD = -2
@@ -34,7 +34,7 @@ ILLEGAL_CHARACTERS = -41
 DATA_LENGTH = -42
 
 
-# --- errors of the standard interface's inputs and PIN entry (notes §6.3); raised by host.standard --------
+# --- errors of the standard interface's inputs and PIN entry (docs/sources.md §6.3); raised by host.standard ----
 class InterfaceInputError(SSCardError, ValueError):
     """Base of the standard interface's input errors (each subclass has its own code in ``error_code``)."""
 
@@ -79,6 +79,14 @@ class PinEntryTimeout(SSCardError):
     """PIN entry timed out (-32)."""
 
 
+class PinEntryUnavailable(PinEntryCancelled):
+    """No way to ask the holder for a PIN here (the WebSocket bridge: no PIN pad, no page PIN entry yet).
+
+    Code -31, PIN entry cancelled: no PIN was entered, nothing reached the card and no try was spent, and
+    the request ends at once. -32 (timeout) would tell the caller that a prompt waited and may be tried
+    again with more time, which is not so here."""
+
+
 class NotSupported(SSCardError):
     """The function or interface (e.g. contactless on a contact-only terminal) is not supported (-13)."""
 
@@ -88,7 +96,7 @@ class BadParameter(InterfaceInputError):
 
 
 class HsmMismatch(SSCardError):
-    """The card's internal-authentication answer differs from the HSM's (-25, notes §5.4)."""
+    """The card's internal-authentication answer differs from the HSM's (-25, docs/sources.md §5.4)."""
 
 
 class PsamLacksAlgorithm(NoPsam):
@@ -115,7 +123,7 @@ def sw_to_exception(sw: int, *, pin: bool = False, auth: bool = False) -> CardEr
 
 
 def error_code(exc: BaseException) -> int:
-    """The standard interface's return code for an exception (the one table below, notes §6.3).
+    """The standard interface's return code for an exception (the one table below, docs/sources.md §6.3).
 
     Card status words come back as −SW, except a failed internal authentication (no SW: −21)."""
     if isinstance(exc, AuthenticationFailed) and exc.sw not in (0, 0x9000):

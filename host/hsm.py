@@ -1,12 +1,13 @@
-"""A local software key service standing in for the provincial HSM (加密机) of the HSM flows (notes §5.4).
+"""A local software key service standing in for the provincial HSM (加密机) of the HSM flows
+(docs/sources.md §5.4).
 
 It holds issuer root keys (by default the published TEST ONLY sets of ``protocols.keys``), derives the card
-keys root → city → card (DESIGN.md §3) and computes what a PSAM would: internal-authentication results,
+keys root → province → city → card and computes what a PSAM would: internal-authentication results,
 external-authentication cryptograms and the enciphered, MAC'd PIN RELOAD command. Its inputs are the
 ``…_HSM_Step`` outputs of ``host.standard``; its answers are the ``pKey`` of the next step.
 
-Key addresses in those outputs are opaque strings (notes §9 item 15); this service knows ``0090`` (the PIN
-reload external-authentication key, RLK) and ``0173`` (the PIN reload secure-messaging key, RPK).
+Key addresses in those outputs are opaque strings; this service knows ``0090`` (key 06, the PIN
+management external-authentication key, RLK) and ``0173`` (the secure-messaging key STK of the reload).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from protocols import crypto
 from protocols.crypto import Alg
 from protocols.keys import IssuerKeys, test_issuer_keys
 
-KEY_ADDRESSES: dict[str, str] = {"0090": "RLK", "0173": "RPK"}
+KEY_ADDRESSES: dict[str, str] = {"0090": "RLK", "0173": "STK"}
 RELOAD_AUTH_ADDRESS = "0090"
 RELOAD_SM_ADDRESS = "0173"
 
@@ -38,20 +39,21 @@ def _hex(text: str, what: str, lengths: tuple[int, ...] = ()) -> bytes:
     try:
         raw = bytes.fromhex(text)
     except ValueError:
-        raise HsmError(f"{what} is not hex: {text!r}") from None
+        raise HsmError(f"{what} is not hex ({len(text)} characters; the value is not shown)") from None
     if lengths and len(raw) not in lengths:
         raise HsmError(f"{what} must be {' or '.join(map(str, lengths))} bytes, got {len(raw)}")
     return raw
 
 
 class SoftwareHsm:
-    """Issuer root keys by algorithm; answers the HSM requests of the standard interface (notes §5.4)."""
+    """Issuer root keys by algorithm; answers the HSM requests of the standard interface."""
 
     def __init__(self, issuers: Iterable[IssuerKeys] | None = None) -> None:
         sets = list(issuers) if issuers is not None else [test_issuer_keys(Alg.DES3), test_issuer_keys(Alg.SM4)]
         self._issuers: dict[Alg, IssuerKeys] = {Alg(i.alg): i for i in sets}
 
     def _card_key(self, alg_field: str, name: str, region: str, atr_hex: str) -> tuple[Alg, bytes]:
+        """The card key ``name``; ``atr_hex`` is the ATR or its historical bytes (the last 8 bytes count)."""
         try:
             alg = Alg(int(alg_field, 16))
         except ValueError:
@@ -59,45 +61,50 @@ class SoftwareHsm:
         issuer = self._issuers.get(alg)
         if issuer is None:
             raise HsmError(f"this HSM holds no {alg.name} keys")
-        atr = _hex(atr_hex, "ATR")
+        tail = _hex(atr_hex, "ATR")[-8:]
+        if len(tail) != 8:
+            raise HsmError("ATR: fewer than 8 bytes")
         try:
-            return alg, crypto.derive_card_key(alg, issuer.city_keys(region)[name], atr)
+            return alg, crypto.diversify(alg, issuer.city_keys(region)[name], tail)
         except ValueError as exc:
             raise HsmError(str(exc)) from None
 
     # --- iReadCardBas_HSM ---------------------------------------------------------------------------------
     def read_basic_info(self, step1_output: str) -> str:
-        """pKey for ``iReadCardBas_HSM_Step2``: ``IA result (16 hex)|EA data (32 hex)|`` (EA empty on 2.0 cards).
+        """pKey for ``iReadCardBas_HSM_Step2``: ``IA result ‖ IA data|EA cryptogram ‖ EA data|`` (32 hex each;
+        the EA field is empty when the card needs no external authentication).
 
-        ``step1_output`` = ``region|ATR|algId|cardID|IA factor|IA source|EA factor|EA source|terminal no|``.
+        ``step1_output`` = ``region|ATR hist|algId|cardID|IA factor|IA data|EA factor|EA data|terminal no|``:
+        the IA factor and data and the EA data are the terminal's randoms, the EA factor the card's challenge.
         """
-        region, atr, alg_field, _card_id, ia_factor, ia_source, ea_factor, ea_source, _term = _fields(
+        region, atr, alg_field, _card_id, ia_factor, ia_data, ea_factor, ea_data, _term = _fields(
             step1_output, 9, "iReadCardBas_HSM_Step1 output")
         alg, irk = self._card_key(alg_field, "IRK", region, atr)
-        ia = crypto.auth_cryptogram(alg, irk, _hex(ia_source, "IA source", (8,)), _hex(ia_factor, "IA factor", (8,)))
+        ia_d = _hex(ia_data, "IA data", (8,))
+        ia = crypto.internal_auth_answer(alg, irk, _hex(ia_factor, "IA factor", (8,)) + ia_d) + ia_d
         ea = b""
-        if ea_source:
+        if ea_factor:
             _, rk = self._card_key(alg_field, "RK", region, atr)
-            vector = _hex(ea_factor, "EA factor", (8,))
-            ea = crypto.auth_cryptogram(alg, rk, _hex(ea_source, "EA source", (8,)), vector) + vector
+            ea_d = _hex(ea_data, "EA data", (8,))
+            ea = crypto.external_auth_cryptogram(alg, rk, _hex(ea_factor, "EA factor", (8,)), ea_d) + ea_d
         return f"{ia.hex().upper()}|{ea.hex().upper()}|"
 
     # --- iReloadPIN_HSM -----------------------------------------------------------------------------------
     def reload_pin_auth(self, step1_output: str, region: str, atr: str) -> str:
-        """pKey for ``iReloadPIN_HSM_Step2``: the EXTERNAL AUTHENTICATE data (32 hex), "" when none is needed.
+        """pKey for ``iReloadPIN_HSM_Step2``: the EXTERNAL AUTHENTICATE data C ‖ D (32 hex) for key 06.
 
-        ``step1_output`` = ``algId|0090|EA factor|EA source|``; ``region`` and ``atr`` (hex; the ATR or its
-        historical bytes: only the last 8 bytes count) come from iReadCardBas(_HSM_Step1).
+        ``step1_output`` = ``algId|0090|EA factor (card challenge)|EA data|``; ``region`` and ``atr`` (hex; the
+        ATR or its historical bytes) come from iReadCardBas(_HSM_Step1).
         """
-        alg_field, address, ea_factor, ea_source = _fields(step1_output, 4, "iReloadPIN_HSM_Step1 output")
-        if not ea_source:
-            return ""
+        alg_field, address, ea_factor, ea_data = _fields(step1_output, 4, "iReloadPIN_HSM_Step1 output")
         alg, key = self._card_key(alg_field, self._key_name(address), region, atr)
-        vector = _hex(ea_factor, "EA factor", (8,))
-        return (crypto.auth_cryptogram(alg, key, _hex(ea_source, "EA source", (8,)), vector) + vector).hex().upper()
+        data = _hex(ea_data, "EA data", (8,))
+        cryptogram = crypto.external_auth_cryptogram(alg, key, _hex(ea_factor, "EA factor", (8,)), data)
+        return (cryptogram + data).hex().upper()
 
     def reload_pin_command(self, step2_output: str, region: str, atr: str) -> str:
-        """pKey for ``iReloadPIN_HSM_Step3``: the whole ``84 24 00 01`` command (hex) with enciphered PIN and MAC.
+        """pKey for ``iReloadPIN_HSM_Step3``: the whole ``84 24 00 01`` command (hex), the new PIN enciphered
+        and the command MAC'd under the process key of the card's STK and challenge.
 
         ``step2_output`` = ``algId|0173|challenge|84240001Lc|new PIN|``.
         """
@@ -105,12 +112,12 @@ class SoftwareHsm:
         alg, key = self._card_key(alg_field, self._key_name(address), region, atr)
         header = _hex(header_hex, "command header", (5,))
         try:
-            body = crypto.encipher_lv(alg, key, crypto.pin_to_bcd(pin))
+            body = crypto.sm_encipher(alg, key, _hex(challenge, "challenge", (8,)), crypto.pin_to_bcd(pin))
         except ValueError as exc:
             raise HsmError(str(exc)) from None
         if header[:4] != b"\x84\x24\x00\x01" or header[4] != len(body) + 4:
             raise HsmError(f"command header {header_hex} does not fit a {alg.name} PIN RELOAD")
-        mac = crypto.mac(alg, key, header + body, _hex(challenge, "challenge", (4, 8, 16)))
+        mac = crypto.sm_mac(alg, key, _hex(challenge, "challenge", (8,)), header + body)
         return (header + body + mac).hex().upper()
 
     @staticmethod

@@ -1,6 +1,6 @@
-"""``sscard card batch PEOPLE.csv --out DIR``: personalise many card images (issue 7 part 4).
+"""``sscard card batch PEOPLE.csv --out DIR``: personalise many card images.
 
-The engine is ``firmware_sim.batch`` (reached through ``hardware.issuance``, DESIGN.md §1); this module
+The engine is ``firmware_sim.batch`` (reached through ``hardware.issuance``, docs/design.md §1); this module
 adds the progress bar, the report of bad rows and the exit code: 0 every row issued, 1 some rows bad
 (the good ones are still issued), 2 the CSV or the arguments are unusable.
 """

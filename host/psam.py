@@ -1,4 +1,12 @@
-"""The PSAM client: key diversification and DES/SM4 computations for the card flows (notes §5.2)."""
+"""The PSAM client: key initialise (``BF DE``) and DES/SM4 computations for the card flows, sending what
+production terminals send (docs/design.md §3 "PSAM").
+
+    terminal number   00 B0 96 00 06                               (at the MF, after power-on)
+    application       00 A4 00 00 02 DF01 (3DES) / DF02 (SM4)
+    key initialise    BF DE P1 P2 Lc card ‖ city [‖ province] [‖ process factor]
+    encipher          80 FA 00 00 Lc data            → 61xx, 00 C0 00 00 xx: the whole block(s)
+    MAC               80 FA 05 00 Lc IV ‖ padded data → 61xx, 00 C0 …: the last block; keep the left 4 bytes
+"""
 from __future__ import annotations
 
 from protocols import crypto
@@ -6,54 +14,68 @@ from protocols.apdu import CommandAPDU
 from protocols.codecs import decode_cn
 from protocols.crypto import Alg
 from protocols.errors import NoPsam
-from protocols.profile import PSAM_APPS, PSAM_DDF_NAME, PSAM_TERMINAL_SFI, psam_key_for
+from protocols.profile import PSAM_APP_FIDS, PSAM_APPS, PSAM_TERMINAL_SFI, KeySpec
 
 from host.card import check
 from host.engine import ApduEngine, Response
 
+_APP_FID = {aid: fid for fid, aid in PSAM_APP_FIDS.items()}
 
 
 class PsamClient:
     def __init__(self, engine: ApduEngine) -> None:
         self.engine = engine
         self.app: Alg | None = None
+        self._terminal: str | None = None
+
+    def powered(self) -> None:
+        """The PSAM was (re)powered: it is at its MF again."""
+        self.app = None
+        self._terminal = None
 
     def send(self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None) -> Response:
         return self.engine.transmit(CommandAPDU(cla, ins, p1, p2, data, le))
 
     def terminal_number(self) -> str:
-        """EF16, read with ``00 B0 96 00 06`` after selecting the MF DDF (notes §5.1)."""
-        check(self.send(0x00, 0xA4, 0x04, 0x00, PSAM_DDF_NAME))
-        self.app = None
-        return decode_cn(check(self.send(0x00, 0xB0, 0x80 | PSAM_TERMINAL_SFI, 0x00, le=6)))
+        """EF 0016 by SFI (``00 B0 96 00 06``) at the MF; read once per power-up."""
+        if self._terminal is None:
+            if self.app is not None:
+                check(self.send(0x00, 0xA4, 0x00, 0x00, bytes.fromhex("3F00")))
+                self.app = None
+            self._terminal = decode_cn(check(self.send(0x00, 0xB0, 0x80 | PSAM_TERMINAL_SFI, 0x00, le=6)))
+        return self._terminal
 
     def select_app(self, alg: Alg) -> None:
         if self.app is alg:
             return
-        rsp = self.send(0x00, 0xA4, 0x04, 0x00, PSAM_APPS[alg])
+        rsp = self.send(0x00, 0xA4, 0x00, 0x00, _APP_FID[PSAM_APPS[alg]].to_bytes(2, "big"))
         if rsp.sw == 0x6A82:
             raise NoPsam(f"the PSAM has no {alg.name} application")
         check(rsp)
         self.app = alg
 
-    def init_key(self, alg: Alg, key_name: str, card_factor: bytes, process: bytes = b"") -> None:
-        """80 1A: diversify the PSAM's city key ``key_name`` for this card (1 level), optionally with a process factor."""
+    def init_key(self, alg: Alg, spec: KeySpec, factors: tuple[bytes, ...], process: bytes = b"") -> None:
+        """``BF DE``: the PSAM derives ``spec``'s card key from the factors (lowest level first, as many as
+        the key's address has levels), then the process key from ``process`` when given."""
         self.select_app(alg)
-        spec = psam_key_for(key_name)
-        rsp = self.send(0x80, 0x1A, 0x20 | spec.key_type, spec.index, card_factor + process)
+        address = spec.psam
+        rsp = self.send(0xBF, 0xDE, address.p1, address.p2, b"".join(factors[:address.levels]) + process)
         if rsp.sw == 0x9403:
-            raise NoPsam(f"the PSAM has no {key_name} key for {alg.name}")
+            raise NoPsam(f"the PSAM has no {spec.name} key ({address}) for {alg.name}")
         check(rsp)
 
     def encipher(self, data: bytes) -> bytes:
+        """``80 FA 00 00``: ECB of ``data`` (whole blocks) under the work key."""
         return check(self.send(0x80, 0xFA, 0x00, 0x00, data))
 
-    def mac(self, alg: Alg, iv: bytes, message: bytes) -> bytes:
-        block = crypto.block_size(alg)
-        return check(self.send(0x80, 0xFA, 0x05, 0x00, iv.ljust(block, b"\x00") + message))
+    def process_encrypt(self, alg: Alg, data: bytes) -> bytes:
+        """E_SK(D) of 8 bytes D: DES on 3DES; on SM4 the PSAM enciphers D ‖ 00×8 and the terminal folds."""
+        if alg is Alg.SM4:
+            return crypto.fold(self.encipher(bytes(data) + bytes(8)))
+        return self.encipher(data)
 
-    def auth_cryptogram(self, alg: Alg, key_name: str, card_factor: bytes, random: bytes, vector: bytes) -> bytes:
-        """What the card computes in an authentication (DESIGN §3), computed in the PSAM."""
-        self.init_key(alg, key_name, card_factor, vector)
+    def mac(self, alg: Alg, message: bytes) -> bytes:
+        """4-byte MAC of ``message`` under the work key: IV zero, the caller's 80 00.. padding."""
         block = crypto.block_size(alg)
-        return self.encipher(random.ljust(block, b"\x00"))[:8]
+        out = check(self.send(0x80, 0xFA, 0x05, 0x00, bytes(block) + crypto.pad80(message, block)))
+        return out[:4]

@@ -1,4 +1,4 @@
-"""The one reader interface every backend implements (DESIGN.md §1, §2).
+"""The one reader interface every backend implements (docs/design.md §1, §2).
 
 A ``Reader`` moves whole APDUs to one card slot and back. It does no 61xx/6Cxx handling: that is the
 job of the one engine in ``host.engine``. Backends live in ``hardware/`` and satisfy this protocol

@@ -1,22 +1,35 @@
-"""``sscard serve``: a local WebSocket bridge to the standard interface for browser counter pages (notes §6).
+"""``sscard serve``: a local WebSocket bridge to the standard interface for browser counter pages (docs/sources.md §6).
 
 Each text message is one request, ``{"function": "iReadCardBas", "iType": 3}`` (parameters named as in the
 C prototypes: ``iType``, ``iAuthType``, ``pCardInfo``, ``pFileAddr``, ``pWriteData``, ``pKey``; an optional
 ``id`` is echoed), and gets one answer ``{"code": 0, "output": "…", "function": "…"}`` with the codes and
 output strings of ``host.standard``. Vendor extras: ``iReadPhoto`` (``<base64 JPEG>|``), ``iGetReaderInfo``.
 
-Safety: the bridge binds to loopback unless told otherwise (``allow_remote``), and refuses WebSocket
-handshakes whose ``Origin`` is not a local page (no Origin, ``null`` for file:// pages, http(s) on
-localhost/127.0.0.1/[::1]) or one listed with ``--origin``: any web site could otherwise read the card
-through a bridge on the counter PC. Plain HTTP ``GET /`` serves the example counter page when one is set.
-Calls run one at a time on one worker thread (readers' transactions belong to a thread).
+Safety: any web page the counter PC opens could otherwise read and write the card through the bridge, so
+
+* it binds to loopback unless told otherwise (``allow_remote``);
+* a WebSocket handshake must carry the bridge's token, ``ws://127.0.0.1:13526/?token=…`` (401 otherwise).
+  ``sscard serve`` keeps one per install in ``$XDG_CONFIG_HOME/sscard/bridge-token`` (mode 0600, made on
+  first use; ``sscard serve --show-token`` prints it and the counter page's address with it);
+* a handshake from a browser (which always sends ``Origin``) is refused (403) unless its Origin is the
+  bridge's own page (``http://127.0.0.1:PORT``, ``localhost``, ``[::1]``) or one named with
+  ``--allow-origin``. ``null`` (sandboxed iframes, file:// pages, data: URLs) and ``file://`` are refused
+  unless named too. Clients that send no Origin are not browsers and only need the token.
+
+Plain HTTP ``GET /`` serves the example counter page when one is set. Calls run one at a time on one
+worker thread (readers' transactions belong to a thread).
 """
 from __future__ import annotations
 
 import asyncio
+import hmac
 import ipaddress
 import json
+import logging
+import os
 import re
+import secrets
+import tempfile
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,17 +37,76 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote, urlsplit
 
 from host import errors as E
-from host.standard import SSCardDriver, call, failure
+from host.standard import SSCardDriver, call, console_pin_entry, failure, no_pin_entry
 
 if TYPE_CHECKING:  # websockets is imported when the bridge runs, not whenever the CLI starts
     from websockets.asyncio.server import Server, ServerConnection
     from websockets.http11 import Request, Response
 
 DEFAULT_PORT = 13526
-LOCAL_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$")
 EXAMPLE_PAGE = Path(__file__).resolve().parent.parent / "examples" / "counter.html"
+TOKEN_PARAM = "token"
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_ORIGIN = re.compile(r"^(null|file://|https?://[^/?#@\s]+)$")
+log = logging.getLogger("sscard.serve")
+
+
+# --- the token ---------------------------------------------------------------------------------------------------
+def token_path() -> Path:
+    """Where the per-install token lives: ``$XDG_CONFIG_HOME/sscard/bridge-token`` (~/.config by default)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "sscard" / "bridge-token"
+
+
+def new_token() -> str:
+    """A fresh random token (256 bits, hex: safe in URLs and fragments)."""
+    return secrets.token_hex(32)
+
+
+def load_token(path: Path | None = None) -> str:
+    """The token stored at ``path`` (default :func:`token_path`), made on first use: a 0700 folder, a 0600
+    file written whole before it appears. A file others may read, or that holds no token, is refused."""
+    path = path or token_path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".bridge-token-")   # mkstemp: mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(new_token() + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)          # fails if another process made one meanwhile: use that one
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(tmp)
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise ValueError(f"{path}: the bridge token file may be read by others (mode {mode & 0o777:o}); "
+                         f"chmod 600 it, or delete it to get a new token")
+    token = path.read_text(encoding="ascii", errors="replace").strip()
+    if not re.fullmatch(r"[0-9a-f]{32,}", token):
+        raise ValueError(f"{path}: not a bridge token (delete the file to get a new one)")
+    return token
+
+
+def normalise_origin(text: str) -> str:
+    """An origin as browsers send it: ``null``, ``file://`` or scheme://host[:port], lower case, no path."""
+    origin = text.strip().lower()
+    if origin != "file://":
+        origin = origin.rstrip("/")
+    if not _ORIGIN.match(origin):
+        raise ValueError(f"not an origin (https://host[:port], null or file://): {text!r}")
+    return origin
+
+
+def own_origins(port: int) -> frozenset[str]:
+    """The origins of the page the bridge serves itself on ``port``."""
+    return frozenset(f"http://{host}" + ("" if port == 80 else f":{port}") for host in _LOOPBACK_NAMES)
 
 
 def is_loopback(host: str) -> bool:
@@ -48,12 +120,23 @@ def is_loopback(host: str) -> bool:
 
 @dataclass
 class Bridge:
-    """Answers requests with one driver; ``page`` is served for ``GET /``."""
+    """Answers requests with one driver; ``page`` is served for ``GET /``.
+
+    The bridge never reads its console: a driver that would prompt there gets ``no_pin_entry`` instead, so a
+    request needing a PIN fails at once with -31 and the other clients' requests go on."""
 
     driver: SSCardDriver
     page: Path | None = None
     extra_origins: tuple[str, ...] = ()
+    token: str = field(default_factory=new_token)
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "sscard-bridge"))
+
+    def __post_init__(self) -> None:
+        self.extra_origins = tuple(normalise_origin(o) for o in self.extra_origins)
+        if self.driver.pin_entry is console_pin_entry:
+            self.driver.pin_entry = no_pin_entry
+        if not self.token:
+            raise ValueError("the bridge needs a token")
 
     # --- requests --------------------------------------------------------------------------------------------
     def answer(self, text: str | bytes) -> dict[str, Any]:
@@ -84,9 +167,17 @@ class Bridge:
         except ConnectionClosed:
             pass
 
-    # --- HTTP side: the page, and the Origin check --------------------------------------------------------------
-    def origin_ok(self, origin: str | None) -> bool:
-        return origin is None or origin == "null" or bool(LOCAL_ORIGIN.match(origin)) or origin in self.extra_origins
+    # --- HTTP side: the page, the Origin and token checks ---------------------------------------------------------
+    def origin_ok(self, origin: str | None, port: int) -> bool:
+        """No Origin (not a browser), the bridge's own page on ``port``, or an origin named by the operator."""
+        if origin is None:
+            return True
+        origin = origin.lower()
+        return origin in self.extra_origins or origin in own_origins(port)
+
+    def token_ok(self, path: str) -> bool:
+        given = parse_qs(urlsplit(path).query).get(TOKEN_PARAM, [""])[-1]
+        return hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode("ascii"))
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if request.headers.get("Upgrade", "").lower() != "websocket":
@@ -94,8 +185,16 @@ class Bridge:
             if self.page is not None and path in ("/", "/counter.html"):
                 return _response(HTTPStatus.OK, self.page.read_bytes(), "text/html; charset=utf-8")
             return _response(HTTPStatus.NOT_FOUND, b"sscard bridge: WebSocket on this port\n", "text/plain")
-        if not self.origin_ok(request.headers.get("Origin")):
-            return _response(HTTPStatus.FORBIDDEN, b"origin not allowed (sscard serve --origin ...)\n", "text/plain")
+        origin = request.headers.get("Origin")
+        if not self.origin_ok(origin, int(connection.local_address[1])):
+            log.warning("refused a WebSocket handshake from origin %s (sscard serve --allow-origin)", origin)
+            return _response(HTTPStatus.FORBIDDEN, b"origin not allowed (sscard serve --allow-origin ORIGIN)\n",
+                             "text/plain")
+        if not self.token_ok(request.path):
+            log.warning("refused a WebSocket handshake without the bridge token (origin %s)", origin)
+            return _response(HTTPStatus.UNAUTHORIZED,
+                             b"the bridge token is missing or wrong (ws://HOST:PORT/?token=..., "
+                             b"sscard serve --show-token)\n", "text/plain")
         return None
 
     def close(self) -> None:
@@ -171,8 +270,14 @@ class BackgroundBridge:
         return int(self._server.sockets[0].getsockname()[1])
 
     @property
-    def url(self) -> str:
+    def base_url(self) -> str:
+        """The WebSocket address without the token (handshakes to it are refused)."""
         return f"ws://{self.host}:{self.port}/"
+
+    @property
+    def url(self) -> str:
+        """The WebSocket address a client connects to: with the bridge's token."""
+        return f"{self.base_url}?{TOKEN_PARAM}={quote(self.bridge.token)}"
 
     def stop(self) -> None:
         server = self._server
@@ -193,6 +298,10 @@ class BackgroundBridge:
         self.stop()
 
 
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 # --- the command -------------------------------------------------------------------------------------------------
 def add_parser(sub: Any, reader_arg: Any) -> None:
     sp = sub.add_parser("serve", help="WebSocket bridge to the standard interface for browser counter pages",
@@ -202,8 +311,11 @@ def add_parser(sub: Any, reader_arg: Any) -> None:
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     sp.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT}; 0 = any)")
     sp.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (the card is exposed!)")
-    sp.add_argument("--origin", action="append", default=[], metavar="ORIGIN",
-                    help="also accept pages from ORIGIN (e.g. https://counter.example.gov.cn); repeatable")
+    sp.add_argument("--allow-origin", "--origin", dest="origin", action="append", default=[], metavar="ORIGIN",
+                    help="also accept pages from ORIGIN (e.g. https://counter.example.gov.cn; 'null' for "
+                         "file:// pages and sandboxed frames); repeatable. The page needs the token too")
+    sp.add_argument("--show-token", action="store_true",
+                    help="print the bridge token and the counter page's address with it, then exit")
     sp.add_argument("--page", metavar="HTML", help="page served at / (default: examples/counter.html if present)")
     sp.add_argument("--no-page", action="store_true", help="serve no page")
     sp.add_argument("--device-number", default="", help="终端设备号 reported by iReadCardBas")
@@ -214,15 +326,23 @@ def cmd_serve(args: Any) -> int:
     from host.standard import SSCardDriver
     if not args.allow_remote and not is_loopback(args.host):
         raise ValueError(f"refusing to serve on non-loopback address {args.host!r} without --allow-remote")
+    origins = tuple(normalise_origin(o) for o in args.origin)
+    token = load_token()
+    if args.show_token:
+        print(token)
+        print(f"counter page: http://{_url_host(args.host)}:{args.port}/#{TOKEN_PARAM}={token}")
+        return 0
     page = None if args.no_page else Path(args.page) if args.page else (EXAMPLE_PAGE if EXAMPLE_PAGE.is_file() else None)
     if page is not None and not page.is_file():
         raise ValueError(f"no page at {page}")
-    bridge = Bridge(SSCardDriver(args.reader, device_number=args.device_number), page, tuple(args.origin))
+    driver = SSCardDriver(args.reader, pin_entry=no_pin_entry, device_number=args.device_number)
+    bridge = Bridge(driver, page, origins, token)
 
     def ready(server: Server) -> None:
         host, port = server.sockets[0].getsockname()[:2]
-        print(f"sscard bridge on ws://{host}:{port}/" + (f" (counter page: http://{host}:{port}/)" if page else ""),
-              flush=True)
+        host = _url_host(host)
+        print(f"sscard bridge on ws://{host}:{port}/" + (f" (counter page: http://{host}:{port}/)" if page else "")
+              + f"; clients need the token in {token_path()} (sscard serve --show-token)", flush=True)
 
     try:
         asyncio.run(serve_forever(bridge, args.host, args.port, args.allow_remote, ready=(ready,)))

@@ -1,10 +1,11 @@
 """``sscard shell``: an interactive card explorer (stdlib ``cmd`` + ``readline``), and a script runner.
 
-Commands: ``ls [EF]``, ``cd DF|..|/``, ``cat EF [item|record]`` (records decoded by the card profile, notes
-§2.2), ``verify [PIN]``, ``tries``, ``auth KEYID`` (external authentication through the PSAM), ``auth card``
+Commands: ``ls [EF]``, ``cd DF|..|/``, ``cat EF [item|record]`` (records decoded by the card profile,
+docs/sources.md §2.2), ``verify [PIN]``, ``tries``, ``auth KEYID`` (external authentication through the PSAM), ``auth card``
 (internal authentication checked by the PSAM), ``apdu [--psam] HEX…``, ``atr``, ``reset``, ``exit``.
 Files may be written ``EF05`` (in the current DF), ``SSSE/EF05`` or ``SSSEEF05``. Tab completes commands,
-DFs and files; history is kept in ``~/.sscard_history`` (``$SSCARD_HISTORY``).
+DFs and files; history is kept in ``~/.sscard_history`` (``$SSCARD_HISTORY``), without the lines that may
+hold a PIN (``verify``/``change``/``unblock``/``reload``, and APDUs whose INS is 20, 24, 5E or FA).
 
 Any line may end with ``--expect-sw SW`` (4 hex digits, ``X`` = any digit: ``63CX``): the status word of the
 last APDU the line sent must match. ``sscard shell --script FILE`` runs a file of such lines (``#`` comments):
@@ -19,8 +20,9 @@ import getpass
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from host import errors as E
 from host.card import check
@@ -28,11 +30,39 @@ from host.engine import ApduEngine
 from host.terminal import Terminal
 from host.tracing import pad
 from protocols import sw as SW
+from protocols.apdu import hex_problem
 from protocols.profile import BinaryFile, DFSpec, EF, RecordFile
 
 EXIT_OK, EXIT_FAILED, EXIT_SYNTAX = 0, 1, 2
 HISTORY = Path(os.environ.get("SSCARD_HISTORY", str(Path.home() / ".sscard_history")))
 _SW_PATTERN = re.compile(r"^[0-9A-FX]{4}$")
+
+
+#: Commands whose arguments may be PINs, and INS bytes of APDUs that carry a PIN or PIN block (VERIFY, PIN
+#: UNBLOCK/RELOAD, CHANGE PIN) or a PSAM encipher/MAC input that may hold one (80 FA).
+_PIN_COMMANDS = frozenset({"verify", "change", "unblock", "reload", "pin"})
+_PIN_INS = frozenset({"20", "24", "5E", "FA"})
+
+
+def holds_pin(line: str) -> bool:
+    """Whether a shell line may hold a PIN (such lines are kept out of the history file)."""
+    words = line.split()
+    if not words:
+        return False
+    if words[0].lower() in _PIN_COMMANDS:
+        return True
+    if words[0].lower() != "apdu":
+        return False
+    hex_words = [w for w in words[1:] if not w.startswith("-")]
+    return any(len(w) >= 4 and w[2:4].upper() in _PIN_INS for w in [*hex_words, "".join(hex_words)])
+
+
+def _forget(readline: Any, keep: Callable[[str], bool]) -> None:
+    """Remove the history lines ``keep`` refuses (newest first, so positions stay valid)."""
+    for i in reversed(range(readline.get_current_history_length())):
+        item = readline.get_history_item(i + 1)     # 1-based, remove_history_item is 0-based
+        if item is not None and not keep(item):
+            readline.remove_history_item(i)
 
 
 class ShellSyntaxError(ValueError):
@@ -144,6 +174,18 @@ class CardShell(cmd.Cmd):
 
     def emptyline(self) -> bool:
         return False
+
+    def precmd(self, line: str) -> str:
+        """Take a line that may hold a PIN back out of readline's history (``input`` has just added it)."""
+        if self.interactive and holds_pin(line):
+            try:
+                import readline
+            except ImportError:  # pragma: no cover - platforms without readline
+                return line
+            n = readline.get_current_history_length()
+            if n and readline.get_history_item(n) == line:
+                readline.remove_history_item(n - 1)
+        return line
 
     def postcmd(self, stop: bool, line: str) -> bool:
         self._update_prompt()
@@ -319,11 +361,11 @@ class CardShell(cmd.Cmd):
             self.term.psam.app = None
         if not words:
             raise ShellSyntaxError("apdu needs a command in hex, e.g. apdu 00B2072C00")
-        for word in words:
+        for n, word in enumerate(words, 1):
             try:
                 raw = bytes.fromhex(word)
-            except ValueError:
-                raise ShellSyntaxError(f"not hex: {word!r}") from None
+            except ValueError:   # the word may be a PIN APDU: say where, never what
+                raise ShellSyntaxError(f"APDU {n} is not hex ({hex_problem(word)})") from None
             try:
                 rsp = engine.transmit(raw)
             except E.MalformedApdu as exc:
@@ -400,6 +442,7 @@ def interactive(shell: CardShell) -> int:
             readline.read_history_file(HISTORY)
         except OSError:
             pass
+        _forget(readline, lambda item: not holds_pin(item))    # lines an older version kept
     try:
         while True:
             try:

@@ -1,4 +1,4 @@
-"""Reader specs: one string selects any reader (DESIGN.md §2).
+"""Reader specs: one string selects any reader (docs/design.md §2).
 
 ``sim`` · ``sim:CARD.json[,psam=PSAM.json]`` · ``sim:DEMO-NAME`` · ``pcsc`` · ``pcsc:N`` · ``pcsc:NAME[,psam=NAME]``
 · ``ccid-serial:DEVICE_OR_URL``. The CLI (``--reader``), the library and the test suite (``SSCARD_READER``) all

@@ -1,7 +1,8 @@
-"""The counter terminal: a card slot and a PSAM slot, and the service flows (notes §5.3, DESIGN.md §3).
+"""The counter terminal: a card slot and a PSAM slot, and the service flows (docs/design.md §3).
 
-Every flow runs inside the readers' exclusive transactions. Card keys never reach the host: the PSAM
-diversifies its city keys for the card and computes cryptograms and MACs.
+Every flow runs inside the readers' exclusive transactions and sends what production terminals send.
+Card keys never reach the host: the PSAM derives them (``BF DE`` with card ‖ city [‖ province] factors
+and a process factor) and computes cryptograms and MACs.
 """
 from __future__ import annotations
 
@@ -15,17 +16,18 @@ from protocols.atr import historical_bytes
 from protocols.apdu import CommandAPDU
 from protocols.crypto import Alg
 from protocols.errors import AuthenticationFailed, NoPsam
-from protocols.profile import BinaryFile, Cond, KeyUse, RecordFile
+from protocols.profile import BinaryFile, Cond, KeyUse, RecordFile, normalise_version
 
 from host.card import SSCard, check
 from host.engine import ApduEngine, TraceHook
 from host.psam import PsamClient
 from host.reader import Reader
+from host.separators import check_no_separators
 
 
 @dataclass(frozen=True)
 class BasicInfo:
-    """What iReadCardBas reports (notes §6.2), plus the rest of EF05/EF06 decoded."""
+    """What iReadCardBas reports (docs/sources.md §6.2), plus the rest of EF05/EF06 decoded."""
 
     region: str
     ssn: str
@@ -68,7 +70,7 @@ class Terminal:
         atr = self.card.engine.connect()
         if self.psam is not None and not self._psam_up:
             self.psam.engine.connect()
-            self.psam.app = None
+            self.psam.powered()
             self._psam_up = True
         return atr
 
@@ -87,51 +89,67 @@ class Terminal:
                 self.connect()
                 yield self
 
+    def random(self, n: int) -> bytes:
+        """``n`` random bytes of the terminal (the internal-authentication and EA data it chooses)."""
+        return self._rng(n)
+
     def need_psam(self) -> PsamClient:
         if self.psam is None:
             raise NoPsam("this flow needs a PSAM and the terminal has none")
         return self.psam
 
-    # --- authentication through the PSAM -----------------------------------------------------------
+    # --- authentication through the PSAM (docs/design.md §3 "Process key") ---------------------------
     @property
     def card_factor(self) -> bytes:
         return crypto.card_factor(self.card.atr)
 
+    def factors(self) -> tuple[bytes, bytes, bytes]:
+        """card ‖ city ‖ province factors of the card in the slot (the region from its card ID code)."""
+        return crypto.factors(self.card.region(), self.card.atr)
+
     def authenticate_card(self) -> None:
-        """INTERNAL AUTHENTICATE checked by the PSAM: is the card genuine (notes §5.3)? -21 if not."""
+        """INTERNAL AUTHENTICATE with a terminal random P ‖ D, checked by the PSAM: -21 if the card is not
+        genuine. The terminal chooses both halves, so a recorded answer is worth nothing."""
         psam = self.need_psam()
-        random, vector = self._rng(8), self._rng(8)
-        answer = self.card.internal_authenticate(random, vector)
-        expected = psam.auth_cryptogram(self.card.alg, "IRK", self.card_factor, random, vector)
-        if not crypto.equal(answer, expected):
+        alg = self.card.alg
+        process, data = self._rng(8), self._rng(8)
+        answer = self.card.internal_authenticate(process + data)
+        psam.init_key(alg, self.card.profile.ssse.key_by_use(KeyUse.INTERNAL), self.factors(), process)
+        if not crypto.equal(answer, psam.process_encrypt(alg, data)):
             raise AuthenticationFailed(0, "the card failed internal authentication (not genuine)")
 
     def authenticate_terminal(self, key_id: int) -> None:
-        """EXTERNAL AUTHENTICATE with the current DF's key ``key_id``, cryptogram from the PSAM."""
+        """EXTERNAL AUTHENTICATE with the current DF's key ``key_id``: the PSAM derives the process key from
+        the card's challenge R and enciphers D; the card checks C = E_SK(D)."""
         psam = self.need_psam()
         df = self.card.current_df
         assert df is not None
         spec = df.key_by_id(key_id, KeyUse.EXTERNAL)
         if spec is None:
             raise ValueError(f"{df.name} has no external-authentication key {key_id:02X}")
+        factors = self.factors()
         challenge = self.card.get_challenge(8)
-        vector = self._rng(8)
-        cryptogram = psam.auth_cryptogram(self.card.alg, spec.name, self.card_factor, challenge, vector)
-        self.card.external_authenticate(key_id, cryptogram, vector)
+        data = self._rng(8)
+        psam.init_key(self.card.alg, spec, factors, challenge)
+        cryptogram = psam.process_encrypt(self.card.alg, data)
+        self.card.external_authenticate(key_id, cryptogram, data)
 
-    def _secured(self, cla: int, ins: int, p1: int, p2: int, key_name: str, plain: bytes = b"",
+    def _secured(self, cla: int, ins: int, p1: int, p2: int, plain: bytes = b"",
                  encipher: bytes | None = None) -> CommandAPDU:
-        """A MAC'd command (DESIGN §3 MAC): GET CHALLENGE, PSAM key init, optional enciphered LV, MAC."""
+        """A MAC'd command: GET CHALLENGE R, ``BF DE`` with the DF's STK and R, optional enciphered LV,
+        MAC over header ‖ Lc ‖ data."""
         psam = self.need_psam()
         alg = self.card.alg
+        df = self.card.current_df
+        assert df is not None
+        factors = self.factors()
         challenge = self.card.get_challenge(8)
-        psam.init_key(alg, key_name, self.card_factor)
+        psam.init_key(alg, df.key_by_use(KeyUse.MAC), factors, challenge)
         body = plain
         if encipher is not None:
             body = psam.encipher(crypto.pad80(bytes((len(encipher),)) + encipher, crypto.block_size(alg)))
         header = bytes((cla, ins, p1, p2, len(body) + 4))
-        mac = psam.mac(alg, challenge, header + body)
-        return CommandAPDU(cla, ins, p1, p2, body + mac)
+        return CommandAPDU(cla, ins, p1, p2, body + psam.mac(alg, header + body))
 
     def _read_access(self, df_name: str, cond: Cond, key_id: int | None) -> None:
         if cond in (Cond.KEY, Cond.PIN_AND_KEY) and key_id is not None:
@@ -139,27 +157,28 @@ class Terminal:
 
     # --- flows -------------------------------------------------------------------------------------
     def read_basic_info(self, authenticate: bool | None = None) -> BasicInfo:
-        """Everything in EF05 and EF06 (notes §5.3 iReadCardBas). With a PSAM the card is authenticated
-        first, and on gen3 the terminal too (RKSSSE, key 0A) before EF06 is read."""
+        """Everything in EF05 and EF06 (iReadCardBas). With a PSAM the card is authenticated first, and on
+        gen3 the terminal too (RKSSSE, key 0A) before EF06 is read. Each file is read with one READ RECORD
+        (all records) where the card supports it."""
         with self.session():
             card = self.card
             card.select_df("SSSE")
             ssse = card.profile.ssse
             if authenticate is None:
                 authenticate = self.psam is not None
-            if authenticate:
-                self.authenticate_card()
+            terminal = self.psam.terminal_number() if self.psam is not None else ""
             ef05, ef06 = ssse.ef("EF05"), ssse.ef("EF06")
             assert isinstance(ef05, RecordFile) and isinstance(ef06, RecordFile)
-            v05 = {it.name: it.decode_value(card.read_item_raw(ef05, it)) for it in ef05.items}
+            v05 = card.read_values(ef05)
+            if authenticate:
+                self.authenticate_card()
             if ef06.read.cond is not Cond.FREE:
                 self._read_access("SSSE", ef06.read.cond, ef06.read.key_id)
-            v06 = {it.name: it.decode_value(card.read_item_raw(ef06, it)) for it in ef06.items}
-            terminal = self.psam.terminal_number() if self.psam is not None else ""
+            v06 = card.read_values(ef06)
         return BasicInfo(
             region=v05["card_id"][:6], ssn=v06["ssn"], card_number=v05["card_number"][:9],
-            card_id=v05["card_id"], name=v06["name"] + v06["name_ext"], atr_historical=historical_bytes(card.atr).hex().upper(),
-            spec_version=v05["spec_version"], issue_date=v05["issue_date"], expiry_date=v05["expiry_date"],
+            card_id=v05["card_id"], name=v06["name"] + v06.get("name_ext", ""),
+            atr_historical=historical_bytes(card.atr).hex().upper(), spec_version=normalise_version(v05["spec_version"]), issue_date=v05["issue_date"], expiry_date=v05["expiry_date"],
             terminal_number=terminal, card_type=v05["card_type"], init_org=v05["init_org"], sex=v06["sex"],
             ethnicity=v06["ethnicity"], birthplace=v06["birthplace"], birth_date=v06["birth_date"],
             algorithm=Alg(card.alg).name, authenticated=bool(authenticate))
@@ -171,10 +190,13 @@ class Terminal:
             df, ef = self.card.profile.find_file(path)
             if not isinstance(ef, RecordFile):
                 raise ValueError(f"{path} is not a record file")
+            if self.psam is not None and ef.read.cond is not Cond.FREE:
+                self.card.region()
             self.card.enter(df.name)
             self._read_access(df.name, ef.read.cond, ef.read.key_id)
-            chosen = [ef.item(i) for i in items] if items else list(ef.items)
-            return {it.name: it.decode_value(self.card.read_item_raw(ef, it)) for it in chosen}
+            values = self.card.read_values(ef)
+            chosen = [ef.item(i).name for i in items] if items else list(values)
+            return {name: values[name] for name in chosen if name in values}
 
     def read_photo(self) -> bytes:
         """EF08 (photo, JPEG) after the read authentication it needs."""
@@ -202,22 +224,24 @@ class Terminal:
             self.card.select_df("SSSE")
             self.card.change_pin(old, new)
 
-    def reload_pin(self, new: str) -> None:
-        """PIN RELOAD ``84 24 00 01`` with the reload key (after external auth with key 06 on gen3)."""
-        with self.session():
-            card = self.card
-            card.select_df("SSSE")
-            if card.profile.reload_auth_key is not None:
-                self.authenticate_terminal(card.profile.reload_auth_key)
-            cmd = self._secured(0x84, 0x24, 0x00, 0x01, "RPK", encipher=crypto.pin_to_bcd(new))
-            check(card.engine.transmit(cmd), auth=True)
+    def _pin_admin(self) -> None:
+        """EXTERNAL AUTHENTICATE with the PIN-management key (06), as PIN UNBLOCK and RELOAD need."""
+        self.card.select_df("SSSE")
+        self.authenticate_terminal(self.card.profile.pin_admin_key)
 
-    def unblock_pin(self, pin: str) -> None:
-        """PIN UNBLOCK ``84 24 00 00`` with the PUK: the holder's current PIN, enciphered, resets the counter."""
+    def reload_pin(self, new: str) -> None:
+        """PIN RELOAD ``84 24 00 01 Lc E(LV new PIN) ‖ MAC`` after external authentication with key 06."""
         with self.session():
-            self.card.select_df("SSSE")
-            cmd = self._secured(0x84, 0x24, 0x00, 0x00, "PUK", encipher=crypto.pin_to_bcd(pin))
+            self._pin_admin()
+            cmd = self._secured(0x84, 0x24, 0x00, 0x01, encipher=crypto.pin_to_bcd(new))
             check(self.card.engine.transmit(cmd), auth=True)
+
+    def unblock_pin(self) -> None:
+        """PIN UNBLOCK ``84 24 00 00 04 MAC`` after external authentication with key 06: resets the counter;
+        no PIN travels."""
+        with self.session():
+            self._pin_admin()
+            check(self.card.engine.transmit(self._secured(0x84, 0x24, 0x00, 0x00)), auth=True)
 
     def write_item(self, path: str, item: str | int, value: str) -> None:
         """Update one record: plain after external authentication, or CLA 04 with a MAC, as the profile says."""
@@ -228,12 +252,15 @@ class Terminal:
             if not isinstance(ef, RecordFile) or ef.cyclic_records:
                 raise ValueError(f"{path} is not a linear record file")
             it = ef.item(item)
-            record = it.encode_record(value)
+            check_no_separators(value, f"{it.title} {it.name}")
+            record = it.encode_record(value, card.profile.text_pad)
             number = ef.items.index(it) + 1
+            if self.psam is not None:
+                card.region()            # the PSAM needs the card's region before another DF is entered
             card.enter(df.name)
             p2 = (ef.sfi << 3) | 0x04
             if ef.update.cond is Cond.MAC:
-                cmd = self._secured(0x04, 0xDC, number, p2, "STK", plain=record)
+                cmd = self._secured(0x04, 0xDC, number, p2, plain=record)
             else:
                 if ef.update.cond in (Cond.KEY, Cond.PIN_AND_KEY, Cond.PIN_OR_KEY) and ef.update.key_id is not None:
                     self.authenticate_terminal(ef.update.key_id)
@@ -242,15 +269,20 @@ class Terminal:
 
     def block_application(self, permanent: bool = False, df: str = "SSSE") -> None:
         with self.session():
+            self.card.select_df("SSSE")
+            self.card.region()
             self.card.select_df(df)
-            check(self.card.engine.transmit(self._secured(0x84, 0x1E, 0x00, int(permanent), "STK")), auth=True)
+            check(self.card.engine.transmit(self._secured(0x84, 0x1E, 0x00, int(permanent))), auth=True)
 
     def unblock_application(self, df: str = "SSSE") -> None:
         with self.session():
+            if df != "SSSE":
+                self.card.select_df("SSSE")
+                self.card.region()
             self.card.select_df(df, allow_blocked=True)
-            check(self.card.engine.transmit(self._secured(0x84, 0x18, 0x00, 0x00, "STK")), auth=True)
+            check(self.card.engine.transmit(self._secured(0x84, 0x18, 0x00, 0x00)), auth=True)
 
     def block_card(self) -> None:
         with self.session():
             self.card.select_df("SSSE")
-            check(self.card.engine.transmit(self._secured(0x84, 0x16, 0x00, 0x00, "STK")), auth=True)
+            check(self.card.engine.transmit(self._secured(0x84, 0x16, 0x00, 0x00)), auth=True)

@@ -1,7 +1,10 @@
 """APDU traces: one JSON line per exchange, decoded, with secrets and personal data redacted.
 
-DESIGN.md §4 Traces: direction, hex, decoded command name, SW meaning (English and Chinese). PINs,
-PIN blocks, keys, names and ID numbers are replaced by ``<redacted n bytes>`` unless ``redact=False``.
+docs/design.md §4 Traces: direction, hex, decoded command name, SW meaning (English and Chinese). PINs,
+PIN blocks, keys, names and ID numbers are replaced by ``<redacted n bytes>`` unless ``redact=False``:
+the data of PIN commands (INS 20, 24, 5E), of the PSAM's MAC and encipher command (``80 FA``: its input
+holds the data being written, or a PIN), of UPDATE BINARY, and of UPDATE RECORD with a personal item;
+short and extended Lc alike. The header and Lc stay visible.
 """
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import IO, Callable
 
 from protocols import sw as SW
+from protocols.apdu import CommandAPDU
+from protocols.errors import MalformedApdu
 from protocols.profile import GEN2, RecordFile
 
 _NAMES: dict[tuple[int, int], str] = {
@@ -20,7 +25,7 @@ _NAMES: dict[tuple[int, int], str] = {
     (0x84, 0x24): "PIN UNBLOCK/RELOAD", (0x84, 0x1E): "APPLICATION BLOCK", (0x84, 0x18): "APPLICATION UNBLOCK",
     (0x84, 0x16): "CARD BLOCK", (0x00, 0xDC): "UPDATE RECORD", (0x04, 0xDC): "UPDATE RECORD (MAC)",
     (0x00, 0xD6): "UPDATE BINARY", (0x04, 0xD6): "UPDATE BINARY (MAC)", (0x00, 0xE2): "APPEND RECORD",
-    (0x04, 0xE2): "APPEND RECORD (MAC)", (0x80, 0x1A): "PSAM INIT (DIVERSIFY)", (0x80, 0xFA): "PSAM COMPUTE",
+    (0x04, 0xE2): "APPEND RECORD (MAC)", (0x80, 0x1A): "PSAM INIT (DIVERSIFY)", (0xBF, 0xDE): "PSAM INIT (DIVERSIFY)", (0x80, 0xFA): "PSAM COMPUTE",
 }
 
 PERSONAL_TAGS: frozenset[int] = frozenset(
@@ -40,17 +45,35 @@ def _redacted(n: int) -> str:
     return f"<redacted {n} bytes>"
 
 
-def _secret_command(apdu: bytes) -> bool:
-    """Commands whose data field is a PIN, a PIN block or plaintext to be enciphered."""
-    cla, ins = apdu[0], apdu[1]
-    return (cla, ins) in ((0x00, 0x20), (0x80, 0x5E), (0x84, 0x24)) or (
-        (cla, ins) == (0x80, 0xFA) and len(apdu) > 2 and apdu[2] == 0x00)
+#: INS of commands whose data is a PIN or PIN block (VERIFY; PIN UNBLOCK/RELOAD and ISO CHANGE REFERENCE
+#: DATA; CHANGE PIN), or input to the PSAM's MAC/encipher (80 FA), or a transparent file's content (D6).
+_SECRET_INS = frozenset({0x20, 0x24, 0x5E, 0xFA, 0xD6})
+
+
+def data_field(apdu: bytes) -> tuple[int, bytes] | None:
+    """(offset, bytes) of a command's data field, after a short or an extended Lc; None if malformed."""
+    try:
+        data = CommandAPDU.parse(apdu).data
+    except MalformedApdu:
+        return None
+    if not data:
+        return len(apdu), b""
+    return (5 if apdu[4] else 7), data
 
 
 def redact_command(apdu: bytes) -> str:
-    if len(apdu) > 5 and (_secret_command(apdu) or (
-            apdu[1] == 0xDC and apdu[5] in PERSONAL_TAGS) or apdu[1] == 0xD6):
-        return apdu[:5].hex().upper() + _redacted(len(apdu) - 5)
+    """The command as hex, its data field replaced by ``<redacted n bytes>`` when it may hold secrets."""
+    if len(apdu) < 5:
+        return apdu.hex().upper()
+    ins = apdu[1]
+    field = data_field(apdu)
+    if field is None:   # not a well-formed APDU: keep only the header of any command that may carry secrets
+        if ins in _SECRET_INS or ins == 0xDC:
+            return apdu[:4].hex().upper() + _redacted(len(apdu) - 4)
+        return apdu.hex().upper()
+    start, data = field
+    if data and (ins in _SECRET_INS or (ins == 0xDC and data[0] in PERSONAL_TAGS)):
+        return apdu[:start].hex().upper() + _redacted(len(apdu) - start)
     return apdu.hex().upper()
 
 

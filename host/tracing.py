@@ -2,7 +2,7 @@
 
 A ``TracingReader`` wraps each reader the command opens (through ``host.spec.READER_HOOK``) and records every
 exchange on the wire (GET RESPONSE included) with ``host.trace.Tracer``: decoded command name, SW and its
-meaning in English and Chinese, PINs, keys, names and ID numbers redacted unless ``--no-redact`` (DESIGN.md
+meaning in English and Chinese, PINs, keys, names and ID numbers redacted unless ``--no-redact`` (docs/design.md
 §4 Traces). This module adds a ``detail`` per command (which DF, file, record, item or key it addresses,
 from the card profile; never data) and the human table.
 
@@ -23,7 +23,7 @@ from typing import IO, Any, ContextManager
 
 from host.reader import Reader
 from host.spec import READER_HOOK
-from host.trace import Tracer
+from host.trace import Tracer, data_field
 from protocols.profile import GEN2, PSAM_APP_AID, PSAM_KEYS, DFSpec, Item, RecordFile
 
 _PSAM_APPS = {PSAM_APP_AID: "PSAM 3DES application", PSAM_APP_AID[:-1] + b"\x91": "PSAM SM4 application"}
@@ -40,7 +40,7 @@ class Describer:
         if len(apdu) < 4:
             return ""
         cla, ins, p1, p2 = apdu[:4]
-        data = apdu[5:5 + apdu[4]] if len(apdu) > 5 else b""
+        data = (data_field(apdu) or (0, b""))[1]
         if ins == 0xA4:
             return self._select(p1, data)
         if ins in (0xB2, 0xDC) and cla in (0x00, 0x04):
@@ -52,8 +52,8 @@ class Describer:
             return f"{apdu[4] if len(apdu) == 5 else '?'} bytes"
         if ins == 0x82:
             return self._key(p2)
-        if (cla, ins) == (0x80, 0x1A):
-            names = [k.name for k in PSAM_KEYS if k.key_type == p1 & 0x1F and k.index == p2]
+        if (cla, ins) in ((0x80, 0x1A), (0xBF, 0xDE)):
+            names = [k.name for k in PSAM_KEYS if k.psam.p1 == p1 and k.psam.p2 == p2]
             return f"key {names[0] if names else f'{p1:02X}/{p2:02X}'}, {p1 >> 5} level(s)"
         if (cla, ins) == (0x80, 0xFA):
             return {0x00: "encipher", 0x05: "MAC"}.get(p1, f"P1 {p1:02X}")
@@ -91,6 +91,8 @@ class Describer:
         if mode == 0x04:
             title = f" {items[p1 - 1].title}" if 0 < p1 <= len(items) else ""
             return f"{where} record {p1}{title}"
+        if mode == 0x05:
+            return f"{where} records {p1}–last"
         title = next((f" {it.title}" for it in items if it.tag == p1), "")
         return f"{where} tag {p1:02X}{title}"
 

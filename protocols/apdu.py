@@ -117,9 +117,17 @@ class ResponseAPDU:
 
 
 def from_hex(text: str) -> bytes:
-    """Bytes from hex text that may contain spaces or colons (the CLI and JSON edges)."""
+    """Bytes from hex text that may contain spaces or colons (the CLI and JSON edges).
+
+    The error says where the text goes wrong, never what it holds (it may be a PIN APDU)."""
     cleaned = "".join(text.split()).replace(":", "")
     try:
         return bytes.fromhex(cleaned)
-    except ValueError as exc:
-        raise MalformedApdu(f"not hexadecimal: {text!r}") from exc
+    except ValueError:
+        raise MalformedApdu(f"not hexadecimal: {hex_problem(cleaned)}") from None
+
+
+def hex_problem(text: str) -> str:
+    """Where hex text goes wrong, by position only: the first non-hex character, or an odd length."""
+    bad = next((i for i, c in enumerate(text, 1) if c not in "0123456789abcdefABCDEF"), None)
+    return f"character {bad} is not a hex digit" if bad else f"an odd number of digits ({len(text)})"

@@ -1,6 +1,6 @@
 """Answer to reset: parse, build, TCK, conventions, Fi/Di tables and timing units.
 
-Reference: iso7816-3-and-serial-readers.md §1.1 (ATR timing), §1.2 (convention), §1.3 (structure, interface
+Reference: docs/serial.md §1.1 (ATR timing), §1.2 (convention), §1.3 (structure, interface
 bytes, worked vectors), §1.4 (Fi/Di, etu, UART speeds), §1.6.2/§1.7.5 (WT, BWT, CWT). Sans-I/O: bytes in,
 values out. Used by the host driver (choosing protocol and speed) and by the simulated card (building its ATR).
 """
@@ -407,6 +407,6 @@ def _historical_cached(raw: bytes) -> bytes:
 
 
 def historical_bytes(raw: bytes) -> bytes:
-    """The historical bytes of an ATR, leniently (what iReadCardBas reports, notes §4.8); the whole ATR
+    """The historical bytes of an ATR, leniently (what iReadCardBas reports, docs/sources.md §4.8); the whole ATR
     minus its first 4 bytes if it cannot be parsed at all."""
     return _historical_cached(bytes(raw))

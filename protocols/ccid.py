@@ -1,6 +1,6 @@
 """CCID messages (USB CCID rev 1.1 bulk messages) as dataclasses, with their 10-byte header codec.
 
-Reference: iso7816-3-and-serial-readers.md §2.2.3 (messages a serial reader answers, bStatus, T=1 parameter
+Reference: docs/serial.md §2.2.3 (messages a serial reader answers, bStatus, T=1 parameter
 block), §2.2.1 (sizes: dwMaxCCIDMessageLength 271). Shared by every CCID transport (GemCore serial framing in
 ``protocols.gemcore``; ACR1281S-style framing could reuse it). Sans-I/O.
 """

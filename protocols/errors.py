@@ -1,4 +1,4 @@
-"""Typed errors shared by every layer (DESIGN.md §4 "Errors are typed").
+"""Typed errors shared by every layer (docs/design.md §4 "Errors are typed").
 
 They live in ``protocols`` because both ``hardware`` (which raises the transport errors) and ``host``
 (which raises the card errors and maps all of them to the standard interface's integer codes in

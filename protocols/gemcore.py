@@ -1,6 +1,6 @@
 """GemCore / GemPC Twin serial framing of CCID messages: ``03 06 <message> LRC``, NAK ``03 15 16``.
 
-Reference: iso7816-3-and-serial-readers.md §2.2.1 (frame, NAK, asynchronous bytes 50 xx and >= 80 from the
+Reference: docs/serial.md §2.2.1 (frame, NAK, asynchronous bytes 50 xx and >= 80 from the
 reader, echo of the GemPC Twin), §2.2.4 (byte example). Sans-I/O: ``feed(bytes) -> events``; the policy (NAK on
 a bad frame, resend on NAK) belongs to whoever holds the decoder.
 """

@@ -1,5 +1,5 @@
-"""Issuer key sets: root keys by name, derived city and card keys, and a JSON-able form (DESIGN.md §3,
-sscard-spec-notes.md §4.2–4.3).
+"""Issuer key sets: root keys by name, the keys derived from them for PSAMs and cards, and a JSON-able form
+(docs/design.md §3 "Key hierarchy").
 
 No I/O here: the JSON *text* is made and parsed by :meth:`IssuerKeys.to_json` / :meth:`IssuerKeys.from_json`
 and callers decide where it lives. Key IDs used in EXTERNAL AUTHENTICATE belong to the card profile.
@@ -12,22 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocols.crypto import KEY_LENGTHS, Alg, derive_card_key, derive_city_key, sm3
+from protocols.crypto import KEY_LENGTHS, Alg, card_factor, city_factor, derive, diversify, province_factor, sm3
+from protocols.profile import KEY_NAMES
 
 __all__ = ["KEY_NAMES", "TEST_ONLY", "IssuerKeys", "test_issuer_keys"]
-
-#: Root keys of an issuer key set (DESIGN §3, notes §4.2).
-KEY_NAMES: tuple[str, ...] = (
-    "IRK",   # internal authentication; also MACs the card identification code
-    "MK",    # master key (external authentication key ID 00)
-    "UK",    # update key (external authentication key 04, before writing EF05/EF06)
-    "RK",    # RKSSSE read key (external authentication key 0A, EF06 on gen3)
-    "EK0D",  # external authentication key 0D, before writing EF0D
-    "RLK",   # PIN reload external authentication (key 06)
-    "STK",   # application maintenance: MAC for block/unblock and secured updates
-    "PUK",   # PIN unblock
-    "RPK",   # PIN reload secure-messaging key
-)
 
 #: Marker every test key set carries in its label.
 TEST_ONLY = "TEST ONLY"
@@ -36,7 +24,7 @@ TEST_ONLY = "TEST ONLY"
 
 @dataclass(frozen=True)
 class IssuerKeys:
-    """An issuer's root keys for one algorithm (notes §4.2). ``keys`` maps every name of :data:`KEY_NAMES`
+    """An issuer's root keys for one algorithm (docs/sources.md §4.2). ``keys`` maps every name of :data:`KEY_NAMES`
     to its root key; it is read-only and left out of ``repr`` so keys do not leak into logs."""
 
     label: str
@@ -70,15 +58,23 @@ class IssuerKeys:
         """True when the label marks the set as test-only."""
         return TEST_ONLY in self.label
 
+    def level_key(self, name: str, region: str, levels: int) -> bytes:
+        """The key a PSAM holds for ``name`` when it applies ``levels`` factors itself: the root key for 3,
+        the province key for 2, the city key for 1."""
+        if not 1 <= levels <= 3:
+            raise ValueError(f"a PSAM key has 1 to 3 diversification levels, not {levels}")
+        above = (city_factor(region), province_factor(region))[levels - 1:]
+        return derive(self.alg, self.keys[name], above)
+
     def city_keys(self, region: str) -> dict[str, bytes]:
-        """Root → city keys for a 6-digit region code (DESIGN §3 key diversification)."""
-        return {name: derive_city_key(self.alg, key, region) for name, key in self.keys.items()}
+        """Root → province → city keys of ``region`` (the same for every card of a city)."""
+        above = (city_factor(region), province_factor(region))
+        return {name: derive(self.alg, key, above) for name, key in self.keys.items()}
 
     def card_keys(self, region: str, atr: bytes) -> dict[str, bytes]:
-        """Root → city → card keys for the card with this ``atr`` (DESIGN §3 key diversification)."""
-        return {
-            name: derive_card_key(self.alg, key, atr) for name, key in self.city_keys(region).items()
-        }
+        """Root → province → city → card keys for the card with this ``atr`` issued in ``region``."""
+        factor = card_factor(atr)
+        return {name: diversify(self.alg, key, factor) for name, key in self.city_keys(region).items()}
 
     # --- JSON form: {"label": str, "alg": "DES3"|"SM4", "keys": {name: hex}} -------------------------
     def to_json_dict(self) -> dict[str, Any]:
@@ -112,11 +108,11 @@ class IssuerKeys:
             try:
                 parsed[name] = bytes.fromhex(text)
             except ValueError:
-                raise ValueError(f"key {name}: not a hex string: {text!r}") from None
+                raise ValueError(f"key {name}: not a hex string ({len(text)} characters; the value is not shown)") from None
         return cls(label=label, alg=Alg[alg_name], keys=parsed)
 
     def to_json(self) -> str:
-        """JSON text of :meth:`to_json_dict`, indented for people to read and diff (DESIGN §4)."""
+        """JSON text of :meth:`to_json_dict`, indented for people to read and diff."""
         return json.dumps(self.to_json_dict(), indent=2, ensure_ascii=False) + "\n"
 
     @classmethod

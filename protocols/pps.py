@@ -1,6 +1,6 @@
 """Protocol and parameters selection (PPS): build, parse, check, and both sides' decisions.
 
-Reference: iso7816-3-and-serial-readers.md §1.5 (frame, PCK, success rule, byte vectors, card-side behaviour),
+Reference: docs/serial.md §1.5 (frame, PCK, success rule, byte vectors, card-side behaviour),
 §1.4 (choosing Fi/Di a reader can clock). Sans-I/O.
 """
 from __future__ import annotations

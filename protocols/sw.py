@@ -1,4 +1,4 @@
-"""Status words with English and Chinese meanings (sscard-spec-notes §3.2, ISO 7816-4 §5.6)."""
+"""Status words with English and Chinese meanings (docs/sources.md §3.2, ISO 7816-4 §5.6)."""
 from __future__ import annotations
 
 OK = 0x9000

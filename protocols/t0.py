@@ -1,6 +1,6 @@
 """T=0: APDU→TPDU mapping, the reader's procedure-byte machine, the card's side, and the 61xx/6Cxx policy.
 
-Reference: iso7816-3-and-serial-readers.md §1.6.1 (TPDU, procedure bytes table), §1.6.3 (APDU cases, GET
+Reference: docs/serial.md §1.6.1 (TPDU, procedure bytes table), §1.6.3 (APDU cases, GET
 RESPONSE, 6Cxx), §1.6.4 (host at character level), §1.6.5 (do not take NULL for SW1), §1.5 of the card side
 in simtrace2 terms. Sans-I/O: bytes in, bytes out; the process callback of the card side is a pure function.
 """

@@ -1,7 +1,7 @@
 """T=1: the block codec (LRC and CRC), and the host and card state machines (chaining both ways, IFS, WTX,
 RESYNCH, retransmission and recovery).
 
-Reference: iso7816-3-and-serial-readers.md §1.7.1 (layout, NAD, PCB table), §1.7.2 (EDC), §1.7.3 (worked
+Reference: docs/serial.md §1.7.1 (layout, NAD, PCB table), §1.7.2 (EDC), §1.7.3 (worked
 blocks), §1.7.4 (IFS, sequence numbers, chaining, WTX), §1.7.6 (recovery rules as CCID applies them, and the
 R, R, RESYNCH ×3, DEAD sequence a card must survive). Sans-I/O: blocks in, blocks out. The card machine calls
 ``process(apdu) -> response`` when a complete command has arrived; nothing here sleeps or reads a clock.

@@ -1,6 +1,6 @@
 """Simple-TLV and BER-TLV codecs (ISO/IEC 7816-4 §5.2, §5.4).
 
-The card's record items are simple-TLV (1-byte tag, 1-byte length; sscard-spec-notes §2.2); FCI
+The card's record items are simple-TLV (1-byte tag, 1-byte length; docs/sources.md §2.2); FCI
 templates and the B-TLV files of DF02 are BER-TLV.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""vpcd ⇄ virtual ICC wire protocol, sans I/O (reference/peer-projects.md §2.6).
+"""vpcd ⇄ virtual ICC wire protocol, sans I/O (docs/peers.md §2.6).
 
 Every message, both ways, is a 2-byte big-endian length followed by that many payload bytes
 (at most 0xFFFF). vpcd always speaks first. A one-byte payload is a control code (00 power off,

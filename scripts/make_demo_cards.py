@@ -12,3 +12,11 @@ for i, (stem, (region, prof, serial, person)) in enumerate(DEMO_PEOPLE.items(), 
     psam = new_psam(region, terminal=region + "000001", serial=i)
     atomic_write(psam_path(region), dumps(psam.to_json()))
     print(card_path(stem).name, psam_path(region).name)
+
+from protocols.crypto import Alg  # noqa: E402
+from protocols.keys import test_issuer_keys  # noqa: E402
+
+for alg in (Alg.DES3, Alg.SM4):
+    path = DEMO_DIR / f"issuer-test-{alg.name.lower()}.json"
+    atomic_write(path, test_issuer_keys(alg).to_json())
+    print(path.name)

@@ -1,4 +1,4 @@
-"""Suite-wide options: the reader the conformance suite runs on (DESIGN.md §2)."""
+"""Suite-wide options: the reader the conformance suite runs on (docs/design.md §2)."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""The national standard read/write-card interface (notes §6) in Python, over any reader.
+"""The national standard read/write-card interface (docs/sources.md §6) in Python, over any reader.
 
 ``SSCardDriver(spec_or_terminal, pin_entry=…)`` has the functions; ``call(driver, message)`` runs one
 ``{"function": "iReadCardBas", "iType": 3}``-style request (the WebSocket bridge's message format) and
@@ -10,10 +10,10 @@ from collections.abc import Mapping
 
 from host import errors as E
 from host.standard.driver import Result, SSCardDriver, failure
-from host.standard.pinpad import PinEntry, PinPrompt, ScriptedPins, console_pin_entry
+from host.standard.pinpad import PinEntry, PinPrompt, ScriptedPins, console_pin_entry, no_pin_entry
 
 __all__ = ["FUNCTIONS", "PinEntry", "PinPrompt", "Result", "SSCardDriver", "ScriptedPins", "call",
-           "console_pin_entry"]
+           "console_pin_entry", "no_pin_entry"]
 
 #: function name -> parameter names (inputs only; pOutInfo is the second member of the result).
 FUNCTIONS: dict[str, tuple[str, ...]] = {

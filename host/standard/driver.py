@@ -1,12 +1,12 @@
-"""The standard read/write-card interface (社会保障卡读写终端接口, notes §6) over any reader.
+"""The standard read/write-card interface (社会保障卡读写终端接口, docs/sources.md §6) over any reader.
 
 ``SSCardDriver`` has one method per interface function, named as in SSCardDriver.dll, with Python-friendly
 signatures: the ``char*`` inputs are ``str`` arguments and every function returns ``(code, pOutInfo)``.
-``code`` is 0 or a negative code of notes §6.3 (card status words as −SW), always computed by
+``code`` is 0 or a negative code of docs/sources.md §6.3 (card status words as −SW), always computed by
 ``host.errors.error_code``. On failure pOutInfo is the error message followed by ``|``; for a wrong PIN (-51)
 it is ``<tries left>|<message>|``.
 
-``iType`` (notes §6.1): 1 contact, 2 contactless, 3 auto (contact first), 4 auto (contactless first).
+``iType`` (docs/sources.md §6.1): 1 contact, 2 contactless, 3 auto (contact first), 4 auto (contactless first).
 The emulator and the supported readers are contact-only, so a driver has a contactless interface only
 when one is given (``contactless=``, a ``Terminal`` whose card slot is the contactless field). Without
 one, iType 2 answers -13 (not supported) and iTypes 3 and 4 both use the contact slot. With both,
@@ -42,7 +42,7 @@ Result = tuple[int, str]
 
 # --- the driver --------------------------------------------------------------------------------------------
 class SSCardDriver:
-    """The interface functions of notes §6.1 over a contact terminal (and optionally a contactless one)."""
+    """The interface functions of docs/sources.md §6.1 over a contact terminal (and optionally a contactless one)."""
 
     def __init__(self, contact: Terminal | str | None = None, *, contactless: Terminal | None = None,
                  pin_entry: PinEntry = console_pin_entry, device_number: str = "",
@@ -100,7 +100,7 @@ class SSCardDriver:
 
     # --- iReadCardBas ---------------------------------------------------------------------------------------
     def iReadCardBas(self, iType: int) -> Result:
-        """Basic information (notes §5.3, §6.2): authenticate the card through the PSAM, on 3.0 cards the
+        """Basic information (docs/sources.md §5.3, §6.2): authenticate the card through the PSAM, on 3.0 cards the
         terminal too (RKSSSE), read EF05/EF06 and the PSAM's terminal number."""
         def flow(term: Terminal) -> str:
             with term.session():
@@ -118,7 +118,7 @@ class SSCardDriver:
 
     # --- iReadCard / iWriteCard -----------------------------------------------------------------------------
     def iReadCard(self, iType: int, iAuthType: int, pCardInfo: str, pFileAddr: str) -> Result:
-        """Items of any files (notes §6.2). ``iAuthType`` 1: the holder's PIN is verified first; 2: the card
+        """Items of any files (docs/sources.md §6.2). ``iAuthType`` 1: the holder's PIN is verified first; 2: the card
         is authenticated through the PSAM first (RK key authentication). Either way each file's read
         condition is then met as the profile says (external authentication through the PSAM, PIN)."""
         def flow(term: Terminal) -> str:
@@ -160,7 +160,7 @@ class SSCardDriver:
             if ":" in tag:
                 raise E.NotSupported(f"{ref.name}: B-TLV sub-items ({tag}) are not in this card profile")
             item = next((it for it in ef.items if it.tag == int(tag, 16)), None)
-            if item is None:   # not in the profile: READ RECORD by identifier, value as hex (notes §5.4)
+            if item is None:   # not in the profile: READ RECORD by identifier, value as hex (docs/sources.md §5.4)
                 rec = check(card.send(0x00, 0xB2, int(tag, 16), ef.sfi << 3, le=256))
                 out.append(rec[2:].hex().upper())
             else:
@@ -168,7 +168,7 @@ class SSCardDriver:
         return out
 
     def iWriteCard(self, iType: int, pCardInfo: str, pFileAddr: str, pWriteData: str) -> Result:
-        """Update record items (notes §6.2): every value is checked before the first write; each item is then
+        """Update record items (docs/sources.md §6.2): every value is checked before the first write; each item is then
         written through the PSAM as its file's update condition says (external authentication or MAC)."""
         def flow(term: Terminal) -> str:
             refs = parse_file_addr(pFileAddr)
@@ -234,7 +234,7 @@ class SSCardDriver:
         return new
 
     def iReloadPIN(self, iType: int, pCardInfo: str) -> Result:
-        """PIN RELOAD through the PSAM (notes §5.3, DESIGN §3): the holder enters the new PIN twice."""
+        """PIN RELOAD through the PSAM (docs/sources.md §5.3, docs/design.md §3): the holder enters the new PIN twice."""
         def flow(term: Terminal) -> str:
             info = parse_card_info(pCardInfo)
             self._check_card(term, info)
@@ -244,12 +244,13 @@ class SSCardDriver:
         return self._run(iType, flow)
 
     def iUnblockPIN(self, iType: int, pCardInfo: str) -> Result:
-        """PIN UNBLOCK through the PSAM: the holder enters the current PIN; the try counter is reset."""
+        """PIN UNBLOCK through the PSAM: external authentication with key 06, then ``84 24 00 00`` with a MAC;
+        no PIN is entered, the try counter is reset."""
         def flow(term: Terminal) -> str:
             info = parse_card_info(pCardInfo)
             self._check_card(term, info)
             term.need_psam()
-            term.unblock_pin(ask_pin(self.pin_entry, PinPrompt.CURRENT))
+            term.unblock_pin()
             return ""
         return self._run(iType, flow)
 
@@ -259,7 +260,7 @@ class SSCardDriver:
             check_card_info(term.card, info)
         term.close()
 
-    # --- HSM flows (notes §5.4) -----------------------------------------------------------------------------
+    # --- HSM flows (docs/sources.md §5.4) -----------------------------------------------------------------------------
     def iReadCardBas_HSM_Step1(self, iType: int) -> Result:
         """Step 1: ``region|ATR|algId|cardID|IA factor|IA source|EA factor|EA source|terminal no|``."""
         return self._hsm_start(iType, lambda term: hsm_steps.read_bas_step1(term))
@@ -317,7 +318,7 @@ class SSCardDriver:
         return self._run(iType, flow)
 
     def iGetReaderInfo(self) -> Result:
-        """Vendor extra: ``device number|PSAM terminal number|`` (notes §6.1 iGetReaderInfo)."""
+        """Vendor extra: ``device number|PSAM terminal number|`` (docs/sources.md §6.1 iGetReaderInfo)."""
         def flow(term: Terminal) -> str:
             psam = term.need_psam()
             psam.engine.connect()
@@ -337,9 +338,9 @@ def _card_present(term: Terminal) -> bool:
 
 
 def failure(exc: BaseException) -> Result:
-    """(code, pOutInfo) for an error: ``message|``, or ``tries|message|`` for a wrong PIN (notes §6.3)."""
+    """(code, pOutInfo) for an error: ``message|``, or ``tries|message|`` for a wrong PIN (docs/sources.md §6.3)."""
     code = E.error_code(exc)
     message = str(exc).replace("|", "/") or type(exc).__name__
     if isinstance(exc, E.WrongPin):
-        return code, join_fields([str(exc.tries_left), message])
-    return code, join_fields([message])
+        return code, f"{exc.tries_left}|{message}|"
+    return code, f"{message}|"

@@ -1,20 +1,21 @@
-"""Flow pieces of the standard interface shared by the PSAM and HSM paths (notes §5.3, §5.4, §6.2)."""
+"""Flow pieces of the standard interface shared by the PSAM and HSM paths (docs/sources.md §5.3, §5.4, §6.2)."""
 from __future__ import annotations
 
 from protocols.atr import historical_bytes
 
 from host import errors as E
 from host.card import SSCard
-from host.standard.formats import CardInfo, FileRef, join_fields
+from host.standard.formats import CardInfo, FileRef, check_no_separators, join_fields
 from host.standard.pinpad import PinEntry, PinPrompt, ask_pin
 from host.terminal import Terminal
+from protocols.apdu import hex_problem
 from protocols.codecs import Fmt
 from protocols.errors import NoPsam
-from protocols.profile import Cond, DFSpec, EF, Item, RecordFile
+from protocols.profile import Cond, DFSpec, EF, Item, RecordFile, normalise_version
 
 
 def authenticate_card(term: Terminal) -> None:
-    """INTERNAL AUTHENTICATE checked by the PSAM (notes §5.3): -2201 no PSAM, -2202 no key set, -21 fails."""
+    """INTERNAL AUTHENTICATE checked by the PSAM (docs/sources.md §5.3): -2201 no PSAM, -2202 no key set, -21 fails."""
     term.need_psam()
     try:
         term.authenticate_card()
@@ -23,7 +24,7 @@ def authenticate_card(term: Terminal) -> None:
 
 
 def authenticate_terminal(term: Terminal, key_id: int) -> None:
-    """EXTERNAL AUTHENTICATE with a PSAM key; a PSAM without that key gives -2203 (notes §5.3)."""
+    """EXTERNAL AUTHENTICATE with a PSAM key; a PSAM without that key gives -2203 (docs/sources.md §5.3)."""
     term.need_psam()
     try:
         term.authenticate_terminal(key_id)
@@ -36,21 +37,21 @@ def read_items(card: SSCard, path: str) -> dict[str, str]:
     df, ef = card.profile.find_file(path)
     assert isinstance(ef, RecordFile)
     card.enter(df.name)
-    return {it.name: it.decode_value(card.read_item_raw(ef, it)) for it in ef.items}
+    return card.read_values(ef)
 
 
 def ef06_read_key(card: SSCard) -> int | None:
-    """The external-authentication key EF06 needs (0A on 3.0 cards), None when it is free (notes §2.2)."""
+    """The external-authentication key EF06 needs (0A on 3.0 cards), None when it is free."""
     ef06 = card.profile.ssse.ef("EF06")
     return ef06.read.key_id if ef06.read.cond in (Cond.KEY, Cond.PIN_AND_KEY) else None
 
 
 def basic_info_output(card: SSCard, v05: dict[str, str], v06: dict[str, str], terminal_no: str,
                       device_no: str) -> str:
-    """The iReadCardBas pOutInfo, in the order of notes §6.2."""
+    """The iReadCardBas pOutInfo, in the order of docs/sources.md §6.2."""
     return join_fields([
-        v05["card_id"][:6], v06["ssn"], v05["card_number"][:9], v05["card_id"], v06["name"] + v06["name_ext"],
-        historical_bytes(card.atr).hex().upper(), v05["spec_version"], v05["issue_date"], v05["expiry_date"], terminal_no,
+        v05["card_id"][:6], v06["ssn"], v05["card_number"][:9], v05["card_id"], v06["name"] + v06.get("name_ext", ""),
+        historical_bytes(card.atr).hex().upper(), normalise_version(v05["spec_version"]), v05["issue_date"], v05["expiry_date"], terminal_no,
         device_no,
     ])
 
@@ -73,26 +74,30 @@ def check_card_info(card: SSCard, info: CardInfo) -> None:
 
 
 def check_value(item: Item, value: str) -> None:
-    """A value for ``item`` before anything is written: -41 bad characters, -42 too long (notes §6.3)."""
+    """A value for ``item`` before anything is written: -41 bad characters (the interface's separators | and $
+    among them), -42 too long (docs/sources.md §6.3). Messages give positions, never the value."""
+    what = f"{item.title} {item.name}"
+    check_no_separators(value, what)
     if item.fmt is Fmt.AN:
         try:
             raw = value.encode("gbk")
-        except UnicodeEncodeError:
-            raise E.IllegalCharacters(f"{item.title}: {value!r} has characters GBK cannot encode") from None
+        except UnicodeEncodeError as exc:
+            raise E.IllegalCharacters(f"{what}: character {exc.start + 1} cannot be encoded in GBK") from None
         if "\x00" in value:
-            raise E.IllegalCharacters(f"{item.title}: NUL is not allowed")
+            raise E.IllegalCharacters(f"{what}: NUL is not allowed")
         if len(raw) > item.length:
-            raise E.DataLengthError(f"{item.title}: {len(raw)} bytes, the item holds {item.length}")
+            raise E.DataLengthError(f"{what}: {len(raw)} bytes, the item holds {item.length}")
     elif item.fmt is Fmt.CN:
         if value and not (value.isdigit() and value.isascii()):
-            raise E.IllegalCharacters(f"{item.title}: {value!r} is not all digits")
+            bad = next(i for i, c in enumerate(value, 1) if not (c.isdigit() and c.isascii()))
+            raise E.IllegalCharacters(f"{what}: character {bad} is not a digit")
         if len(value) > 2 * item.length:
-            raise E.DataLengthError(f"{item.title}: {len(value)} digits, the item holds {2 * item.length}")
+            raise E.DataLengthError(f"{what}: {len(value)} digits, the item holds {2 * item.length}")
     else:
         try:
             raw = bytes.fromhex(value)
         except ValueError:
-            raise E.IllegalCharacters(f"{item.title}: {value!r} is not hex") from None
+            raise E.IllegalCharacters(f"{what}: {hex_problem(value)}") from None
         if len(raw) != item.length:
             raise E.DataLengthError(f"{item.title}: {len(raw)} bytes, the item holds {item.length}")
 

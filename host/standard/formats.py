@@ -1,4 +1,4 @@
-"""The standard interface's string formats: pFileAddr, pCardInfo, pWriteData and the outputs (notes §6.2).
+"""The standard interface's string formats: pFileAddr, pCardInfo, pWriteData and the outputs (docs/sources.md §6.2).
 
 * ``pFileAddr``: one segment per file, each ending with ``$``; the file name (``SSSEEF05``, ``3F00EF06``,
   ``MFEF06``, ``DF01EF05``; ``DF04EF08:01`` for record 1 of a cyclic file) is followed by its items, each
@@ -8,6 +8,8 @@
 * The output of iReadCard and the ``pWriteData`` input mirror it with values in place of the tags:
   ``SSSEEF05|20330601|B44030002|$``.
 * ``pCardInfo``: ``卡识别码|卡号|``; empty fields are not checked.
+* ``|`` and ``$`` separate fields and have no escape: no value written or output may hold them (-41), or
+  it would add fields to what the counter software reads back.
 
 Text is ``str`` here; a C-ABI shim encodes it as GBK at its edge.
 """
@@ -16,7 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from host.errors import CardInfoFormat, IllegalInput
+from host.errors import CardInfoFormat, IllegalCharacters, IllegalInput
+from host.separators import SEPARATORS, check_no_separators
 
 _FILE_RE = re.compile(r"^(SSSE|3F00|MF|DF0[1-9A-F])(EF[0-9A-F]{2})(?::([0-9A-F]{2}))?$")
 _ITEM_RE = re.compile(r"^[0-9A-F]{2}(?::[0-9A-F]{2})?$")
@@ -37,17 +40,18 @@ class FileRef:
         return f"{self.df}{self.ef}"
 
 
-def _segments(text: str, what: str) -> list[list[str]]:
+def _segments(text: str, what: str, hint: str = "") -> list[list[str]]:
+    # The messages say where, never what: pWriteData holds the values being written.
     if not text or not text.endswith("$"):
-        raise IllegalInput(f"{what} must end with '$' (e.g. SSSEEF05|07|$): {text!r}")
+        raise IllegalInput(f"{what} must end with '$' (e.g. SSSEEF05|07|$){hint}")
     out = []
-    for seg in text[:-1].split("$"):
+    for n, seg in enumerate(text[:-1].split("$"), 1):
         if not seg:
-            raise IllegalInput(f"{what} has an empty file segment: {text!r}")
+            raise IllegalInput(f"{what}: file segment {n} is empty{hint}")
         parts = seg.split("|")
         if len(parts) > 1:
             if parts[-1] != "":
-                raise IllegalInput(f"{what}: every item must end with '|' in segment {seg!r}")
+                raise IllegalInput(f"{what}: every item must end with '|' (file segment {n}){hint}")
             parts = parts[:-1]
         out.append(parts)
     return out
@@ -63,7 +67,7 @@ def parse_file_name(name: str) -> tuple[str, str, int | None]:
 
 
 def parse_file_addr(text: str) -> list[FileRef]:
-    """Parse a pFileAddr string (notes §6.2); ``IllegalInput`` (-23) naming the first problem."""
+    """Parse a pFileAddr string (docs/sources.md §6.2); ``IllegalInput`` (-23) naming the first problem."""
     refs = []
     for parts in _segments(text.strip(), "pFileAddr"):
         df, ef, record = parse_file_name(parts[0])
@@ -79,21 +83,25 @@ def parse_file_addr(text: str) -> list[FileRef]:
 
 def parse_write_data(text: str, refs: list[FileRef]) -> list[tuple[str, ...]]:
     """The values of a pWriteData string, one tuple per pFileAddr segment, checked against its shape."""
-    segs = _segments(text, "pWriteData")
+    hint = " (| and $ separate the values: no value may contain them)"
+    segs = _segments(text, "pWriteData", hint)
     if len(segs) != len(refs):
-        raise IllegalInput(f"pWriteData has {len(segs)} file segment(s), pFileAddr has {len(refs)}")
+        raise IllegalInput(f"pWriteData has {len(segs)} file segment(s), pFileAddr has {len(refs)}{hint}")
     values = []
-    for parts, ref in zip(segs, refs):
+    for n, (parts, ref) in enumerate(zip(segs, refs), 1):
         if parts[0].strip().upper() != ref.name:
-            raise IllegalInput(f"pWriteData segment {parts[0]!r} does not match pFileAddr file {ref.name!r}")
+            raise IllegalInput(f"pWriteData segment {n} does not name pFileAddr file {ref.name!r}{hint}")
         if len(parts) - 1 != len(ref.items):
-            raise IllegalInput(f"{ref.name}: {len(parts) - 1} value(s) for {len(ref.items)} item(s)")
+            raise IllegalInput(f"{ref.name}: {len(parts) - 1} value(s) for {len(ref.items)} item(s){hint}")
         values.append(tuple(parts[1:]))
     return values
 
 
 def format_file_values(refs: list[FileRef], values: list[list[str]]) -> str:
-    """The iReadCard output: pFileAddr with values in place of the tags."""
+    """The iReadCard output: pFileAddr with values in place of the tags (-41 if a value holds | or $)."""
+    for ref, vals in zip(refs, values):
+        for n, v in enumerate(vals, 1):
+            check_no_separators(v, f"{ref.name} value {n} as read from the card")
     return "".join(ref.name + "|" + "".join(v + "|" for v in vals) + "$" for ref, vals in zip(refs, values))
 
 
@@ -104,23 +112,27 @@ class CardInfo:
 
 
 def parse_card_info(text: str | None) -> CardInfo:
-    """``卡识别码|卡号|`` (notes §6.2). Empty input or empty fields are accepted and not checked."""
+    """``卡识别码|卡号|`` (docs/sources.md §6.2). Empty input or empty fields are accepted and not checked."""
     if not text:
         return CardInfo("", "")
     parts = text.split("|")
     if parts and parts[-1] == "":
         parts = parts[:-1]
     if len(parts) > 2:
-        raise IllegalInput(f"pCardInfo has {len(parts)} fields, expected 卡识别码|卡号|: {text!r}")
+        raise IllegalInput(f"pCardInfo has {len(parts)} fields, expected 卡识别码|卡号|")
     card_id = parts[0].strip().upper() if parts else ""
     number = parts[1].strip() if len(parts) > 1 else ""
     if card_id and not re.fullmatch(r"[0-9A-F]{32}", card_id):
-        raise CardInfoFormat(f"card identification code {parts[0]!r} is not 32 hex digits")
+        raise CardInfoFormat(f"pCardInfo: the card identification code ({len(card_id)} characters) "
+                             "is not 32 hex digits")
     return CardInfo(card_id, number)
 
 
 def join_fields(fields: list[str] | tuple[str, ...]) -> str:
-    """Fields each followed by ``|`` (the last one too), as every pOutInfo is (notes §6.2)."""
+    """Fields each followed by ``|`` (the last one too), as every pOutInfo is (docs/sources.md §6.2); -41 if a field holds
+    a separator (a card's data that would add fields)."""
+    for n, f in enumerate(fields, 1):
+        check_no_separators(f, f"output field {n}")
     return "".join(f"{f}|" for f in fields)
 
 

@@ -1,17 +1,19 @@
-"""The HSM variants of read-basic-info and PIN reload (notes §5.4, S9 shape), one function per step.
+"""The HSM variants of read-basic-info and PIN reload (docs/sources.md §5.4, docs/design.md §3 "Standard
+interface, HSM mode"), one function per step.
 
 Between steps the card stays powered and no other command reaches it, so the last GET CHALLENGE of a step
 is still the card's challenge when the next step sends EXTERNAL AUTHENTICATE or the MAC'd PIN RELOAD.
-All randoms are the card's GET CHALLENGE answers (notes §5.4).
+The internal-authentication randoms are the terminal's (a counterfeit card cannot replay an answer); an
+external-authentication process factor is the card's challenge, as the card requires.
 
-* Read basic info: Step 1 reads the card identification code, runs INTERNAL AUTHENTICATE with a card random
-  and keeps the answer, takes the EA randoms (3.0 cards only, as S34 does) and outputs
-  ``region|ATR|algId|cardID|IA factor|IA source|EA factor|EA source|terminal no|``. Step 2 takes
-  ``IA result|EA data|`` from the HSM, compares the kept answer (-25 if they differ), sends
-  ``00 82 00 0A 10 <EA data>`` and outputs what iReadCardBas does.
-* Reload PIN: Step 1 → ``algId|0090|EA factor|EA source|``; Step 2 (pKey = EA data) sends
-  ``00 82 00 06 10 …`` (3.0 cards), asks the new PIN, takes a challenge → ``algId|0173|challenge|84240001Lc|PIN|``;
-  Step 3 sends the HSM's ``84 24 00 01`` command (whole APDU, or ciphertext‖MAC after our header).
+* Read basic info: Step 1 reads the card identification code, runs INTERNAL AUTHENTICATE with the
+  terminal's P ‖ D and keeps the answer, takes the card's challenge for the EA (gen3: EF06 needs key 0A)
+  and outputs ``region|ATR hist|algId|cardID|IA factor|IA data|EA factor|EA data|terminal no|``. Step 2
+  takes ``IA result ‖ IA data|EA cryptogram ‖ EA data|`` from the HSM as they come, compares the kept answer
+  (-25 if they differ), sends ``00 82 00 0A 10 <EA cryptogram ‖ EA data>`` and outputs what iReadCardBas does.
+* Reload PIN: Step 1 → ``algId|0090|EA factor|EA data|``; Step 2 (pKey = C ‖ D) sends ``00 82 00 06 10 …``,
+  asks the new PIN, takes a challenge → ``algId|0173|challenge|84240001Lc|PIN|``; Step 3 sends the HSM's
+  ``84 24 00 01`` command (whole APDU, or ciphertext ‖ MAC after our header).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from host.standard.flows import basic_info_output, check_card_info, ef06_read_ke
 from host.standard.formats import CardInfo, join_fields, split_fields
 from host.terminal import Terminal
 from protocols import crypto
+from protocols.atr import historical_bytes
 from protocols.apdu import CommandAPDU
 from protocols.profile import RecordFile
 
@@ -41,6 +44,7 @@ class Pending:
     next_step: int = 2
     done: bool = False
     ia_answer: bytes = b""
+    ia_data: bytes = b""
     ea_key: int | None = None
     header: bytes = b""
     extra: dict[str, str] = field(default_factory=dict)
@@ -83,15 +87,17 @@ def read_bas_step1(term: Terminal) -> Pending:
         item = ef05.item("card_id")
         card_id = item.decode_value(card.read_item_raw(ef05, item))
         terminal_no = term.psam.terminal_number() if term.psam is not None else ""
-        ia_factor, ia_source = card.get_challenge(8), card.get_challenge(8)
-        p.ia_answer = card.internal_authenticate(ia_source, ia_factor)
+        ia_factor, ia_data = term.random(8), term.random(8)
+        p.ia_answer = card.internal_authenticate(ia_factor + ia_data)
+        p.ia_data = ia_data
         p.ea_key = ef06_read_key(card)
-        ea_factor = ea_source = b""
+        ea_factor = ea_data = b""
         if p.ea_key is not None:
-            ea_factor, ea_source = card.get_challenge(8), card.get_challenge(8)
-        p.output = join_fields([card_id[:6], card.atr.hex().upper(), _alg_field(term), card_id,
-                                ia_factor.hex().upper(), ia_source.hex().upper(), ea_factor.hex().upper(),
-                                ea_source.hex().upper(), terminal_no])
+            ea_data = term.random(8)
+            ea_factor = card.get_challenge(8)       # the last command before Step 2's EXTERNAL AUTHENTICATE
+        p.output = join_fields([card_id[:6], historical_bytes(card.atr).hex().upper(), _alg_field(term), card_id,
+                                ia_factor.hex().upper(), ia_data.hex().upper(), ea_factor.hex().upper(),
+                                ea_data.hex().upper(), terminal_no])
         p.extra["terminal_no"] = terminal_no
     except BaseException:
         p.close()
@@ -102,10 +108,10 @@ def read_bas_step1(term: Terminal) -> Pending:
 def read_bas_step2(p: Pending, pkey: str, device_no: str) -> str:
     fields = split_fields(pkey)
     if not 1 <= len(fields) <= 2:
-        raise E.IllegalInput("pKey must be 'IA result|EA data|'")
-    ia = _hex_field(fields[0], "IA result", 8)
+        raise E.IllegalInput("pKey must be 'IA result ‖ IA data|EA cryptogram ‖ EA data|'")
+    ia = _hex_field(fields[0], "IA result ‖ IA data", 16)
     card = p.term.card
-    if not crypto.equal(ia, p.ia_answer):
+    if ia[8:] != p.ia_data or not crypto.equal(ia[:8], p.ia_answer):
         raise E.HsmMismatch("the card's internal authentication disagrees with the HSM (not genuine?)")
     if p.ea_key is not None:
         ea = _hex_field(fields[1] if len(fields) > 1 else "", "EA data", 16)
@@ -123,12 +129,11 @@ def reload_step1(term: Terminal, info: CardInfo) -> Pending:
         card = term.card
         card.select_df("SSSE")
         check_card_info(card, info)
-        p.ea_key = card.profile.reload_auth_key
-        ea_factor = ea_source = b""
-        if p.ea_key is not None:
-            ea_factor, ea_source = card.get_challenge(8), card.get_challenge(8)
+        p.ea_key = card.profile.pin_admin_key
+        ea_data = term.random(8)
+        ea_factor = card.get_challenge(8)
         p.output = join_fields([_alg_field(term), RELOAD_AUTH_ADDRESS, ea_factor.hex().upper(),
-                                ea_source.hex().upper()])
+                                ea_data.hex().upper()])
     except BaseException:
         p.close()
         raise

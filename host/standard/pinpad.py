@@ -1,8 +1,9 @@
-"""PIN entry for iVerifyPIN, iChangePIN, iReloadPIN and iUnblockPIN (notes §6.1, §6.3 codes -31…-36).
+"""PIN entry for iVerifyPIN, iChangePIN, iReloadPIN and iUnblockPIN (docs/sources.md §6.1, §6.3 codes -31…-36).
 
 There is no PIN pad: the interface takes a ``PinEntry`` callable. It is asked for one PIN at a time with a
 ``PinPrompt`` and returns the digits, or ``None`` when the holder cancels (-31); it may raise
-``PinEntryTimeout`` (-32). The default prompts on the controlling terminal; tests use ``ScriptedPins``.
+``PinEntryTimeout`` (-32). The default prompts on the controlling terminal; tests use ``ScriptedPins``;
+``no_pin_entry`` refuses at once (-31), for the WebSocket bridge, which must never read its console.
 """
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable
 
-from host.errors import IllegalCharacters, PinEntryCancelled, PinLengthError
+from host.errors import IllegalCharacters, PinEntryCancelled, PinEntryUnavailable, PinLengthError
 
-PIN_LENGTH = 6   # DESIGN.md §3 PIN: 6 digits
+PIN_LENGTH = 6   # docs/design.md §3 PIN: 6 digits
 
 
 class PinPrompt(str, Enum):
@@ -36,6 +37,12 @@ def console_pin_entry(prompt: PinPrompt) -> str | None:
         return getpass.getpass(prompt.text)
     except (EOFError, KeyboardInterrupt):
         return None
+
+
+def no_pin_entry(prompt: PinPrompt) -> str | None:
+    """Refuse at once: there is no PIN pad or page PIN entry to ask (code -31, see ``PinEntryUnavailable``)."""
+    raise PinEntryUnavailable("PIN entry is not available through the bridge (no PIN pad); "
+                              "use sscard pin on the counter PC")
 
 
 @dataclass

@@ -1,20 +1,39 @@
-"""The card OS at APDU level: selection, reading, and the exact status word of every error (issue 2)."""
+"""The card OS at APDU level: selection, reading, and the exact status word of every error."""
 from __future__ import annotations
 
-from tests.card.conftest import SSSE, Card
+from pathlib import Path
+
+from firmware_sim.card_os import CardOS
+from tests.card.conftest import SSSE, Card, make_image
+
+
+SSSE_NAME_HEX = "7378312E73682EC9E7BBE1B1A3D5CF"
+# docs/design.md §3 (real gen2 card [T-LOUDI], gen3 card [SI3]): no 9F0C on gen1/gen2 means 3DES.
+FCI_GEN2 = bytes.fromhex("6F16" + "840F" + SSSE_NAME_HEX + "A503" + "88011E")
+FCI_GEN3 = bytes.fromhex("6F1C" + "840F" + SSSE_NAME_HEX + "A509" + "88011E" + "9F0C03860103")
 
 
 def test_select_ssse_by_name_offers_fci_with_61xx_then_get_response(card2: Card) -> None:
     data, sw = card2(SSSE)
-    assert data == b"" and sw >> 8 == 0x61
-    fci, sw = card2(f"00C00000{sw & 0xFF:02X}")
-    assert sw == 0x9000
-    assert fci[0] == 0x6F and bytes.fromhex("9F0C03860101") in fci   # 3DES algorithm id (DESIGN §3)
+    assert (data, sw) == (b"", 0x6118)                               # T=0: 61 18 then GET RESPONSE
+    fci, sw = card2("00C0000018")
+    assert (fci, sw) == (FCI_GEN2, 0x9000)
+    assert bytes.fromhex("9F0C") not in fci                          # gen2 does not name the algorithm
 
 
-def test_select_ssse_with_le_00_returns_fci_directly(card3: Card) -> None:
-    fci, sw = card3(SSSE + "00")
-    assert sw == 0x9000 and bytes.fromhex("9F0C03860103") in fci     # SM4 on gen3
+def test_select_ssse_on_gen3_names_sm4(card3: Card) -> None:
+    assert card3(SSSE) == (b"", 0x611E)
+    assert card3("00C000001E") == (FCI_GEN3, 0x9000)
+
+
+def test_select_ssse_with_le_00_returns_fci_directly(card2: Card, card3: Card) -> None:
+    assert card2(SSSE + "00") == (FCI_GEN2, 0x9000)
+    assert card3(SSSE + "00") == (FCI_GEN3, 0x9000)
+
+
+def test_gen1_fci_has_no_algorithm(tmp_path: Path) -> None:
+    card1 = Card(CardOS.from_file(make_image(tmp_path, "gen1")))
+    assert card1(SSSE + "00") == (FCI_GEN2, 0x9000)
 
 
 def test_real_reader_sequence_reads_card_number(any_card: Card) -> None:
@@ -56,11 +75,31 @@ def test_error_status_words(card2: Card) -> None:
     assert card2.sw("00B201FC00") == 0x6A82              # SFI 31 does not exist
     assert card2.sw("00FF000000") == 0x6D00              # unknown INS
     assert card2.sw("10B2012C00") == 0x6E00              # unknown CLA
-    assert card2.sw("00B2012D00") == 0x6A86              # unsupported record mode
+    assert card2.sw("00B2012E00") == 0x6A86              # unsupported record mode (6)
+    assert card2.sw("00B2012F00") == 0x6A86              # unsupported record mode (7)
     assert card2.sw("00A4080002EF05") == 0x6A86          # unsupported SELECT P1
     assert card2.sw("00A4020003EF0500") == 0x6700        # FID of 3 bytes
     assert card2.sw("00B2") == 0x6700                    # not an APDU
     assert card2.sw("00B2012C0501") == 0x6700            # Lc says 5, 1 byte follows
+
+
+def test_read_record_mode_5_returns_all_records_from_p1_to_the_last(any_card: Card) -> None:
+    """``00 B2 01 05 FF`` on a real gen2 card [T-LOUDI]: the records from P1 to the last, concatenated."""
+    any_card(SSSE)
+    records = [any_card(f"00B2{n:02X}2C00")[0] for n in range(1, 8)]   # EF05: 7 records, by number
+    assert [len(r) for r in records] == [18, 3, 6, 14, 6, 6, 11]        # 16/1/4/12/4/4/9 + tag and length
+    assert any_card("00B2012DFF") == (b"".join(records), 0x9000)
+    assert any_card("00B2052DFF") == (b"".join(records[4:]), 0x9000)
+    assert any_card("00B2072DFF") == (records[6], 0x9000)               # from the last: the last only
+    assert any_card.sw("00B2082DFF") == 0x6A83                          # P1 past the last record
+    assert any_card.sw("00B2002DFF") == 0x6A83
+    any_card("00A4020002EF05")
+    assert any_card("00B2060500") == (b"".join(records[5:]), 0x9000)    # SFI 0: the current EF
+
+
+def test_read_record_mode_5_keeps_the_access_rule(card3: Card) -> None:
+    card3(SSSE)
+    assert card3("00B20135FF") == (b"", 0x6982)                         # gen3 EF06 needs key 0A, all modes
 
 
 def test_case1_read_record_gets_6cxx(card2: Card) -> None:
@@ -106,6 +145,21 @@ def test_select_mf_and_df_by_fid(card2: Card) -> None:
     _, sw = card2("00A4000002DDF1")
     assert sw >> 8 == 0x61
     assert card2.sw("00A4020002EF05") == 0x9000
+
+
+def test_select_child_df_of_ssse_by_fid(card2: Card) -> None:
+    """``00 A4 01 00 02 DFxx``: an application DF under SSSE by its FID [HUZHOU]."""
+    assert card2.sw("00A4010002DF01") == 0x6A82          # from the MF: DF01 is not a child of the MF
+    card2(SSSE)
+    _, sw = card2("00A4010002DF01")
+    assert sw >> 8 == 0x61
+    fci, _ = card2(f"00C00000{sw & 0xFF:02X}")
+    assert bytes.fromhex("8406D15600000500") in fci      # DF01's name
+    assert card2("00B2012C00")[1] == 0x6982              # DF01 EF05 is current: its read key is needed
+    assert card2.sw("00A4010002DF02") == 0x6A82          # DF02 is not a child of DF01
+    card2(SSSE)
+    assert card2.sw("00A4010002EF05") == 0x6A82          # P1 01 selects DFs only
+    assert card2.sw("00A4010002DF09") == 0x6A82
 
 
 def test_select_applications_by_aid(card2: Card) -> None:

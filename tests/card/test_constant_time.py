@@ -1,4 +1,4 @@
-"""Secret comparisons are constant-time (issue 3): the card OS, PSAM and host compare PINs, MACs and
+"""Secret comparisons are constant-time: the card OS, PSAM and host compare PINs, MACs and
 cryptograms only through ``crypto.equal`` (hmac.compare_digest), never with ``==``."""
 from __future__ import annotations
 

@@ -1,16 +1,43 @@
-"""Security rules of the card OS, each with a negative test (issue 3, DESIGN.md §3)."""
+"""Security rules of the card OS, each with a negative test (docs/design.md §3)."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
 from firmware_sim.card_os import CardOS
 from firmware_sim.image import load_card
 from protocols import crypto
-from tests.card.authn import enc_pin, external_auth, maced
+from protocols.crypto import Alg
+from tests.card.authn import external_auth, maced, pin_admin
 from tests.card.conftest import SSSE, Card, make_image
+
+try:  # cryptography >= 43
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+except ImportError:  # pragma: no cover
+    from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES  # type: ignore[no-redef]
 
 VERIFY_RIGHT = "0020000003123456"
 VERIFY_WRONG = "0020000003999999"
+DF01, DF04 = "00A4040006D15600000500", "00A4040006D15600000503"
+
+
+def path_of(card: Card) -> Path:
+    assert card.os.store.path is not None
+    return Path(card.os.store.path)
+
+
+@pytest.fixture(params=["gen1", "gen2", "gen3"])
+def every_card(request: pytest.FixtureRequest, tmp_path: Path) -> Card:
+    return Card(CardOS.from_file(make_image(tmp_path, request.param)))
+
+
+def block_pin(card: Card) -> None:
+    card(SSSE)
+    for _ in range(3):
+        card(VERIFY_WRONG)
+    assert card.sw("0020000000") == 0x6983
 
 
 # --- PIN ---------------------------------------------------------------------------------------------
@@ -87,32 +114,91 @@ def test_change_pin(card2: Card) -> None:
     assert card2.sw("005E010007123456FF654321") == 0x6E00  # wrong CLA
 
 
-def test_pin_reload_needs_mac_and_on_gen3_external_auth(card2: Card, card3: Card) -> None:
+def test_pin_reload_needs_external_auth_with_key_06_on_every_profile(every_card: Card) -> None:
+    """RELOAD ``84 24 00 01 Lc E(LV new PIN) ‖ MAC`` only after EXTERNAL AUTHENTICATE with key 06 [WAPP
+    ResetPassWord], on gen1, gen2 and gen3 alike; a good STK MAC alone is not enough."""
+    card = every_card
+    block_pin(card)
+    reload = bytes.fromhex("84240001")
+    assert card.raw(maced(card, reload, pin="888888"))[1] == 0x6982          # STK MAC, no key 06
+    assert external_auth(card, "UK", 0x04) == 0x9000                          # another key does not do
+    assert card.raw(maced(card, reload, pin="888888"))[1] == 0x6982
+    assert card.sw("0020000000") == 0x6983 and card.os.image.pin == "123456"
+    pin_admin(card)
+    assert card.raw(maced(card, reload, pin="888888", bad=True))[1] == 0x6988
+    assert card.os.image.pin == "123456" and card.os.image.pin_tries_left == 0
+    assert card.raw(maced(card, reload, pin="888888"))[1] == 0x9000
+    assert load_card(path_of(card)).pin == "888888"
+    assert card.sw("0020000000") == 0x63C3                                     # tries back to 3
+    assert card.sw(VERIFY_RIGHT) == 0x63C2                                     # the old PIN is gone
+    assert card.sw("0020000003888888") == 0x9000
+
+
+def test_pin_reload_under_the_wrong_key_is_refused(card2: Card) -> None:
     card2(SSSE)
-    card2(VERIFY_WRONG), card2(VERIFY_WRONG), card2(VERIFY_WRONG)
-    apdu = maced(card2, bytes.fromhex("84240001"), enc_pin(card2, "RPK", "888888"), "RPK")
-    assert card2.raw(apdu)[1] == 0x9000
-    assert card2.sw("0020000003888888") == 0x9000
-
-    card3(SSSE)
-    apdu = maced(card3, bytes.fromhex("84240001"), enc_pin(card3, "RPK", "888888"), "RPK")
-    assert card3.raw(apdu)[1] == 0x6982                  # gen3: external auth with key 06 first
-    assert external_auth(card3, "RLK", 0x06) == 0x9000
-    apdu = maced(card3, bytes.fromhex("84240001"), enc_pin(card3, "RPK", "888888"), "RPK")
-    assert card3.raw(apdu)[1] == 0x9000
-    assert card3.sw("0020000003888888") == 0x9000
+    pin_admin(card2)
+    apdu = maced(card2, bytes.fromhex("84240001"), key_name="RLK", pin="888888")   # MAC'd under key 06 itself
+    assert card2.raw(apdu)[1] == 0x6988                                            # only STK MACs
+    assert card2.os.image.pin == "123456"
 
 
-def test_pin_unblock_with_puk(card2: Card) -> None:
+def test_pin_unblock_needs_external_auth_with_key_06(every_card: Card) -> None:
+    """UNBLOCK ``84 24 00 00 04 MAC`` [WAPP PerPINUnLock]: without key 06 → 6982 whatever the MAC; with key 06
+    and a bad MAC → 6988; with a good MAC → 9000 and three tries again, the PIN unchanged."""
+    card = every_card
+    block_pin(card)
+    unblock = bytes.fromhex("84240000")
+    assert card.raw(maced(card, unblock))[1] == 0x6982                      # a good STK MAC, no key 06
+    assert external_auth(card, "RK", 0x0A) == 0x9000                        # another key does not do
+    assert card.raw(maced(card, unblock))[1] == 0x6982
+    assert card.os.image.pin_tries_left == 0
+    assert external_auth(card, "RLK", 0x06, tamper=True) == 0x63C2           # a failed key 06 grants nothing
+    assert card.raw(maced(card, unblock))[1] == 0x6982
+    pin_admin(card)
+    assert card.raw(maced(card, unblock, bad=True))[1] == 0x6988
+    assert card.os.image.pin_tries_left == 0 and load_card(path_of(card)).pin_tries_left == 0
+    assert card.raw(maced(card, unblock))[1] == 0x9000
+    assert load_card(path_of(card)).pin_tries_left == 3
+    assert card.sw("0020000000") == 0x63C3
+    assert card.sw(VERIFY_RIGHT) == 0x9000                                   # the same PIN as before
+
+
+def test_pin_unblock_carries_no_pin(card2: Card) -> None:
+    """Even after key 06, an UNBLOCK carrying a PIN (the old PUK form) is refused: no PIN travels."""
+    block_pin(card2)
+    pin_admin(card2)
+    apdu = maced(card2, bytes.fromhex("84240000"), pin="123456")
+    assert card2.raw(apdu)[1] == 0x6700
+    assert card2.os.image.pin_tries_left == 0
+
+
+@pytest.mark.parametrize("wrong", [3, 1])
+def test_pin_unblock_without_key_06_reveals_nothing(card2: Card, wrong: int) -> None:
+    """Ten UNBLOCK attempts without key 06 — MAC'd or not, bare or carrying a right or wrong PIN, on a blocked
+    or a partly used PIN — all answer the same SW and change nothing: PIN, tries and the image file's bytes."""
     card2(SSSE)
-    for _ in range(3):
+    for _ in range(wrong):
         card2(VERIFY_WRONG)
-    wrong = maced(card2, bytes.fromhex("84240000"), enc_pin(card2, "PUK", "000000"), "PUK")
-    assert card2.raw(wrong)[1] == 0x6984                 # not the holder's PIN
-    assert card2.sw(VERIFY_RIGHT) == 0x6983
-    apdu = maced(card2, bytes.fromhex("84240000"), enc_pin(card2, "PUK", "123456"), "PUK")
-    assert card2.raw(apdu)[1] == 0x9000
-    assert card2.sw(VERIFY_RIGHT) == 0x9000
+    path = path_of(card2)
+    before_file, before_image = path.read_bytes(), card2.os.image.to_json()
+    unblock = bytes.fromhex("84240000")
+    attempts = [
+        maced(card2, unblock),                                     # the real form, good STK MAC
+        maced(card2, unblock, bad=True),                           # a bad MAC
+        maced(card2, unblock, pin="123456"),                       # the holder's PIN
+        maced(card2, unblock, pin="000000"),                       # a wrong PIN
+        maced(card2, unblock, pin="123457"),
+        maced(card2, unblock, pin="123456", bad=True),
+        maced(card2, unblock, key_name="RLK", pin="123456"),       # under key 06 itself
+        bytes.fromhex("8424000004") + bytes(4),                    # no challenge at all
+        bytes.fromhex("8424000003123456"),                         # a bare PIN
+        bytes.fromhex("842400000712345600000000"),
+    ]
+    answers = {card2.raw(apdu)[1] for apdu in attempts}
+    assert answers == {0x6982}
+    assert path.read_bytes() == before_file
+    assert card2.os.image.to_json() == before_image
+    assert card2.os.image.pin == "123456" and card2.os.image.pin_tries_left == 3 - wrong
 
 
 # --- challenges, MACs, authentication ---------------------------------------------------------------
@@ -145,12 +231,98 @@ def test_replayed_external_authentication_is_refused(card2: Card) -> None:
     card2(SSSE)
     challenge, _ = card2("0084000008")
     vector = bytes(8)
-    crypt = crypto.auth_cryptogram(card2.os.alg, card2.key("UK"), challenge, vector)
+    crypt = crypto.external_auth_cryptogram(card2.os.alg, card2.key("UK"), challenge, vector)
     apdu = bytes.fromhex("0082000410") + crypt + vector
     assert card2.raw(apdu)[1] == 0x9000
     assert card2.raw(apdu)[1] == 0x6984                 # no challenge: replay refused
+    assert card2.os.image.dfs["SSSE"].keys[0x04].tries_left == 3    # ... without costing a try
     card2("0084000008")
     assert card2.raw(apdu)[1] == 0x63C2                 # a new challenge: the old cryptogram is wrong
+
+
+@pytest.mark.parametrize("length", [4, 16])
+def test_external_auth_after_a_challenge_not_of_8_bytes_is_6984_and_costs_no_try(card2: Card, card3: Card,
+                                                                                 length: int) -> None:
+    """The process key takes an 8-byte challenge: after a 4- or 16-byte one EXTERNAL AUTHENTICATE is 6984,
+    checked before the try is counted — in memory and in the saved image."""
+    for card in (card2, card3):
+        card(SSSE)
+        challenge, sw = card(f"00840000{length:02X}")
+        assert sw == 0x9000 and len(challenge) == length
+        vector = bytes(range(8))
+        crypt = crypto.external_auth_cryptogram(card.os.alg, card.key("UK"), (challenge + bytes(8))[:8], vector)
+        assert card.raw(bytes.fromhex("0082000410") + crypt + vector)[1] == 0x6984
+        assert card.os.image.dfs["SSSE"].keys[0x04].tries_left == 3
+        assert load_card(path_of(card)).dfs["SSSE"].keys[0x04].tries_left == 3
+        assert card.sw("00DC072C0B07095A3132333435363738") == 0x6982      # and it granted nothing
+        assert external_auth(card, "UK", 0x04, tamper=True) == 0x63C2      # a real failure does count
+
+
+def test_external_auth_of_the_wrong_length_is_6700_and_costs_no_try(card2: Card) -> None:
+    card2(SSSE)
+    for data in (bytes(8), bytes(17), bytes(15)):
+        card2("0084000008")
+        assert card2.raw(bytes((0x00, 0x82, 0x00, 0x04, len(data))) + data)[1] == 0x6700
+    assert card2.os.image.dfs["SSSE"].keys[0x04].tries_left == 3
+    assert load_card(path_of(card2)).dfs["SSSE"].keys[0x04].tries_left == 3
+
+
+@pytest.mark.parametrize("length", [4, 16])
+def test_maced_command_after_a_challenge_not_of_8_bytes_is_6984(card2: Card, length: int) -> None:
+    card2(SSSE)
+    challenge, sw = card2(f"00840000{length:02X}")
+    assert sw == 0x9000 and len(challenge) == length
+    apdu = maced(card2, bytes.fromhex("841E0000"), challenge=(challenge + bytes(8))[:8])
+    assert card2.raw(apdu)[1] == 0x6984
+    assert card2.os.image.dfs["SSSE"].status == "active"
+
+
+def test_maced_command_with_more_than_255_data_bytes_is_6700(card2: Card) -> None:
+    """The MAC covers a one-byte Lc: an extended-length secured command is refused with 6700 and writes nothing."""
+    card2(SSSE)
+    assert external_auth(card2, "UK", 0x04) == 0x9000                        # EF08's update key: only Lc is wrong
+    before = card2.os.image.to_json()
+    challenge, _ = card2("0084000008")
+    body = bytes(range(256))
+    header = bytes.fromhex("04D68800") + bytes.fromhex("000104")
+    mac = crypto.sm_mac(card2.os.alg, card2.key("STK"), challenge, header + body)
+    assert card2.raw(header + body + mac)[1] == 0x6700
+    assert card2.os.image.to_json() == before
+    # the same write with a short Lc goes through: the 6700 is the length rule
+    assert card2.raw(maced(card2, bytes.fromhex("04D68800"), body[:200]))[1] == 0x9000
+    assert card2.os.image.dfs["SSSE"].binaries[0xEF08][:200] == body[:200]
+
+
+def test_a_stk_mac_does_not_replace_the_update_key(card2: Card, card3: Card) -> None:
+    """A file whose update condition is KEY needs that external authentication; a valid STK MAC is not it."""
+    for card in (card2, card3):
+        card(SSSE)
+        record = b"\x07\x09Z12345678"
+        assert card.raw(maced(card, bytes.fromhex("04DC072C"), record))[1] == 0x6982
+        assert card.os.image.dfs["SSSE"].records[0xEF05][6] != record
+        assert external_auth(card, "UK", 0x04) == 0x9000
+        assert card.raw(maced(card, bytes.fromhex("04DC072C"), record))[1] == 0x9000
+        assert card.os.image.dfs["SSSE"].records[0xEF05][6] == record
+        card(DF01)                                                               # DF01 EF05: key 83
+        rec = b"\x20\x02" + b"21"
+        assert card.raw(maced(card, bytes.fromhex("04DC012C"), rec, "DF01.STK", "DF01"))[1] == 0x6982
+        assert card.os.image.dfs["DF01"].records[0xEF05][0] != rec
+
+
+def test_per_df_keys_a_mac_under_ssse_stk_is_refused_in_df04(card2: Card, card3: Card) -> None:
+    for card in (card2, card3):
+        assert card.key("STK") != card.key("DF04.STK", "DF04")                 # else this proves nothing
+        card(DF04)
+        before = card.os.image.to_json()
+        record = card.os.image.dfs["DF04"].records[0xEF05][0]
+        new = record[:2] + bytes([record[2] ^ 0x11]) + record[3:]
+        assert card.raw(maced(card, bytes.fromhex("04DC012C"), new, "STK", "SSSE"))[1] == 0x6988
+        assert card.os.image.to_json() == before
+        assert card.raw(maced(card, bytes.fromhex("04DC012C"), new, "DF04.STK", "DF04"))[1] == 0x9000
+        assert card.os.image.dfs["DF04"].records[0xEF05][0] == new
+        card(SSSE)                                                               # and the other way round
+        assert card.raw(maced(card, bytes.fromhex("841E0000"), b"", "DF04.STK", "DF04"))[1] == 0x6988
+        assert card.os.image.dfs["SSSE"].status == "active"
 
 
 def test_failed_external_authentications_lock_the_key(card2: Card) -> None:
@@ -170,12 +342,35 @@ def test_external_auth_success_resets_its_counter(card2: Card) -> None:
     assert card2.os.image.dfs["SSSE"].keys[0x04].tries_left == 3
 
 
+def _ecb(alg: Alg, key: bytes, data: bytes) -> bytes:
+    if alg is Alg.SM4:
+        cipher = algorithms.SM4(key)
+    else:
+        cipher = TripleDES(key * 3 if len(key) == 8 else key + key[:8])
+    return Cipher(cipher, modes.ECB()).encryptor().update(data)
+
+
+def _independent_internal_auth(alg: Alg, irk: bytes, p: bytes, d: bytes) -> bytes:
+    """docs/design.md §3, written out with the raw ciphers: SK = E_IRK(P) (3DES: 8 bytes, single DES; SM4:
+    SM4(P ‖ 00×8)); answer = DES_SK(D), or on SM4 the left XOR right half of SM4_SK(D ‖ 00×8)."""
+    if alg is Alg.SM4:
+        sk = _ecb(alg, irk, p + bytes(8))
+        block = _ecb(alg, sk, d + bytes(8))
+        return bytes(a ^ b for a, b in zip(block[:8], block[8:]))
+    sk = _ecb(alg, irk, p)
+    return _ecb(alg, sk, d)
+
+
 def test_internal_authenticate(any_card: Card) -> None:
+    """``00 88 00 00 10 P ‖ D`` → E_SK(D), SK from the IRK and P, the first half [BLOG5][SI3]."""
     any_card(SSSE)
-    r, v = bytes.fromhex("0102030405060708"), bytes.fromhex("1112131415161718")
-    data, sw = any_card("008800001001020304050607081112131415161718 08".replace(" ", ""))
-    assert sw == 0x9000
-    assert data == crypto.auth_cryptogram(any_card.os.alg, any_card.key("IRK"), r, v)
+    p, d = bytes.fromhex("0102030405060708"), bytes.fromhex("1112131415161718")
+    data, sw = any_card("0088000010" + (p + d).hex() + "08")
+    assert sw == 0x9000 and len(data) == 8
+    assert data == crypto.internal_auth_answer(any_card.os.alg, any_card.key("IRK"), p + d)
+    assert data == _independent_internal_auth(any_card.os.alg, any_card.key("IRK"), p, d)
+    swapped, _ = any_card("0088000010" + (d + p).hex() + "08")
+    assert swapped != data                                   # P is the first half, D the second
     assert any_card.sw("0088000008 0102030405060708".replace(" ", "")) == 0x6700
 
 
@@ -207,27 +402,67 @@ def test_gen3_ef06_needs_external_auth_with_rk(card3: Card) -> None:
     assert card3.sw("00B2013400") == 0x6982             # security state went with the DF change
 
 
-def test_photo_needs_read_key_and_df_file_needs_mac_update(card2: Card) -> None:
+def test_photo_needs_read_key(card2: Card) -> None:
     card2(SSSE)
     assert card2.sw("00B0880000") == 0x6982
-    external_auth(card2, "RK", 0x0A)
+    assert external_auth(card2, "RK", 0x0A) == 0x9000
     data, sw = card2("00B0880000")
     assert sw == 0x9000 and len(data) == 256
-    card2("00A4040006D15600000500")                     # DF01
-    assert card2.sw("00B2012C00") == 0x6982
-    assert external_auth(card2, "RK", 0x0A, df="DF01") == 0x9000
+
+
+def test_df01_files_need_its_own_read_key_and_plain_update_after_its_update_key(any_card: Card) -> None:
+    """DF01: read key 88 (DF01.RK); EF05 updated with plain ``00 DC`` after external authentication with its
+    update key 83 (DF01.UK1) [WAPP]. SSSE's keys open nothing there."""
+    card = any_card
+    card(SSSE)
+    assert external_auth(card, "RK", 0x0A) == 0x9000                    # SSSE's read key ...
+    card(DF01)
+    assert card.sw("00B2012C00") == 0x6982                              # ... is gone with the DF change
+    assert external_auth(card, "DF01.RK", 0x0A, df="DF01") == 0x6A88     # DF01 has no key 0A
+    assert external_auth(card, "DF01.RK", 0x88, df="DF01") == 0x9000
+    rec, sw = card("00B2012C00")
+    assert sw == 0x9000 and rec[:2] == b"\x20\x02"
+    new = rec[:2] + b"21"
+    plain = bytes.fromhex("00DC012C") + bytes((len(new),)) + new
+    assert card.raw(plain)[1] == 0x6982                                 # the read key does not write
+    assert external_auth(card, "DF01.UK4", 0x86, df="DF01") == 0x9000   # EF06's key does not write EF05
+    assert card.raw(plain)[1] == 0x6982
+    assert external_auth(card, "DF01.UK1", 0x83, df="DF01") == 0x9000
+    assert card.raw(plain)[1] == 0x9000
+    assert card("00B2012C00") == (new, 0x9000)
+
+
+def test_df_read_keys(card2: Card) -> None:
+    """Read keys: DF01/DF02 0x88, DF03/DF04 0x84 (docs/design.md §3, [WAPP])."""
+    for aid, sfi, rk in (("D15600000500", 5, 0x88), ("D15600000501", 7, 0x88), ("D15600000502", 5, 0x84),
+                         ("D15600000503", 5, 0x84)):
+        card2("00A4040006" + aid)
+        df = card2.os.df
+        assert df is not None
+        assert card2.sw(f"00B201{sfi << 3 | 4:02X}00") == 0x6982
+        assert external_auth(card2, f"{df.name}.RK", rk, df=df.name) == 0x9000
+        assert card2.sw(f"00B201{sfi << 3 | 4:02X}00") in (0x9000, 0x6A83)   # a cyclic file may be empty
+
+
+def test_df04_files_need_a_mac_under_df04_stk(card2: Card) -> None:
+    card2(DF04)
+    assert external_auth(card2, "DF04.RK", 0x84, df="DF04") == 0x9000
     rec, sw = card2("00B2012C00")
-    assert sw == 0x9000 and rec[0] == 0x20
-    assert card2.raw(bytes.fromhex("00DC012C") + bytes((len(rec),)) + rec)[1] == 0x6987  # MAC required
-    new = rec[:2] + b"\x20" + rec[3:]
-    assert card2.raw(maced(card2, bytes.fromhex("04DC012C"), new, df="DF01", bad=True))[1] == 0x6988
-    assert card2.raw(maced(card2, bytes.fromhex("04DC012C"), new, df="DF01"))[1] == 0x9000
-    assert card2("00B2012C00")[0] == new
+    assert sw == 0x9000
+    new = rec[:2] + bytes([rec[2] ^ 0x01]) + rec[3:]
+    assert card2.raw(bytes.fromhex("00DC012C") + bytes((len(new),)) + new)[1] == 0x6987  # MAC required
+    assert card2.raw(maced(card2, bytes.fromhex("04DC012C"), new, "DF04.STK", "DF04", bad=True))[1] == 0x6988
+    assert card2("00B2012C00") == (rec, 0x9000)
+    assert card2.raw(maced(card2, bytes.fromhex("04DC012C"), new, "DF04.STK", "DF04"))[1] == 0x9000
+    assert card2("00B2012C00") == (new, 0x9000)
+    entry = bytes(range(32))
+    assert card2.raw(maced(card2, bytes.fromhex("04E20040"), entry, "DF04.STK", "DF04"))[1] == 0x9000
+    assert card2("00B2014420") == (entry, 0x9000)                       # EF08 cyclic, newest first
 
 
 def test_pin_and_key_file(card2: Card) -> None:
-    card2("00A4040006D15600000503")                     # DF04, EF06 needs PIN and key
-    external_auth(card2, "RK", 0x0A, df="DF04")
+    card2(DF04)                                          # DF04 EF06 needs PIN and key 84
+    assert external_auth(card2, "DF04.RK", 0x84, df="DF04") == 0x9000
     assert card2.sw("00B2013400") == 0x6982
     card2(VERIFY_RIGHT)
     assert card2.sw("00B2013400") == 0x9000

@@ -1,4 +1,4 @@
-"""One conformance suite, any reader (issue 7): the ``bench`` fixture names a reader spec with a card in it.
+"""One conformance suite, any reader (docs/design.md §2): the ``bench`` fixture names a reader spec with a card in it.
 
 Without ``--reader``/``SSCARD_READER`` every emulated path runs: ``sim`` (gen2 and gen3), PC/SC through a
 private pcscd + vpcd, and a CCID serial reader on a pty. Emulated paths give each test a fresh card, so
@@ -93,9 +93,10 @@ def _vpcd_links(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[obje
     from hardware.pcsc import PcscReader, list_readers
     from hardware.vpcd_link import VpcdLink
     from tests.support.pcscd import free_port_block, missing_requirements, shared, slot_names, vpcd_entry
+    from tests.support.prereq import missing
     reason = missing_requirements()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
     name = "sscard conformance"
     port = free_port_block()
     shared().ensure([vpcd_entry(port, name)])

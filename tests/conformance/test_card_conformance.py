@@ -1,4 +1,4 @@
-"""The card's behaviour, checked the same way on any reader (issue 7; notes §3, DESIGN.md §3)."""
+"""The card's behaviour, checked the same way on any reader (docs/sources.md §3, docs/design.md §3)."""
 from __future__ import annotations
 
 import pytest
@@ -37,7 +37,11 @@ def test_select_forms_and_fci(bench: Bench) -> None:
     data, sw = raw(term, SSSE.hex())                          # case 3: FCI offered with 61xx
     assert (sw >> 8 == 0x61 and not data) or (sw == 0x9000 and data[:1] == b"\x6F")
     fci = term.card.engine.transmit(SSSE + b"\x00")
-    assert fci.sw == 0x9000 and fci.data[0] == 0x6F and b"\x9F\x0C\x03\x86\x01" in fci.data
+    assert fci.sw == 0x9000 and fci.data[0] == 0x6F and b"\x88\x01" in fci.data
+    if b"\x9F\x0C" in fci.data:                                 # gen3 names its algorithm; gen1/gen2 do not
+        assert b"\x9F\x0C\x03\x86\x01" in fci.data
+    if bench.fresh:
+        assert (b"\x9F\x0C" in fci.data) == ("gen3" in bench.spec)
     assert raw(term, "00A4020002EF05")[1] == 0x9000
     assert raw(term, "00A4000002EF05")[1] == 0x9000
 

@@ -1,5 +1,6 @@
 """The emulator process that ``test_kill.py`` SIGKILLs: a card on an image file running state-changing
-commands for ever (wrong and right PINs, CHANGE PIN, PIN UNBLOCK, EXTERNAL AUTHENTICATE + UPDATE RECORD).
+commands for ever (wrong and right PINs, CHANGE PIN, EXTERNAL AUTHENTICATE with key 06 + PIN UNBLOCK or PIN
+RELOAD, EXTERNAL AUTHENTICATE + UPDATE RECORD).
 
     python -m tests.faults.kill_child CARD.json SEED
 
@@ -35,15 +36,27 @@ def script(cos: CardOS, rnd: random.Random, say: Callable[[str], None]) -> None:
         say(f"R 84 {ck.sw(rsp):04X}")
         return rsp[:-2]
 
+    def external_auth(key_name: str, key_id: int, vector: bytes) -> int:
+        cryptogram = crypto.external_auth_cryptogram(cos.alg, ck.key(cos, key_name), challenge(), vector)
+        return send(bytes((0x00, 0x82, 0x00, key_id, 0x10)) + cryptogram + vector)
+
+    def secured(header: bytes, pin: str | None = None) -> int:
+        """A CLA 84 command MAC'd under STK for a fresh challenge, with LV(PIN) enciphered when given."""
+        ch, stk = challenge(), ck.key(cos, "STK")
+        body = crypto.sm_encipher(cos.alg, stk, ch, crypto.pin_to_bcd(pin)) if pin is not None else b""
+        lc = bytes((len(body) + 4,))
+        return send(header + lc + body + crypto.sm_mac(cos.alg, stk, ch, header + lc + body))
+
     while True:
         send(ck.SELECT_SSSE[:3] + b"\x0C" + ck.SELECT_SSSE[4:])
         img = cos.image
         action = rnd.randrange(6)
-        if img.pin_tries_left == 0:                    # PIN UNBLOCK with the holder's PIN under the PUK
-            ch = challenge()
-            body = crypto.encipher_lv(cos.alg, ck.key(cos, "PUK"), crypto.pin_to_bcd(img.pin))
-            head = bytes.fromhex("84240000") + bytes((len(body) + 4,))
-            send(head + body + crypto.mac(cos.alg, ck.key(cos, "PUK"), head + body, ch))
+        if img.pin_tries_left == 0:                    # key 06, then PIN UNBLOCK (MAC only) or PIN RELOAD
+            if external_auth("RLK", cos.profile.pin_admin_key, rnd.randbytes(8)) == 0x9000:
+                if rnd.randrange(2):
+                    secured(bytes.fromhex("84240000"))
+                else:
+                    secured(bytes.fromhex("84240001"), OTHER_PIN if img.pin == ck.PIN else ck.PIN)
         elif action in (0, 1):
             send(ck.verify(rnd.choice(["000000", "111111", "999999"])))
         elif action == 2:
@@ -51,10 +64,7 @@ def script(cos: CardOS, rnd: random.Random, say: Callable[[str], None]) -> None:
         elif action == 3:
             send(ck.change_pin(img.pin, OTHER_PIN if img.pin == ck.PIN else ck.PIN))
         else:
-            ch = challenge()
-            vector = rnd.randbytes(8)
-            cryptogram = crypto.auth_cryptogram(cos.alg, ck.key(cos, "UK"), ch, vector)
-            if send(bytes((0x00, 0x82, 0x00, 0x04, 0x10)) + cryptogram + vector) == 0x9000:
+            if external_auth("UK", 0x04, rnd.randbytes(8)) == 0x9000:
                 number = "".join(rnd.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(9))
                 send(ck.update_record(7, 5, b"\x07\x09" + number.encode("ascii")))
 

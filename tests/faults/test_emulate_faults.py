@@ -1,4 +1,4 @@
-"""Fault injection from ``sscard emulate`` (issue 7): a real emulator process on a pty, a real client."""
+"""Fault injection from ``sscard emulate``: a real emulator process on a pty, a real client."""
 from __future__ import annotations
 
 import json

@@ -2,7 +2,7 @@
 
 After every kill the image must load and be exactly the last image the process reported writing (old) or
 the one it was writing (new) — never a mixture; every wrong-PIN answer must have been preceded by the write
-of its decremented try counter, so killing the card never gives a try back (DESIGN.md §3 PIN, §4).
+of its decremented try counter, so killing the card never gives a try back (docs/design.md §3 PIN, §4).
 SIGKILL ends the process, not the machine: the page cache survives, so this checks the write protocol
 (temp file, rename) and the order of writes and answers; power loss proper is modelled by ``TearingStore``.
 """
@@ -87,7 +87,7 @@ def test_sigkill_at_random_points_leaves_the_old_or_the_new_image(tmp_path: Path
     path = ck.write_image(tmp_path / "card.json")
     rnd = random.Random(20240301)
     outcomes: Counter[str] = Counter()
-    total_saves = 0
+    total_saves = unblocks = 0
     for _ in range(KILLS):
         seed = rnd.randrange(1 << 32)
         start = load_json(path)
@@ -115,6 +115,9 @@ def test_sigkill_at_random_points_leaves_the_old_or_the_new_image(tmp_path: Path
                 assert states[saved]["pin"]["tries_left"] == int(ln[-1], 16), ln
             elif ln.startswith(("R 20 6983", "R 5E 6983")):
                 assert states[saved]["pin"]["tries_left"] == 0, ln
+            elif ln.startswith("R 24 9000"):          # PIN UNBLOCK / RELOAD: answered after the reset was written
+                assert states[saved]["pin"]["tries_left"] == states[saved]["pin"]["max_tries"], ln
+                unblocks += 1
         total_saves += done
     leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("card.json", "card.json.lock")]
     assert all(n.startswith("card.json.") and n.endswith(".tmp") for n in leftovers)
@@ -123,5 +126,36 @@ def test_sigkill_at_random_points_leaves_the_old_or_the_new_image(tmp_path: Path
     card.power_on()
     assert ck.sw(card.process(ck.SELECT_SSSE)) >> 8 == 0x61
     assert outcomes["old"] + outcomes["new"] == KILLS
-    print(f"\n{KILLS} kills after {total_saves} reported writes: {dict(outcomes)}; "
-          f"{len(leftovers)} temp files left by killed writes")
+    print(f"\n{KILLS} kills after {total_saves} reported writes ({unblocks} PIN unblocks/reloads): "
+          f"{dict(outcomes)}; {len(leftovers)} temp files left by killed writes")
+
+
+def test_the_child_script_reaches_every_flow() -> None:
+    """Run in memory (no kill), the child's script does what it is meant to: wrong PINs block the PIN, key 06
+    and PIN UNBLOCK (``84 24 00 00``) and PIN RELOAD (``84 24 00 01``) succeed, and so do EXTERNAL AUTHENTICATE
+    with UK and the UPDATE RECORD after it; nothing answers an unexpected SW."""
+    start = ck.new_image().to_json()
+    cos = CardOS(CardImage.from_json(start), _Recorder(400), rng=kill_child.card_rng(7))
+    cos.power_on()
+    seen: Counter[tuple[int, int, int, int]] = Counter()
+    real = cos.process
+
+    def process(apdu: bytes) -> bytes:
+        rsp = real(apdu)
+        seen[(apdu[1], apdu[2] if apdu[1] == 0x82 else apdu[3], apdu[3] if apdu[1] == 0x82 else 0,
+              ck.sw(rsp))] += 1
+        return rsp
+
+    cos.process = process  # type: ignore[method-assign]
+    try:
+        kill_child.script(cos, random.Random(7), lambda line: None)
+    except _Enough:
+        pass
+    assert seen[(0x82, 0x00, 0x06, 0x9000)] >= 2             # key 06 authenticated
+    assert seen[(0x24, 0x00, 0x00, 0x9000)] >= 1             # UNBLOCK
+    assert seen[(0x24, 0x01, 0x00, 0x9000)] >= 1             # RELOAD
+    assert seen[(0x82, 0x00, 0x04, 0x9000)] >= 1 and seen[(0xDC, 0x2C, 0x00, 0x9000)] >= 1
+    assert seen[(0x20, 0x00, 0x00, 0x6983)] >= 1             # the PIN got blocked on the way
+    unexpected = {k: n for k, n in seen.items() if k[3] != 0x9000 and not (
+        k[0] in (0x20, 0x5E) and (k[3] & 0xFFF0 == 0x63C0 or k[3] == 0x6983))}
+    assert not unexpected, {f"{k[0]:02X} {k[1]:02X} {k[2]:02X} -> {k[3]:04X}": n for k, n in unexpected.items()}

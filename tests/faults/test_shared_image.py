@@ -7,10 +7,12 @@ for a lock another process holds.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,15 +45,19 @@ def gen3_card(tmp: Path) -> Path:
 
 @contextmanager
 def bridge(spec: str) -> Iterator[str]:
-    """``sscard serve`` in its own process; yields its ws:// URL."""
-    proc = subprocess.Popen(SSCARD + ["serve", "--port", "0", "--no-page", "-r", spec], cwd=ROOT,
+    """``sscard serve`` in its own process (its own config folder, so its own token); yields its ws:// URL
+    with the token."""
+    config = tempfile.mkdtemp(prefix="sscard-cfg-")
+    env = dict(os.environ, XDG_CONFIG_HOME=config)
+    proc = subprocess.Popen(SSCARD + ["serve", "--port", "0", "--no-page", "-r", spec], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         match = re.search(r"ws://127\.0\.0\.1:\d+/", line)
         assert match, line + (proc.stderr.read() if proc.stderr else "")
-        yield match.group(0)
+        token = (Path(config) / "sscard" / "bridge-token").read_text().strip()
+        yield f"{match.group(0)}?token={token}"
     finally:
         proc.send_signal(signal.SIGINT)
         try:

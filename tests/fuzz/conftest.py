@@ -1,4 +1,4 @@
-"""Fuzzing with hypothesis (issue 7 part 3): a watchdog turns a hang into a stack dump and a failed run,
+"""Fuzzing with hypothesis: a watchdog turns a hang into a stack dump and a failed run,
 since "no hang" is one of the invariants. Budgets: ``tests/fuzz/support.py``."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Byte-level fuzz targets for coverage-guided fuzzing (atheris / libFuzzer), used by ``long_run.py``.
 
-Each target takes one ``bytes`` input and raises only on a finding (an invariant of issue 7 part 3 broken:
+Each target takes one ``bytes`` input and raises only on a finding (a fuzzing invariant broken:
 an exception other than the module's own error, an invalid SW, data with an error SW, a rejected command that
 changed the card image, a malformed answer from the card or reader side). The same checks as ``tests/fuzz``.
 """
@@ -140,14 +140,53 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
 }
 
 
+def _chunked(apdus: list[bytes]) -> bytes:
+    """The input :func:`chunks` splits back into ``apdus`` (each under 256 bytes)."""
+    out = b""
+    for a in apdus:
+        assert len(a) < 256
+        out += bytes([len(a)]) + a
+    return out
+
+
+def _card_os_regression(name: str, profile: str) -> bytes | None:
+    """A regression sequence of ``test_card_os_fuzz.REGRESSIONS`` as a ``card_os`` input: recorded on a card with
+    the target's challenges, so its MACs and cryptograms are right when the target replays it."""
+    from tests.fuzz.test_card_os_fuzz import REGRESSIONS
+    counter = iter(range(1 << 30))
+    cos = ck.card(profile, rng=lambda n: next(counter).to_bytes(n, "big"))
+    checked(cos, ck.SELECT_SSSE)
+    sent: list[bytes] = []
+
+    def send(apdu: bytes) -> bytes:
+        sent.append(apdu)
+        return checked(cos, apdu)
+
+    REGRESSIONS[name](send, cos)
+    if any(len(a) >= 256 for a in sent):           # an extended APDU does not fit a one-byte chunk length
+        return None
+    return bytes([1 if profile == "gen3" else 0]) + _chunked(sent)
+
+
 def seeds(name: str) -> list[bytes]:
-    """A few valid inputs per target to start from."""
+    """A few valid inputs per target to start from, and the regression sequences of the rules."""
     if name == "image":
         return [json.dumps(ck.new_image(p).to_json(), ensure_ascii=False, indent=1).encode() for p in ("gen2", "gen3")]
     if name == "card_os":
+        from tests.fuzz.test_card_os_fuzz import REGRESSIONS
         apdus = [ck.SELECT_SSSE, bytes.fromhex("00B2012C12"), ck.GET_CHALLENGE, ck.verify("123456"),
                  ck.change_pin("123456", "654321"), bytes.fromhex("0088000010") + bytes(16)]
-        return [b"\x00" + b"".join(bytes([len(a)]) + a for a in apdus)]
+        out = [b"\x00" + _chunked(apdus)]
+        for reg in REGRESSIONS:
+            for profile in ("gen2", "gen3"):
+                seed = _card_os_regression(reg, profile)
+                if seed is not None:
+                    out.append(seed)
+        return out
+    if name == "psam":
+        from tests.fuzz.test_psam_fuzz import REGRESSIONS as PSAM_REGRESSIONS
+        p = PsamOS(PsamImage.from_json(_PSAM))
+        return [bytes(range(64))] + [_chunked([apdu for apdu, _ in make(p)]) for make in PSAM_REGRESSIONS.values()]
     return [bytes(range(64))]
 
 

@@ -1,4 +1,4 @@
-"""Long fuzzing runs (issue 7 part 3): the hypothesis suite at a larger scale, and coverage-guided atheris.
+"""Long fuzzing runs: the hypothesis suite at a larger scale, and coverage-guided atheris.
 
     .venv/bin/python tests/fuzz/long_run.py [--seconds S] [--engine hypothesis|atheris|both] [--target T ...]
     make fuzz                      # FUZZ_SECONDS=600 by default
@@ -92,7 +92,7 @@ def main() -> int:
         return 0
     import fuzz_targets
     has_atheris = importlib.util.find_spec("atheris") is not None
-    ap = argparse.ArgumentParser(description="Long fuzzing runs (issue 7 part 3).")
+    ap = argparse.ArgumentParser(description="Long fuzzing runs: hypothesis at scale, and atheris when installed.")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--engine", choices=("hypothesis", "atheris", "both"),
                     default="both" if has_atheris else "hypothesis")

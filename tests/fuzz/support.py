@@ -1,4 +1,4 @@
-"""Budgets and invariants shared by the fuzz tests (issue 7 part 3).
+"""Budgets and invariants shared by the fuzz tests.
 
 ``SSCARD_FUZZ_SCALE`` multiplies every example budget (default 1: the whole folder runs in well under a
 minute in CI); ``tests/fuzz/long_run.py`` and ``make fuzz`` raise it.
@@ -33,14 +33,14 @@ def data_allowed(ins: int, sw: int) -> bool:
     return (ins == 0xA4 and sw == 0x6283) or (ins == 0xB0 and sw == 0x6282) or (ins == 0xC0 and sw >> 8 == 0x61)
 
 
-def diff_paths(a: Any, b: Any, path: str = "") -> list[str]:
-    """Where two JSON documents differ, as dotted paths."""
+def diff_paths(a: Any, b: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Where two JSON documents differ, as key paths (tuples: key names such as "DF04.RK" hold dots)."""
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in a.keys() | b.keys():
             if k not in a or k not in b:
-                out.append(f"{path}.{k}")
+                out.append(path + (k,))
             else:
-                out += diff_paths(a[k], b[k], f"{path}.{k}")
+                out += diff_paths(a[k], b[k], path + (k,))
         return out
     return [] if a == b else [path]

@@ -1,4 +1,4 @@
-"""Fuzzing the card OS at APDU level (issue 7 part 3).
+"""Fuzzing the card OS at APDU level.
 
 Sequences of valid commands (with real MACs and cryptograms, so deep states are reached: PIN verified,
 keys authenticated, applications blocked …), mutated valid commands, structured random commands, raw random
@@ -8,12 +8,16 @@ bytes and power cycles, on personalised gen2 and gen3 cards. After every command
 * a malformed APDU got 6700;
 * a rejected command (SW ≠ 9000) carried no data, except the card's conventions (SELECT 6283 with the FCI,
   READ BINARY 6282, GET RESPONSE 61xx), and changed nothing in the image — except the try counter a failed
-  PIN or external authentication must decrement, by exactly one (DESIGN.md §3).
+  PIN or external authentication must decrement, by exactly one (docs/design.md §3).
+
+``REGRESSIONS`` are short sequences for security rules, each with the SWs it must get; they run here under
+the same invariants and seed the coverage-guided fuzzer (``fuzz_targets.seeds``).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from hypothesis import given, strategies as st
 
 from firmware_sim.card_os import CardOS
@@ -51,10 +55,13 @@ def checked(cos: CardOS, apdu: bytes) -> bytes:
     counting = sw & 0xFFF0 == 0x63C0 or sw == 0x6983
     assert counting and len(changed) == 1, f"{apdu.hex()} -> {sw:04X} changed {changed}"
     path = changed[0]
-    assert (ins in (0x20, 0x5E) and path == ".pin.tries_left") or \
-           (ins == 0x82 and path.endswith(".tries_left") and ".keys." in path), (apdu.hex(), path)
+    assert (ins in (0x20, 0x5E) and path == ("pin", "tries_left")) or \
+           (ins == 0x82 and len(path) == 5 and path[0] == "dfs" and path[2] == "keys" and path[4] == "tries_left"), \
+        (apdu.hex(), path)
+    if ins == 0x82:                                    # the counter of the key the command named, no other
+        assert before["dfs"][path[1]]["keys"][path[3]]["id"] == f"{apdu[3]:02X}", (apdu.hex(), path)
     node_b, node_a = before, after
-    for part in path.strip(".").split("."):
+    for part in path:
         node_b, node_a = node_b[part], node_a[part]
     assert node_a == node_b - 1, f"{path}: {node_b} -> {node_a}"
     return rsp
@@ -117,7 +124,7 @@ def external_auth(cos: CardOS, data: st.DataObject) -> bytes:
     rsp = checked(cos, ck.GET_CHALLENGE)
     vector = data.draw(st.binary(min_size=8, max_size=8))
     key = cos.image.dfs[df.name].keys[ks.key_id].value
-    cryptogram = crypto.auth_cryptogram(cos.alg, key, rsp[:-2] if len(rsp) == 10 else bytes(8), vector)
+    cryptogram = crypto.external_auth_cryptogram(cos.alg, key, rsp[:-2] if len(rsp) == 10 else bytes(8), vector)
     if data.draw(st.integers(0, 3)) == 0:
         cryptogram = bytes([cryptogram[0] ^ 0x01]) + cryptogram[1:]
     return bytes((0x00, 0x82, 0x00, ks.key_id, 0x10)) + cryptogram + vector
@@ -135,38 +142,60 @@ def change_pin(cos: CardOS, data: st.DataObject) -> bytes:
     return ck.change_pin(old, data.draw(st.sampled_from(["123456", "654321", "1234", "123456789012"])))
 
 
-def _maced(cos: CardOS, data: st.DataObject, header: bytes, body: bytes, use: KeyUse) -> bytes:
+def _stk(cos: CardOS, data: st.DataObject) -> bytes:
+    """The current DF's STK, now and then another DF's (per-DF keys: the card must refuse its MACs)."""
+    dfs = cos.profile.dfs
     df = cos.df or cos.profile.ssse
-    rsp = checked(cos, ck.GET_CHALLENGE)
-    challenge = rsp[:-2] if len(rsp) == 10 else bytes(8)
-    try:
-        key = cos.image.dfs[df.name].keys[df.key_by_use(use).key_id].value
-    except KeyError:                      # this DF has no such key: the card must refuse whatever we send
-        key = bytes(16)
+    if data.draw(st.integers(0, 5)) == 0:
+        df = data.draw(st.sampled_from(dfs))
+    return cos.image.dfs[df.name].keys[df.key_by_use(KeyUse.MAC).key_id].value
+
+
+def _maced(cos: CardOS, data: st.DataObject, header: bytes, body: bytes = b"", pin: str | None = None) -> bytes:
+    rsp = checked(cos, ck.GET_CHALLENGE if data.draw(st.integers(0, 9)) else bytes.fromhex("0084000010"))
+    challenge = rsp[:-2][:8] if len(rsp) >= 10 else bytes(8)
+    key = _stk(cos, data)
+    if pin is not None:
+        body = crypto.sm_encipher(cos.alg, key, challenge, crypto.pin_to_bcd(pin))
     lc = len(body) + 4
-    mac = crypto.mac(cos.alg, key, header + bytes((lc,)) + body, challenge)
+    mac = crypto.sm_mac(cos.alg, key, challenge, header + bytes((lc,)) + body)
     if data.draw(st.integers(0, 4)) == 0:
         mac = bytes([mac[0] ^ 0x80]) + mac[1:]
     return header + bytes((lc,)) + body + mac
 
 
-def pin_unblock(cos: CardOS, data: st.DataObject) -> bytes:
-    reload = data.draw(st.booleans())
-    use = KeyUse.RELOAD if reload else KeyUse.UNBLOCK
+def pin_admin(cos: CardOS, data: st.DataObject) -> bytes:
+    """EXTERNAL AUTHENTICATE with key 06 (in SSSE; elsewhere the card has no key 06: 6A88)."""
     df = cos.df or cos.profile.ssse
-    pin = cos.image.pin if not reload else data.draw(st.sampled_from(["123456", "888888"]))
-    try:
-        key = cos.image.dfs[df.name].keys[df.key_by_use(use).key_id].value
-    except KeyError:
-        key = bytes(16)
-    body = crypto.encipher_lv(cos.alg, key, crypto.pin_to_bcd(pin))
-    return _maced(cos, data, bytes((0x84, 0x24, 0x00, int(reload))), body, use)
+    rsp = checked(cos, ck.GET_CHALLENGE)
+    ks = df.key_by_id(cos.profile.pin_admin_key)
+    key = cos.image.dfs[df.name].keys[ks.key_id].value if ks is not None else bytes(16)
+    vector = data.draw(st.binary(min_size=8, max_size=8))
+    cryptogram = crypto.external_auth_cryptogram(cos.alg, key, rsp[:-2] if len(rsp) == 10 else bytes(8), vector)
+    if data.draw(st.integers(0, 5)) == 0:
+        cryptogram = bytes([cryptogram[0] ^ 0x01]) + cryptogram[1:]
+    return bytes((0x00, 0x82, 0x00, cos.profile.pin_admin_key, 0x10)) + cryptogram + vector
+
+
+def pin_unblock(cos: CardOS, data: st.DataObject) -> bytes:
+    """PIN UNBLOCK (MAC only) or RELOAD (an enciphered new PIN), often in SSSE right after key 06."""
+    if cos.df is not cos.profile.ssse and data.draw(st.booleans()):
+        checked(cos, ck.SELECT_SSSE[:3] + b"\x0C" + ck.SELECT_SSSE[4:])
+    if data.draw(st.booleans()):
+        checked(cos, pin_admin(cos, data))
+    reload = data.draw(st.booleans())
+    header = bytes((0x84, 0x24, 0x00, int(reload)))
+    if reload:
+        return _maced(cos, data, header, pin=data.draw(st.sampled_from(["123456", "888888", "1234"])))
+    if data.draw(st.integers(0, 5)) == 0:                          # the old form, carrying a PIN: refused
+        return _maced(cos, data, header, pin=cos.image.pin)
+    return _maced(cos, data, header)
 
 
 def block(cos: CardOS, data: st.DataObject) -> bytes:
     ins = data.draw(st.sampled_from([0x1E, 0x1E, 0x18, 0x18, 0x16]))
     p2 = data.draw(st.sampled_from([0x00, 0x00, 0x01])) if ins == 0x1E else 0x00
-    return _maced(cos, data, bytes((0x84, ins, 0x00, p2)), b"", KeyUse.MAC)
+    return _maced(cos, data, bytes((0x84, ins, 0x00, p2)))
 
 
 def update(cos: CardOS, data: st.DataObject) -> bytes:
@@ -175,20 +204,22 @@ def update(cos: CardOS, data: st.DataObject) -> bytes:
     if ef.cyclic_records:
         body = data.draw(st.binary(min_size=ef.record_size, max_size=ef.record_size))
         header = bytes((0x04, 0xE2, 0x00, ef.sfi << 3))
-        return _maced(cos, data, header, body, KeyUse.MAC)
-    n = data.draw(st.integers(1, len(ef.items)))
-    item = ef.items[n - 1]
-    record = item.encode_record(item.example)
-    if ef.update.key_id is not None and data.draw(st.booleans()):      # plain, after external authentication
+    else:
+        n = data.draw(st.integers(1, len(ef.items)))
+        item = ef.items[n - 1]
+        body = item.encode_record(item.example)
+        header = bytes((0x04, 0xDC, n, (ef.sfi << 3) | 4))
+    if ef.update.key_id is not None and data.draw(st.integers(0, 3)):   # after external authentication
         df = cos.df or cos.profile.ssse
         ks = df.key_by_id(ef.update.key_id)
         if ks is not None:
             rsp = checked(cos, ck.GET_CHALLENGE)
             key = cos.image.dfs[df.name].keys[ks.key_id].value
-            cg = crypto.auth_cryptogram(cos.alg, key, rsp[:-2] if len(rsp) == 10 else bytes(8), bytes(8))
+            cg = crypto.external_auth_cryptogram(cos.alg, key, rsp[:-2] if len(rsp) == 10 else bytes(8), bytes(8))
             checked(cos, bytes((0x00, 0x82, 0x00, ks.key_id, 0x10)) + cg + bytes(8))
-        return bytes((0x00, 0xDC, n, (ef.sfi << 3) | 4, len(record))) + record
-    return _maced(cos, data, bytes((0x04, 0xDC, n, (ef.sfi << 3) | 4)), record, KeyUse.MAC)
+    if data.draw(st.integers(0, 2)):                                     # plain, as DF01–DF03 and SSSE take it
+        return bytes((0x00,)) + header[1:] + bytes((len(body),)) + body
+    return _maced(cos, data, header, body)
 
 
 def update_binary(cos: CardOS, data: st.DataObject) -> bytes:
@@ -197,9 +228,19 @@ def update_binary(cos: CardOS, data: st.DataObject) -> bytes:
                   len(chunk))) + chunk
 
 
-VALID: list[Gen] = [select_df, select_df, select_fid, read_record, read_record, read_binary, get_challenge,
-                    get_response, internal_auth, external_auth, verify, verify, change_pin, pin_unblock, block,
-                    update, update, update_binary]
+def select_child(cos: CardOS, data: st.DataObject) -> bytes:
+    fid = data.draw(st.sampled_from([d.fid for d in cos.profile.dfs]))
+    return bytes((0x00, 0xA4, 0x01, 0x00, 0x02)) + fid.to_bytes(2, "big")
+
+
+def read_all_records(cos: CardOS, data: st.DataObject) -> bytes:
+    ef = data.draw(st.sampled_from([f for f in _files(cos) if isinstance(f, RecordFile)]))
+    return bytes((0x00, 0xB2, data.draw(st.integers(0, 9)), (ef.sfi << 3) | 5, data.draw(st.sampled_from([0, 0xFF, 3]))))
+
+
+VALID: list[Gen] = [select_df, select_df, select_fid, select_child, read_record, read_record, read_all_records,
+                    read_binary, get_challenge, get_response, internal_auth, external_auth, verify, verify,
+                    change_pin, pin_admin, pin_unblock, pin_unblock, block, update, update, update_binary]
 
 
 # --- noise -----------------------------------------------------------------------------------------------------
@@ -249,6 +290,87 @@ def step(cos: CardOS, data: st.DataObject) -> None:
     checked(cos, mutate(apdu, data) if kind == "mutated" else apdu)
 
 
+# --- regression sequences -------------------------------------------------------------------------------------
+Send = Callable[[bytes], bytes]
+
+
+def _sw(rsp: bytes) -> int:
+    return int.from_bytes(rsp[-2:], "big")
+
+
+def _select(send: Send, cos: CardOS, df: str) -> None:
+    aid = cos.profile.df(df).aid
+    assert _sw(send(bytes((0x00, 0xA4, 0x04, 0x0C, len(aid))) + aid)) == 0x9000
+
+
+def _secured(send: Send, cos: CardOS, header: bytes, body: bytes = b"", key_name: str = "STK",
+             df: str = "SSSE", challenge: bytes | None = None) -> bytes:
+    if challenge is None:
+        rsp = send(ck.GET_CHALLENGE)
+        assert _sw(rsp) == 0x9000
+        challenge = rsp[:-2]
+    lc = bytes((len(body) + 4,))
+    mac = crypto.sm_mac(cos.alg, ck.key(cos, key_name, df), challenge, header + lc + body)
+    return header + lc + body + mac
+
+
+def reg_challenge16_then_external_auth(send: Send, cos: CardOS) -> None:
+    """A 16-byte challenge, then EXTERNAL AUTHENTICATE: 6984, and the key's counter is not lowered."""
+    rsp = send(bytes.fromhex("0084000010"))
+    assert _sw(rsp) == 0x9000 and len(rsp) == 18
+    vector = bytes(range(8))
+    crypt = crypto.external_auth_cryptogram(cos.alg, ck.key(cos, "UK"), rsp[:8], vector)
+    assert _sw(send(bytes.fromhex("0082000410") + crypt + vector)) == 0x6984
+    assert cos.image.dfs["SSSE"].keys[0x04].tries_left == 3
+
+
+def reg_challenge16_then_maced(send: Send, cos: CardOS) -> None:
+    """A 16-byte challenge, then a MAC'd APPLICATION BLOCK: 6984, nothing blocked."""
+    rsp = send(bytes.fromhex("0084000010"))
+    assert _sw(rsp) == 0x9000
+    assert _sw(send(_secured(send, cos, bytes.fromhex("841E0000"), challenge=rsp[:8]))) == 0x6984
+    assert cos.image.dfs["SSSE"].status == "active"
+
+
+def reg_maced_extended_lc(send: Send, cos: CardOS) -> None:
+    """``04 D6 88 00 00 01 04`` + 260 bytes: a MAC'd command with more than 255 data bytes is 6700."""
+    assert _sw(send(ck.GET_CHALLENGE)) == 0x9000
+    assert _sw(send(bytes.fromhex("04D68800000104") + bytes(range(256)) + bytes(4))) == 0x6700
+
+
+def reg_stk_mac_is_not_the_update_key(send: Send, cos: CardOS) -> None:
+    """An STK-MAC'd UPDATE RECORD of EF05 (update condition: key 04) without that key: 6982."""
+    assert _sw(send(_secured(send, cos, bytes.fromhex("04DC072C"), b"\x07\x09Z12345678"))) == 0x6982
+
+
+def reg_ssse_mac_refused_in_df04(send: Send, cos: CardOS) -> None:
+    """In DF04, a MAC under SSSE's STK: 6988 (each DF has its own STK)."""
+    _select(send, cos, "DF04")
+    record = cos.image.dfs["DF04"].records[0xEF05][0]
+    assert _sw(send(_secured(send, cos, bytes.fromhex("04DC012C"), record))) == 0x6988
+
+
+def reg_unblock_without_key_06(send: Send, cos: CardOS) -> None:
+    """PIN UNBLOCK with a good STK MAC but no external authentication with key 06: 6982."""
+    assert _sw(send(_secured(send, cos, bytes.fromhex("84240000")))) == 0x6982
+
+
+REGRESSIONS: dict[str, Callable[[Send, CardOS], None]] = {
+    f.__name__[4:]: f for f in (reg_challenge16_then_external_auth, reg_challenge16_then_maced, reg_maced_extended_lc,
+                                reg_stk_mac_is_not_the_update_key, reg_ssse_mac_refused_in_df04,
+                                reg_unblock_without_key_06)}
+
+
+@pytest.mark.parametrize("profile", ["gen1", "gen2", "gen3"])
+@pytest.mark.parametrize("name", list(REGRESSIONS))
+def test_regression_sequences(profile: str, name: str) -> None:
+    cos = ck.card(profile)
+    checked(cos, ck.SELECT_SSSE)
+    before = cos.image.to_json()
+    REGRESSIONS[name](lambda apdu: checked(cos, apdu), cos)
+    assert cos.image.to_json() == before                 # each sequence is refused and changes nothing
+
+
 def fresh(profile: str, seed: int) -> CardOS:
     counter = iter(range(1 << 30))
     return ck.card(profile, rng=lambda n: (seed + next(counter)).to_bytes(8, "big")[-n:].rjust(n, b"\x5A"))
@@ -296,3 +418,18 @@ def test_checker_catches_a_change_on_rejection() -> None:
     except AssertionError:
         return
     raise AssertionError("the checker accepted a rejected command that changed the image")
+
+
+def test_regression_seeds_replay_on_the_fuzz_target() -> None:
+    """Each regression seed of ``fuzz_targets`` gets, replayed by the ``card_os`` target, the SWs it was recorded
+    with — so the coverage-guided fuzzer starts from the refused sequences themselves."""
+    from tests.fuzz import fuzz_targets
+    seeds = fuzz_targets.seeds("card_os")
+    assert len(seeds) > 1 + len(REGRESSIONS)                 # all but the extended-Lc one, for gen2 and gen3
+    for seed in seeds[1:]:
+        counter = iter(range(1 << 30))
+        cos = ck.card("gen3" if seed[0] & 1 else "gen2", rng=lambda n: next(counter).to_bytes(n, "big"))
+        checked(cos, ck.SELECT_SSSE)
+        answers = [_sw(checked(cos, apdu)) for apdu in fuzz_targets.chunks(seed[1:])]
+        assert answers[-1] in (0x6984, 0x6982, 0x6988), [f"{a:04X}" for a in answers]
+        fuzz_targets.card_os(seed)                           # and the target itself finds nothing

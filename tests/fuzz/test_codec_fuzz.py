@@ -1,4 +1,4 @@
-"""Fuzzing the sans-I/O codecs (issue 7 part 3): APDUs, simple and BER TLV, hex input.
+"""Fuzzing the sans-I/O codecs: APDUs, simple and BER TLV, hex input.
 
 Bad input raises the codec's own error (``MalformedApdu``, ``MalformedFrame``) and nothing else; good input
 round-trips.

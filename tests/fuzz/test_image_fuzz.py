@@ -1,4 +1,4 @@
-"""Fuzzing the card- and PSAM-image loaders (issue 7 part 3).
+"""Fuzzing the card- and PSAM-image loaders.
 
 A damaged image (mutated JSON structure or mutated text) raises ``BadCardImage`` and nothing else. An image
 that loads is usable: it round-trips through ``to_json`` and the card OS answers commands on it without
@@ -132,7 +132,8 @@ def test_deeply_nested_json_is_a_bad_image(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("profile, where, value", [
     ("gen3", ("dfs", "SSSE", "keys", "IRK", "value"), "00" * 8),      # an SM4 card with a DES-sized key
-    ("gen3", ("dfs", "DF01", "keys", "STK", "value"), "00" * 24),
+    ("gen3", ("dfs", "DF01", "keys", "DF01.STK", "value"), "00" * 24),
+    ("gen2", ("dfs", "DF04", "keys", "DF04.STK", "value"), "00" * 5),      # no key has 5 bytes
     ("gen2", ("pin", "tries_left"), True),                           # JSON true is not a count
     ("gen2", ("dfs", "SSSE", "keys", "UK", "tries_left"), False),
 ])
@@ -147,6 +148,31 @@ def test_found_by_fuzzing_images_the_card_os_could_not_use(profile: str, where: 
         CardImage.from_json(doc)
 
 
+@pytest.mark.parametrize("profile", ["gen2", "gen3"])
+def test_an_image_of_the_old_format_is_refused_naming_the_file(tmp_path: Path, profile: str) -> None:
+    """"sscard.card/1" images hold keys of the old recipes: refused, even when everything else is well formed."""
+    doc = ck.new_image(profile).to_json()
+    assert doc["format"] == "sscard.card/2"
+    doc["format"] = "sscard.card/1"
+    f = tmp_path / "old-card.json"
+    f.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(BadCardImage) as exc:
+        load_card(f)
+    assert str(f) in str(exc.value) and "sscard.card/1" in str(exc.value)
+
+
+def test_a_psam_image_of_the_old_format_is_refused_naming_the_file(tmp_path: Path) -> None:
+    from firmware_sim.psam_image import load_psam
+    doc = demo_psam("440100").to_json()
+    assert doc["format"] == "sscard.psam/2"
+    doc["format"] = "sscard.psam/1"
+    f = tmp_path / "old-psam.json"
+    f.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(BadCardImage) as exc:
+        load_psam(f)
+    assert str(f) in str(exc.value) and "sscard.psam/1" in str(exc.value)
+
+
 @budget(300)
 @given(st.data())
 def test_mutated_psam_documents(data: st.DataObject) -> None:
@@ -158,9 +184,10 @@ def test_mutated_psam_documents(data: st.DataObject) -> None:
     assert PsamImage.from_json(json.loads(json.dumps(psam.to_json()))) == psam
     os_ = PsamOS(psam)
     os_.power_on()
-    for apdu in (bytes.fromhex("00A4040006D15600000590"), bytes.fromhex("00B0960006"),
-                 bytes.fromhex("801A270108") + bytes(8), bytes.fromhex("80FA000008") + bytes(8),
-                 bytes.fromhex("00A4040006D15600000591"), bytes.fromhex("801A270110") + bytes(16),
-                 bytes.fromhex("80FA050018") + bytes(24)):
+    for apdu in (bytes.fromhex("00B0960006"), bytes.fromhex("00B095000F"), bytes.fromhex("00A4040006D15600000590"),
+                 bytes.fromhex("BFDE470A10") + bytes(16), bytes.fromhex("80FA000008") + bytes(8),
+                 bytes.fromhex("00A4040006D15600000591"), bytes.fromhex("BFDE480918") + bytes(24),
+                 bytes.fromhex("80FA050020") + bytes(32), bytes.fromhex("801A670820") + bytes(32),
+                 bytes.fromhex("80FA000010") + bytes(16)):
         rsp = os_.process(apdu)
         assert valid_sw(int.from_bytes(rsp[-2:], "big")), (apdu.hex(), rsp.hex())

@@ -1,4 +1,4 @@
-"""Fuzzing the link-level decoders and engines (issue 7 part 3): T=1 blocks and both T=1 machines, CCID
+"""Fuzzing the link-level decoders and engines: T=1 blocks and both T=1 machines, CCID
 messages, GemCore framing, the simulated CCID-serial reader firmware, the card's ISO 7816-3 engine, ATR, PPS,
 T=0 and vpcd framing.
 

@@ -1,4 +1,4 @@
-"""Batch issuance (issue 7 part 4): good and bad rows, line numbers, the images it writes, the CLI."""
+"""Batch issuance: good and bad rows, line numbers, the images it writes, the CLI."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Fixtures for pyscard → private pcscd → vpcd → emulator tests (issue 4).
+"""Fixtures for pyscard → private pcscd → vpcd → emulator tests.
 
 ``pcscd_vpcd``: the process's private pcscd (``tests.support.pcscd.shared``) with our vpcd entry
 "sscard pcsc-tests" on free ports: slot 0 (``card_reader``) for the card, slot 1 (``psam_reader``)
@@ -24,6 +24,7 @@ from hardware.vpcd_link import VpcdLink
 from tests.support.pcscd import (
     PrivatePcscd, free_port_block, missing_requirements, shared, slot_names, vpcd_entry,
 )
+from tests.support.prereq import missing
 
 READER = "sscard pcsc-tests"  # FRIENDLYNAME of our vpcd entry; other suites add their own entries
 CARD_TIMEOUT = 10.0  # pcscd polls vpcd presence every 400 ms; this is only a ceiling
@@ -65,7 +66,7 @@ def _watchdog(request: pytest.FixtureRequest, _watchdog_log: TextIO) -> Iterator
 def pcscd_vpcd() -> VpcdBench:
     reason = missing_requirements()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
     daemon = shared()
     port = free_port_block()
     daemon.ensure([vpcd_entry(port, READER)])

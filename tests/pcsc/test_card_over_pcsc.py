@@ -8,19 +8,18 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from firmware_sim.card_os import CardOS
+from firmware_sim.demo import demo_card, demo_psam
+from firmware_sim.psam import PsamOS
+from hardware.inprocess import InProcessReader
 from hardware.pcsc import PcscReader, open_psam_reader, open_reader
 from hardware.vpcd_link import VpcdLink
+from host.terminal import Terminal
 from protocols.errors import NoCard, WrongPin
 
 from .conftest import VpcdBench
 
 pytestmark = pytest.mark.pcsc
-
-card_os = pytest.importorskip("firmware_sim.card_os")
-psam_os = pytest.importorskip("firmware_sim.psam")
-demo = pytest.importorskip("firmware_sim.demo")
-terminal_mod = pytest.importorskip("host.terminal")
-inprocess = pytest.importorskip("hardware.inprocess")
 
 SELECT_SSSE = bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF")
 Serve = Callable[..., VpcdLink]
@@ -28,8 +27,8 @@ Serve = Callable[..., VpcdLink]
 
 def fresh_devices() -> tuple[object, object]:
     """The demo card and its city's PSAM, in memory (nothing written back to the shipped images)."""
-    card = card_os.CardOS(demo.demo_card())
-    return card, psam_os.PsamOS(demo.demo_psam(card.image.region))
+    card = CardOS(demo_card())
+    return card, PsamOS(demo_psam(card.image.region))
 
 
 @pytest.fixture
@@ -57,7 +56,7 @@ def test_card_apdus(readers: tuple[PcscReader, PcscReader, VpcdLink]) -> None:
     card, _psam, _ = readers
     assert card.connect()[:4] == bytes.fromhex("3B6D0000")
     fci = transmit_t0(card, SELECT_SSSE)
-    assert fci[-2:] == b"\x90\x00" and b"\x9f\x0c" in fci  # 9F0C carries the algorithm id
+    assert fci[-2:] == b"\x90\x00" and b"\x88\x01\x1e" in fci and b"\x9f\x0c" not in fci  # gen2: no 9F0C
     assert card.transmit(bytes.fromhex("00A4000002EF05")) == b"\x90\x00"
     record = card.transmit(bytes.fromhex("00B2072C0B"))
     assert record[:2] == bytes.fromhex("0709") and record[-2:] == b"\x90\x00" and len(record) == 13
@@ -74,17 +73,17 @@ def test_basic_info_with_psam_authentication_matches_in_process(
     readers: tuple[PcscReader, PcscReader, VpcdLink],
 ) -> None:
     card, psam, _ = readers
-    over_pcsc = terminal_mod.Terminal(card, psam).read_basic_info()
+    over_pcsc = Terminal(card, psam).read_basic_info()
     ref_card, ref_psam = fresh_devices()
-    in_process = terminal_mod.Terminal(
-        inprocess.InProcessReader(ref_card), inprocess.InProcessReader(ref_psam)).read_basic_info()
+    in_process = Terminal(
+        InProcessReader(ref_card), InProcessReader(ref_psam)).read_basic_info()
     assert over_pcsc.authenticated
     assert over_pcsc == in_process
 
 
 def test_pin_verify_change_reload(readers: tuple[PcscReader, PcscReader, VpcdLink]) -> None:
     card, psam, _ = readers
-    term = terminal_mod.Terminal(card, psam)
+    term = Terminal(card, psam)
     with pytest.raises(WrongPin) as wrong:
         term.verify_pin("000000")
     assert wrong.value.tries_left == 2
@@ -98,14 +97,14 @@ def test_pin_verify_change_reload(readers: tuple[PcscReader, PcscReader, VpcdLin
 
 def test_secured_update(readers: tuple[PcscReader, PcscReader, VpcdLink]) -> None:
     card, psam, _ = readers
-    term = terminal_mod.Terminal(card, psam)
+    term = Terminal(card, psam)
     term.write_item("DF01/EF06", "postcode", "510000")  # CLA 04 + MAC from the PSAM
     assert term.read_items("DF01/EF06", ["postcode"]) == {"postcode": "510000"}
 
 
 def test_card_removed_mid_flow(readers: tuple[PcscReader, PcscReader, VpcdLink]) -> None:
     card, psam, link = readers
-    term = terminal_mod.Terminal(card, psam)
+    term = Terminal(card, psam)
     term.read_basic_info()
     with card.transaction():
         card.transmit(bytes.fromhex("00A4000002EF05"))

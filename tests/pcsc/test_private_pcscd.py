@@ -17,6 +17,7 @@ from tests.support.pcscd import (
     CCID_TWIN_DRIVER, PrivatePcscd, free_port_block, listening_ports, reader_entry, slot_names, vpcd_entry,
     vpcd_ports,
 )
+from tests.support.prereq import missing
 
 from .conftest import VpcdBench
 
@@ -86,7 +87,7 @@ def test_two_vpcd_entries_do_not_share_slots(pcscd_vpcd: VpcdBench, tmp_path: Pa
     """Debian's vpcd keeps slot sockets in one static array per loaded driver; without a private copy
     of the driver for the second entry, both entries' "… 00 00" readers would show the second card."""
     if shutil.which("opensc-tool") is None:
-        pytest.skip("opensc-tool not installed")
+        missing("opensc-tool not installed (Debian package opensc)")
     first, second = free_port_block(), free_port_block()
     atrs = {"first": bytes.fromhex("3B00AA"), "second": bytes.fromhex("3B00BB")}
     with PrivatePcscd(tmp_path / "d") as daemon:

@@ -1,4 +1,4 @@
-"""The standard interface (issue 6) over PC/SC: pyscard → private pcscd → vpcd → emulated card and PSAM.
+"""The standard interface over PC/SC: pyscard → private pcscd → vpcd → emulated card and PSAM.
 
 The same functions and error codes as over ``sim`` (tests/service/test_standard.py), on the PC/SC path.
 Lives here to share this folder's session-wide pcscd fixtures.
@@ -64,14 +64,14 @@ def test_read_functions_over_pcsc(pcsc_driver, profile):
 
 def test_pin_functions_over_pcsc(pcsc_driver):
     driver, _ = pcsc_driver("gen3", "123456", "000000", "000000", "000000", "111111", "111111", "111111",
-                            "111111", "222222", "222222", "222222", "333333", "333333", "333333")
+                            "111111", "222222", "222222", "333333", "333333", "333333")
     assert driver.iVerifyPIN(1) == (0, "")
     assert driver.iVerifyPIN(1) == (-51, "2|wrong PIN, 2 tries left|")
     assert [driver.iVerifyPIN(1)[0] for _ in range(2)] == [-51, -52]
     assert driver.iReloadPIN(1, "") == (0, "")                         # 111111
     assert driver.iVerifyPIN(1) == (0, "")
     assert driver.iChangePIN(1) == (0, "")                             # 111111 -> 222222
-    assert driver.iUnblockPIN(1, "") == (0, "")
+    assert driver.iUnblockPIN(1, "") == (0, "")                        # key 06 + MAC: no PIN entered
     code, step1 = driver.iReadCardBas_HSM_Step1(1)
     assert code == 0
     region, atr = split_fields(step1)[:2]

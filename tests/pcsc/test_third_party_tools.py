@@ -10,6 +10,7 @@ import pytest
 from hardware.pcsc import list_readers
 from hardware.vpcd_link import VpcdLink
 from tests.support.devices import EchoDevice
+from tests.support.prereq import missing
 
 from .conftest import VpcdBench
 
@@ -17,11 +18,12 @@ pytestmark = pytest.mark.pcsc
 
 Serve = Callable[..., VpcdLink]
 TOOL_TIMEOUT = 30
+PACKAGES = {"scriptor": "pcsc-tools", "opensc-tool": "opensc"}   # the Debian package of each tool
 
 
 def run(args: list[str], bench: VpcdBench, stdin: str = "") -> subprocess.CompletedProcess[str]:
     if shutil.which(args[0]) is None:
-        pytest.skip(f"{args[0]} not installed")
+        missing(f"{args[0]} not installed (Debian package {PACKAGES[args[0]]})")
     return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=TOOL_TIMEOUT,
                           env=bench.daemon.client_env())
 

@@ -1,4 +1,4 @@
-"""Fixtures for the serial-reader tests (issue 5): the simulated GemCore SIM Pro served on a real pty.
+"""Fixtures for the serial-reader tests: the simulated GemCore SIM Pro served on a real pty.
 
 ``serial_bench(...)`` starts a firmware (card in slot 0, PSAM in slot 1) on a pty or TCP and stops it after the
 test. ``ScriptDevice`` is a deterministic APDU device whose answers depend only on the command, so a run through

@@ -1,4 +1,4 @@
-"""Our ``ccid-serial:`` host driver against the simulated GemCore SIM Pro firmware over a real pty (issue 5):
+"""Our ``ccid-serial:`` host driver against the simulated GemCore SIM Pro firmware over a real pty:
 start-up, both slots, PPS at the fastest common Fi/Di, T=0 procedure bytes, T=1 (LRC, CRC, chaining, IFS,
 WTX), specific mode, card movement, TCP, the GemPC Twin echo, NAK handling, and the terminal flows."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The peer check (issue 5): pcscd with Debian's ``libccidtwin.so`` opens our simulated GemCore SIM Pro on a pty;
+"""The peer check: pcscd with Debian's ``libccidtwin.so`` opens our simulated GemCore SIM Pro on a pty;
 pyscard sees two readers (card, PSAM) per serial reader, and the basic-info read with PSAM authentication and
 PIN verify work in T=0 and in T=1 (ATR variants offering each). Our own ``ccid-serial:`` driver runs the same
 flows against an identical firmware. libccid never polls card presence on a GemCore SIM Pro (its slots count
@@ -30,6 +30,7 @@ from protocols import crypto
 
 from tests.serial.conftest import card_image
 from tests.support.pcscd import CCID_TWIN_DRIVER, PCSCD, reader_entry, shared
+from tests.support.prereq import missing
 
 H = bytes.fromhex
 PROFILES = {"t0": LinkProfile.t0_only(0x96), "t1": LinkProfile.t1(0x96)}
@@ -37,11 +38,11 @@ CARD_TIMEOUT = 15.0
 
 
 def _missing() -> str | None:
-    for path in (PCSCD, CCID_TWIN_DRIVER):
+    for path, package in ((PCSCD, "pcscd"), (CCID_TWIN_DRIVER, "libccid")):
         if not Path(path).exists():
-            return f"{path} not installed (packages pcscd and libccid; make test installs them)"
+            return f"{path} not installed (Debian package {package}; `make setup` installs it)"
     if shutil.which("unshare") is None:
-        return "unshare (util-linux) not installed"
+        return "unshare not installed (Debian package util-linux)"
     return None
 
 
@@ -65,7 +66,7 @@ def _serve(tmp: Path, tag: str) -> FirmwareServer:
 def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PeerReader]]:
     reason = _missing()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
     from hardware.pcsc import PcscReader, list_readers
     daemon = shared()
     out: dict[str, PeerReader] = {}

@@ -1,4 +1,4 @@
-"""Fault injection on the serial line and on the T=1 card line (issue 5, "done when"): thousands of APDUs at a
+"""Fault injection on the serial line and on the T=1 card line: thousands of APDUs at a
 byte error rate of 1e-3 give zero wrong results; damaged frames are NAKed and resent; T=1 recovers; when recovery
 is impossible the host gets a typed error, never wrong data."""
 from __future__ import annotations

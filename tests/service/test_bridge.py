@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import urllib.error
@@ -15,8 +17,8 @@ from websockets.sync.client import connect
 
 from host import cli
 from host.hsm import SoftwareHsm
-from host.serve import EXAMPLE_PAGE, BackgroundBridge, Bridge
-from host.standard import SSCardDriver, ScriptedPins
+from host.serve import EXAMPLE_PAGE, BackgroundBridge, Bridge, load_token, normalise_origin, token_path
+from host.standard import SSCardDriver, ScriptedPins, console_pin_entry
 from host.standard.formats import split_fields
 
 
@@ -70,21 +72,88 @@ def test_bad_requests(bridge):
         assert ask(ws, function="iReadCard", iType=1, iAuthType=2)["code"] == -23   # missing pFileAddr = ""
 
 
+def refused(url: str, origin: str | None = None) -> int:
+    """The HTTP status of a refused handshake (fails if the bridge accepts it)."""
+    with pytest.raises(InvalidStatus) as err:
+        connect(url, origin=origin).close()
+    return err.value.response.status_code
+
+
 def test_origin_check(bridge):
     bg, _ = bridge
-    for origin in ("http://localhost:8080", "http://127.0.0.1", "null"):
-        with connect(bg.url, origin=origin) as ws:
+    for origin in (None, f"http://127.0.0.1:{bg.port}", f"http://localhost:{bg.port}", f"http://[::1]:{bg.port}"):
+        with connect(bg.url, origin=origin) as ws:                 # not a browser, or the bridge's own page
             assert ask(ws, function="iGetReaderInfo")["code"] == 0
-    with pytest.raises(InvalidStatus) as err:
-        connect(bg.url, origin="https://evil.example")
-    assert err.value.response.status_code == 403
+    for origin in ("https://evil.example", "null", "file://", "http://127.0.0.1", "http://localhost:8080",
+                   f"http://127.0.0.1:{bg.port + 1}", f"https://127.0.0.1:{bg.port}"):
+        assert refused(bg.url, origin) == 403, origin
+
+
+def test_token_is_required(bridge):
+    bg, _ = bridge
+    assert refused(bg.base_url) == 401
+    assert refused(bg.base_url + "?token=" + "0" * 64) == 401
+    assert refused(bg.base_url + "?token=" + bg.bridge.token[:-1]) == 401
+    assert refused(bg.base_url, origin=f"http://127.0.0.1:{bg.port}") == 401   # the bridge's own page too
+    with connect(f"{bg.base_url}counter?token={bg.bridge.token}") as ws:
+        assert ask(ws, function="iGetReaderInfo")["code"] == 0
 
 
 def test_extra_origin_is_accepted(images):
     driver = SSCardDriver(images.terminal(images.card("gen2")))
-    with BackgroundBridge(Bridge(driver, extra_origins=("https://counter.example",))) as bg:
-        with connect(bg.url, origin="https://counter.example") as ws:
-            assert ask(ws, function="iReadCardBas", iType=1)["code"] == 0
+    with BackgroundBridge(Bridge(driver, extra_origins=("HTTPS://Counter.example/", "null"))) as bg:
+        for origin in ("https://counter.example", "null"):
+            with connect(bg.url, origin=origin) as ws:
+                assert ask(ws, function="iReadCardBas", iType=1)["code"] == 0
+        assert refused(bg.base_url, origin="https://counter.example") == 401
+        assert refused(bg.url, origin="https://counter.example.evil.example") == 403
+
+
+@pytest.mark.parametrize("text, origin", [("https://a.example:8443", "https://a.example:8443"),
+                                          ("HTTP://LOCALHOST:3000/", "http://localhost:3000"),
+                                          ("null", "null"), ("file://", "file://")])
+def test_normalise_origin(text, origin):
+    assert normalise_origin(text) == origin
+
+
+@pytest.mark.parametrize("text", ["counter.example", "https://a.example/page.html", "*", "", "https://"])
+def test_normalise_origin_refuses_what_is_not_an_origin(text):
+    with pytest.raises(ValueError, match="not an origin"):
+        normalise_origin(text)
+
+
+def test_token_file_is_made_once_and_private(tmp_path):
+    path = tmp_path / "cfg" / "sscard" / "bridge-token"
+    token = load_token(path)
+    assert load_token(path) == token and len(token) == 64
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert [p.name for p in path.parent.iterdir()] == ["bridge-token"]
+    assert load_token(tmp_path / "other") != token
+    path.chmod(0o644)
+    with pytest.raises(ValueError, match="read by others") as err:
+        load_token(path)
+    assert token not in str(err.value)
+    path.chmod(0o600)
+    path.write_text("short\n")
+    with pytest.raises(ValueError, match="not a bridge token"):
+        load_token(path)
+
+
+def test_token_path_follows_xdg_config_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert token_path() == tmp_path / "sscard" / "bridge-token"
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert token_path() == tmp_path / "home" / ".config" / "sscard" / "bridge-token"
+
+
+def test_show_token(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert cli.main(["serve", "--show-token"]) == 0
+    token = (tmp_path / "sscard" / "bridge-token").read_text().strip()
+    assert capsys.readouterr().out == f"{token}\ncounter page: http://127.0.0.1:13526/#token={token}\n"
+    assert cli.main(["serve", "--show-token", "--allow-origin", "counter.example"]) == cli.EXIT_USAGE
+    assert "not an origin" in capsys.readouterr().err
 
 
 def test_serves_the_page(bridge):
@@ -105,14 +174,18 @@ def test_refuses_non_loopback_without_allow_remote(images, capsys):
     assert "--allow-remote" in capsys.readouterr().err
 
 
-def test_sscard_serve_command_end_to_end():
+def test_sscard_serve_command_end_to_end(tmp_path):
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-m", "host.cli", "serve", "--port", "0", "-r", "sim:shenzhen-gen3"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline()
         match = re.search(r"ws://127\.0\.0\.1:\d+/", line)
         assert match, line + proc.stderr.read()
-        with connect(match.group(0)) as ws:
+        token_file = tmp_path / "sscard" / "bridge-token"
+        assert str(token_file) in line and token_file.read_text().strip() not in line
+        assert refused(match.group(0)) == 401
+        with connect(f"{match.group(0)}?token={token_file.read_text().strip()}") as ws:
             reply = ask(ws, function="iReadCardBas", iType=3)
         assert reply["code"] == 0 and split_fields(reply["output"])[4] == "林婉婷"
         assert "counter page: http://127.0.0.1:" in line
@@ -120,3 +193,42 @@ def test_sscard_serve_command_end_to_end():
         proc.send_signal(signal.SIGINT)
         rc = proc.wait(timeout=30)
     assert rc == 0
+
+
+def test_pin_requests_fail_at_once_and_never_read_the_console(tmp_path):
+    # stdin stays open and empty and there is no controlling terminal: a console PIN prompt would wait for ever,
+    # holding the bridge's one worker, and the other client's read would never be answered.
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "serve", "--port", "0", "-r", "sim"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"ws://127\.0\.0\.1:\d+/", line)
+        assert match, line + proc.stderr.read()
+        url = f"{match.group(0)}?token={(tmp_path / 'sscard' / 'bridge-token').read_text().strip()}"
+        with connect(url) as counter, connect(url) as other:
+            counter.send(json.dumps({"function": "iVerifyPIN", "iType": 1}))
+            other.send(json.dumps({"function": "iReadCardBas", "iType": 3}))
+            read = json.loads(other.recv(timeout=30))
+            verify = json.loads(counter.recv(timeout=30))
+            assert read["code"] == 0 and split_fields(read["output"])[4] == "陈晓明"
+            assert verify["code"] == -31 and "PIN entry is not available" in verify["output"]
+            for message in ({"function": "iChangePIN", "iType": 1}, {"function": "iReloadPIN", "iType": 1},
+                            {"function": "iReadCard", "iType": 1, "iAuthType": 1, "pFileAddr": "SSSEEF05|07|$"}):
+                assert ask(counter, **message)["code"] == -31, message
+            assert ask(other, function="iReadCard", iType=1, iAuthType=2, pFileAddr="SSSEEF05|07|$")["code"] == 0
+            # PIN UNBLOCK asks for no PIN (key 06 and a MAC through the PSAM), so it works through the bridge
+            assert ask(counter, function="iUnblockPIN", iType=1)["code"] == 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert "PIN" not in out + err                                       # nothing was prompted
+
+
+def test_a_bridge_never_uses_the_console_pin_entry(images):
+    driver = SSCardDriver(images.terminal(images.card("gen2")))       # console entry by default
+    with BackgroundBridge(Bridge(driver)) as bg:
+        with connect(bg.url) as ws:
+            assert ask(ws, function="iVerifyPIN", iType=1)["code"] == -31
+    assert driver.pin_entry is not console_pin_entry

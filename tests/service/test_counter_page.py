@@ -1,8 +1,12 @@
 """examples/counter.html in headless Chromium against the bridge: data and photo shown, screenshot taken."""
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -11,9 +15,14 @@ from host.serve import EXAMPLE_PAGE, BackgroundBridge, Bridge
 from host.standard import SSCardDriver
 
 from tests.service.browser import chromium_path, open_page
+from tests.support.prereq import missing
 
-pytestmark = pytest.mark.skipif(chromium_path() is None,
-                                reason="chromium is not installed (apt-get install chromium; scripts/setup.sh does)")
+
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    """Every test here drives headless Chromium."""
+    if chromium_path() is None:
+        missing("chromium not installed (Debian package chromium; `make setup` installs it)")
 
 DONE = "['done', 'error'].includes(document.body.dataset.state)"
 
@@ -33,9 +42,10 @@ def keep(png: Path) -> None:
 def test_counter_page_shows_holder_and_photo(images, tmp_path):
     driver = SSCardDriver(images.terminal(images.card("gen3")), device_number="SIM0001")
     with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE)) as bg:
-        with open_page(f"http://127.0.0.1:{bg.port}/?auto=1") as page:
+        with open_page(f"http://127.0.0.1:{bg.port}/?auto=1#token={bg.bridge.token}") as page:
             page.wait_for(DONE)
             assert page.evaluate("document.body.dataset.state") == "done", text(page, "status")
+            assert "token" not in page.evaluate("location.href")      # taken out of the address bar
             assert text(page, "name") == "林婉婷"
             assert text(page, "ssn") == "440304199207214528"
             assert text(page, "card_number") == "B44030002"
@@ -52,8 +62,130 @@ def test_counter_page_reports_a_missing_card(images, tmp_path):
     term = images.terminal(images.card("gen2"))
     term.card_reader.remove()
     with BackgroundBridge(Bridge(SSCardDriver(term), page=EXAMPLE_PAGE)) as bg:
-        with open_page(f"http://127.0.0.1:{bg.port}/?auto=1") as page:
+        with open_page(f"http://127.0.0.1:{bg.port}/?auto=1#token={bg.bridge.token}") as page:
             page.wait_for(DONE)
             assert page.evaluate("document.body.dataset.state") == "error"
             assert "-2" in text(page, "status")
             keep(page.screenshot(tmp_path / "counter-page-no-card.png"))
+
+
+def test_counter_page_without_the_token_is_refused(images):
+    driver = SSCardDriver(images.terminal(images.card("gen2")))
+    with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE)) as bg:
+        with open_page(f"http://127.0.0.1:{bg.port}/?auto=1#token={'0' * 64}") as page:
+            page.wait_for(DONE)
+            assert page.evaluate("document.body.dataset.state") == "error"
+            assert "cannot reach the bridge" in text(page, "status") and text(page, "name") == ""
+
+
+# --- pages from elsewhere: another origin, a sandboxed iframe (Origin: null) -----------------------------------------
+# probe.html connects to the bridge named in its fragment (#ws=…&token=…), asks for iReadCardBas and reports what
+# happened, with its own origin, to its parent (when framed) and in <body data-result>.
+PROBE = """<!DOCTYPE html><html><body><script>
+const p = new URLSearchParams(location.hash.slice(1));
+const url = new URL(p.get("ws"));
+url.searchParams.set("token", p.get("token"));
+let done = false;
+function report(outcome, output) {
+  if (done) return;
+  done = true;
+  const result = JSON.stringify({ origin: self.origin, outcome, output });
+  document.body.dataset.result = result;
+  if (parent !== self) parent.postMessage(result, "*");
+}
+const ws = new WebSocket(url);
+ws.onopen = () => ws.send(JSON.stringify({ function: "iReadCardBas", iType: 3 }));
+ws.onmessage = (ev) => { const r = JSON.parse(ev.data); report("answered " + r.code, r.output); };
+ws.onerror = () => report("refused", "");
+ws.onclose = () => report("refused", "");
+</script></body></html>
+"""
+# frame.html holds probe.html in an iframe sandboxed without allow-same-origin: its origin is opaque ("null").
+FRAME = """<!DOCTYPE html><html><body><script>
+addEventListener("message", (ev) => { document.body.dataset.result = ev.data; });
+const frame = document.createElement("iframe");
+frame.sandbox = "allow-scripts";
+frame.src = "probe.html" + location.hash;
+document.body.appendChild(frame);
+</script></body></html>
+"""
+RESULT = "document.body.dataset.result"
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A web site on another local port (its own origin) serving the counter page and the probes."""
+    root = tmp_path / "site"
+    root.mkdir()
+    shutil.copy(EXAMPLE_PAGE, root / "counter.html")
+    (root / "probe.html").write_text(PROBE, encoding="utf-8")
+    (root / "frame.html").write_text(FRAME, encoding="utf-8")
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def probe(page) -> dict:
+    return json.loads(page.wait_for(RESULT) or "{}")
+
+
+def test_a_page_from_another_origin_is_refused_even_with_the_token(images, site):
+    driver = SSCardDriver(images.terminal(images.card("gen3")))
+    with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE)) as bg:
+        with open_page(f"{site}/counter.html?auto=1&ws={bg.base_url}#token={bg.bridge.token}") as page:
+            page.wait_for(DONE)
+            assert page.evaluate("document.body.dataset.state") == "error"
+            assert "cannot reach the bridge" in text(page, "status") and text(page, "name") == ""
+        with open_page(f"{site}/probe.html#ws={bg.base_url}&token={bg.bridge.token}") as page:
+            assert probe(page) == {"origin": site, "outcome": "refused", "output": ""}
+
+
+def test_a_named_origin_with_the_token_works(images, site):
+    driver = SSCardDriver(images.terminal(images.card("gen3")), device_number="SIM0001")
+    with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE, extra_origins=(site,))) as bg:
+        with open_page(f"{site}/counter.html?auto=1&ws={bg.base_url}#token={bg.bridge.token}") as page:
+            page.wait_for(DONE)
+            assert page.evaluate("document.body.dataset.state") == "done", text(page, "status")
+            assert text(page, "name") == "林婉婷"
+        with open_page(f"{site}/probe.html#ws={bg.base_url}&token={'0' * 64}") as page:
+            assert probe(page)["outcome"] == "refused"                  # the named origin still needs the token
+
+
+def test_a_sandboxed_iframe_is_refused(images, site):
+    driver = SSCardDriver(images.terminal(images.card("gen3")))
+    with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE, extra_origins=(site,))) as bg:
+        with open_page(f"{site}/frame.html#ws={bg.base_url}&token={bg.bridge.token}") as page:
+            # framed by an allowed page and given the token, the opaque-origin frame is still refused
+            assert probe(page) == {"origin": "null", "outcome": "refused", "output": ""}
+        with open_page(f"{site}/probe.html#ws={bg.base_url}&token={bg.bridge.token}") as page:
+            result = probe(page)                                        # the same probe, not framed: answered
+            assert result["outcome"] == "answered 0" and "林婉婷" in result["output"]
+
+
+def test_null_is_accepted_when_named(images, site):
+    driver = SSCardDriver(images.terminal(images.card("gen3")))
+    with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE, extra_origins=("null",))) as bg:
+        with open_page(f"{site}/frame.html#ws={bg.base_url}&token={bg.bridge.token}") as page:
+            result = probe(page)
+            assert (result["origin"], result["outcome"]) == ("null", "answered 0")
+
+
+@pytest.mark.parametrize("allowed, state", [((), "error"), (("null",), "done")])
+def test_the_counter_page_as_a_file_needs_null_named(images, allowed, state):
+    driver = SSCardDriver(images.terminal(images.card("gen3")))
+    with BackgroundBridge(Bridge(driver, extra_origins=allowed)) as bg:
+        with open_page(f"{EXAMPLE_PAGE.as_uri()}?auto=1&ws={bg.base_url}#token={bg.bridge.token}") as page:
+            page.wait_for(DONE)
+            assert page.evaluate("document.body.dataset.state") == state, text(page, "status")

@@ -1,4 +1,4 @@
-"""pFileAddr / pWriteData / pCardInfo syntax (notes §6.2)."""
+"""pFileAddr / pWriteData / pCardInfo syntax (docs/sources.md §6.2)."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""The HSM variants with the local software key service (notes §5.4)."""
+"""The HSM variants with the local software key service (docs/sources.md §5.4, docs/design.md §3)."""
 from __future__ import annotations
 
 import pytest
@@ -6,6 +6,7 @@ import pytest
 from host import errors as E
 from host.hsm import HsmError, SoftwareHsm
 from host.standard.formats import split_fields
+from protocols.atr import historical_bytes
 from protocols.crypto import Alg
 
 from tests.service.conftest import PEOPLE, forged_keys
@@ -19,11 +20,11 @@ def test_read_card_bas_hsm_gives_the_psam_path_output(make_driver, profile, with
     assert code == 0
     f = split_fields(step1)
     assert len(f) == 9
-    region, atr, alg, card_id, ia_factor, ia_source, ea_factor, ea_source, terminal = f
+    region, atr, alg, card_id, ia_factor, ia_data, ea_factor, ea_data, terminal = f
     assert alg == ("03" if profile == "gen3" else "01")
-    assert atr == driver.contact.card.atr.hex().upper() and card_id.startswith(region)
-    assert len(ia_factor) == len(ia_source) == 16
-    assert (len(ea_source), len(ea_factor)) == ((16, 16) if profile == "gen3" else (0, 0))   # EA on 3.0 only
+    assert atr == historical_bytes(driver.contact.card.atr).hex().upper() and card_id.startswith(region)
+    assert len(ia_factor) == len(ia_data) == 16
+    assert (len(ea_data), len(ea_factor)) == ((16, 16) if profile == "gen3" else (0, 0))   # EA on 3.0 only
     assert terminal == (region + "000009" if with_psam else "")
     pkey = SoftwareHsm().read_basic_info(step1)
     code, out = driver.iReadCardBas_HSM_Step2(pkey)
@@ -34,6 +35,19 @@ def test_read_card_bas_hsm_gives_the_psam_path_output(make_driver, profile, with
         fields = split_fields(out)
         assert fields[0] == f[0] and fields[3] == card_id and fields[4] == PEOPLE[region]["name"]
         assert fields[9] == ""                                   # no PSAM, no terminal number
+
+
+@pytest.mark.parametrize("profile", ["gen2", "gen3"])
+def test_a_recorded_hsm_answer_does_not_fit_a_new_read(make_driver, profile):
+    """The terminal chooses the internal-authentication randoms, so a card (or a man in the middle) that
+    replays a recorded exchange is refused: every Step 1 asks something new."""
+    driver, _ = make_driver(profile)
+    _, first = driver.iReadCardBas_HSM_Step1(1)
+    recorded = SoftwareHsm().read_basic_info(first)
+    driver.iReadCardBas_HSM_Step2(recorded)
+    _, second = driver.iReadCardBas_HSM_Step1(1)
+    assert split_fields(first)[4:6] != split_fields(second)[4:6]
+    assert driver.iReadCardBas_HSM_Step2(recorded)[0] == E.HSM_MISMATCH
 
 
 def test_hsm_with_other_keys_disagrees_minus_25(make_driver):
@@ -82,8 +96,8 @@ def test_reload_pin_hsm(make_driver, profile):
     hsm = SoftwareHsm()
     code, r1 = driver.iReloadPIN_HSM_Step1(1, f"{card_id}|")
     assert code == 0
-    alg, address, ea_factor, ea_source = split_fields(r1)
-    assert address == "0090" and bool(ea_source) == (profile == "gen3")
+    alg, address, ea_factor, ea_data = split_fields(r1)
+    assert address == "0090" and len(ea_factor) == len(ea_data) == 16     # key 06 on every generation
     code, r2 = driver.iReloadPIN_HSM_Step2(hsm.reload_pin_auth(r1, region, atr))
     assert code == 0
     f = split_fields(r2)

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import io
+import os
+import pty
+import subprocess
 import sys
 
 import pytest
 
 from host import cli
-from host.shell import CardShell, sw_matches
+from host.shell import CardShell, holds_pin, sw_matches
 
 GOOD = """\
 # read the card
@@ -98,3 +101,55 @@ def test_interactive_session_from_stdin(monkeypatch, capsys, tmp_path):
 @pytest.mark.parametrize("pattern, sw, ok", [("9000", 0x9000, True), ("6a82", 0x6A82, True), ("6XXX", 0x9000, False)])
 def test_sw_matches(pattern, sw, ok):
     assert sw_matches(pattern, sw) is ok
+
+
+def run_on_a_pty(argv: list[str], lines: list[str], env: dict[str, str]) -> str:
+    """Run a command with a pseudo-terminal as its console (so readline is in play), type ``lines``, return
+    what it printed."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    for line in lines:
+        os.write(master, (line + "\n").encode())
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:          # EIO: the command has exited and closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    proc.wait(timeout=60)
+    return out.decode("utf-8", "replace")
+
+
+def test_pin_lines_stay_out_of_the_history(tmp_path):
+    history = tmp_path / "history"
+    history.write_text("cat EF05\nverify 654321\napdu 00200000036543210\n", encoding="utf-8")   # an old file
+    env = dict(os.environ, SSCARD_HISTORY=str(history), HOME=str(tmp_path), TERM="dumb")
+    lines = ["cd SSSE", "verify 123456", "apdu 0020000003123456", "apdu 00 20 00 00 03 12 34 56",
+             "apdu 805E0100071234FF112233", "apdu --psam 80FA0000081122334455667788", "verify 123456 --expect-sw 9000",
+             "tries", "apdu 00B2072C00", "exit"]
+    out = run_on_a_pty([sys.executable, "-m", "host.cli", "shell", "-r", "sim"], lines, env)
+    assert "PIN verified" in out and "0709413434303130303031 9000" in out
+    kept = history.read_text(encoding="utf-8").splitlines()
+    assert kept == ["cat EF05", "cd SSSE", "tries", "apdu 00B2072C00", "exit"]
+
+
+@pytest.mark.parametrize("line, secret", [
+    ("verify 123456", True), ("verify", True), ("  Verify 1 --expect-sw 9000", True), ("change 1 2", True),
+    ("unblock", True), ("reload 123456", True), ("apdu 0020000003123456", True), ("apdu 00b2072c00 0024000103", True),
+    ("apdu 00 20 00 00 03 12 34 56", True), ("apdu 845E", True), ("apdu --psam 80FA0500", True),
+    ("apdu 00B2072C00", False), ("cat EF05", False), ("tries", False), ("", False), ("apdu 0020zz", True),
+])
+def test_lines_with_pins(line, secret):
+    assert holds_pin(line) is secret
+
+
+def test_bad_hex_is_reported_by_position(tmp_path, capsys):
+    path = script(tmp_path, "cd SSSE\napdu 00B2072C00 0020000003123456ZZ\n")
+    assert cli.main(["shell", "-r", "sim", "--script", path]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:2: APDU 2 is not hex (character 17 is not a hex digit)" in err and "123456" not in err

@@ -1,4 +1,4 @@
-"""The standard interface over the emulator: outputs, formats and every error code (notes §6)."""
+"""The standard interface over the emulator: outputs, formats and every error code (docs/sources.md §6)."""
 from __future__ import annotations
 
 import base64
@@ -193,6 +193,42 @@ def test_write_card_checks_every_value_before_writing(make_driver, data, code):
     driver, _ = make_driver("gen2")
     assert driver.iWriteCard(1, "", "SSSEEF06|09|0A|$DF01EF06|28|$", data)[0] == code
     assert split_fields(driver.iReadCardBas(1)[1])[4] == "陈晓明"   # nothing was written
+
+
+@pytest.mark.parametrize("data", [
+    "SSSEEF06|陈|110101199001011234|X|$",          # a value with | would add fields to the outputs
+    "SSSEEF06|陈$SSSEEF06|X|$",                      # one with $ a file segment
+    "SSSEEF06|陈|$$",
+])
+def test_write_card_refuses_separators_in_values(make_driver, data):
+    driver, _ = make_driver("gen2")
+    code, out = driver.iWriteCard(1, "", "SSSEEF06|09|$", data)
+    assert code == E.ILLEGAL_INPUT and "no value may contain them" in out
+    assert "110101" not in out and "陈" not in out                 # the message never quotes the data
+    assert split_fields(driver.iReadCardBas(1)[1])[4] == "陈晓明"
+
+
+def test_separators_are_illegal_characters_for_every_item_format():
+    from host.standard.flows import check_value
+    from protocols.profile import GEN2
+    ef06 = GEN2.ssse.ef("EF06")
+    for item, value in ((ef06.item("name"), "陈|X"), (ef06.item("name"), "陈$"), (ef06.item("ssn"), "4401|")):
+        with pytest.raises(E.IllegalCharacters, match="values may not contain | or \\$") as err:
+            check_value(item, value)
+        assert E.error_code(err.value) == E.ILLEGAL_CHARACTERS and value not in str(err.value)
+
+
+def test_a_card_holding_a_separator_is_not_passed_on(images):
+    from firmware_sim.image import atomic_write, dumps
+    from firmware_sim.personalise import new_card
+    person = {"name": "陈|110101199001011234|X", "ssn": "440106198503127715", "card_number": "A44010001"}
+    path = images.root / "separator.json"
+    atomic_write(path, dumps(new_card(person, region="440100").to_json()))
+    driver = SSCardDriver(images.terminal(path))
+    code, out = driver.iReadCardBas(1)
+    assert code == E.ILLEGAL_CHARACTERS and out.count("|") == 1 and "output field 5" in out
+    code, out = driver.iReadCard(1, 2, "", "SSSEEF06|09|$")
+    assert code == E.ILLEGAL_CHARACTERS and out.count("|") == 1 and "SSSEEF06 value 1" in out
 
 
 def test_write_card_cn_item_rejects_letters(make_driver):

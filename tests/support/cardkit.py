@@ -1,5 +1,5 @@
 """Personalised cards for the fault and fuzz tests, and the computations a PSAM would do with the card's own
-keys (external authentication, MACs, enciphered PINs; DESIGN.md §3), so tests can reach deep card states."""
+keys (external authentication, MACs, enciphered PINs; docs/design.md §3), so tests can reach deep card states."""
 from __future__ import annotations
 
 import functools
@@ -13,7 +13,7 @@ from protocols import crypto
 
 PERSON = {"name": "测试员", "ssn": "440106199001011234", "card_number": "T44010001",
           "issue_date": "20240301", "expiry_date": "20340301"}
-REGION = {"gen2": "440100", "gen3": "440300"}
+REGION = {"gen1": "440600", "gen2": "440100", "gen3": "440300"}
 SELECT_SSSE = bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF")
 GET_CHALLENGE = bytes.fromhex("0084000008")
 PIN = "123456"
@@ -56,23 +56,29 @@ def external_auth(cos: CardOS, key_name: str, key_id: int, df: str = "SSSE", *, 
     """GET CHALLENGE + EXTERNAL AUTHENTICATE with the card's own key; returns the SW."""
     rsp = cos.process(GET_CHALLENGE)
     assert sw(rsp) == 0x9000, rsp.hex()
-    cryptogram = crypto.auth_cryptogram(cos.alg, key(cos, key_name, df), rsp[:-2], vector)
+    cryptogram = crypto.external_auth_cryptogram(cos.alg, key(cos, key_name, df), rsp[:-2], vector)
     if tamper:
         cryptogram = bytes([cryptogram[0] ^ 1]) + cryptogram[1:]
     return sw(cos.process(bytes((0x00, 0x82, 0x00, key_id, 0x10)) + cryptogram + vector))
 
 
-def maced(cos: CardOS, header: bytes, body: bytes, key_name: str = "STK", df: str = "SSSE") -> bytes:
-    """GET CHALLENGE, then a CLA 04/84 command body ‖ MAC over header ‖ Lc ‖ body (DESIGN §3 MAC)."""
+def maced(cos: CardOS, header: bytes, body: bytes = b"", key_name: str = "STK", df: str = "SSSE", *,
+          pin: str | None = None) -> bytes:
+    """GET CHALLENGE R, then a CLA 04/84 command: body (or, with ``pin``, LV(PIN) enciphered under the
+    process key) ‖ MAC under E_K(R) over header ‖ Lc ‖ body (docs/design.md §3 "Secure messaging")."""
     rsp = cos.process(GET_CHALLENGE)
     assert sw(rsp) == 0x9000, rsp.hex()
+    challenge, k = rsp[:-2], key(cos, key_name, df)
+    if pin is not None:
+        body = crypto.sm_encipher(cos.alg, k, challenge, crypto.pin_to_bcd(pin))
     lc = len(body) + 4
-    mac = crypto.mac(cos.alg, key(cos, key_name, df), header + bytes((lc,)) + body, rsp[:-2])
+    mac = crypto.sm_mac(cos.alg, k, challenge, header + bytes((lc,)) + body)
     return header + bytes((lc,)) + body + mac
 
 
-def enc_pin(cos: CardOS, key_name: str, pin: str) -> bytes:
-    return crypto.encipher_lv(cos.alg, key(cos, key_name), crypto.pin_to_bcd(pin))
+def pin_admin(cos: CardOS) -> None:
+    """EXTERNAL AUTHENTICATE with key 06 in SSSE, as PIN UNBLOCK and RELOAD need."""
+    assert external_auth(cos, "RLK", cos.profile.pin_admin_key) == 0x9000
 
 
 def verify(pin: str) -> bytes:

@@ -1,4 +1,4 @@
-"""ATR parse/build, TCK, convention and Fi/Di/etu vectors (iso7816-3-and-serial-readers.md §1.2–§1.4)."""
+"""ATR parse/build, TCK, convention and Fi/Di/etu vectors (docs/serial.md §1.2–§1.4)."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""CCID message codec (iso7816-3-and-serial-readers.md §2.2.3, §2.2.4)."""
+"""CCID message codec (docs/serial.md §2.2.3, §2.2.4)."""
 from __future__ import annotations
 
 import pytest

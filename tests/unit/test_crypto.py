@@ -1,4 +1,4 @@
-"""Known-answer and property tests for protocols.crypto (DESIGN.md §3, sscard-spec-notes.md §4).
+"""Known-answer and property tests for protocols.crypto (docs/design.md §3).
 
 Composite recipes (3DES EDE, retail MAC, CBC-MAC, diversification, authentication) are recomputed here
 from single-block ECB steps, whose own correctness is pinned by published vectors.
@@ -18,7 +18,7 @@ K1, K2, K3 = H("0123456789ABCDEF"), H("FEDCBA9876543210"), H("89ABCDEF01234567")
 K16 = K1 + K2
 K24 = K1 + K2 + K3
 SM4_KEY = H("0123456789abcdeffedcba9876543210")
-ATR = H("3B6D0000") + H("00814E43238697159900BF7C7A")  # notes §4.8 example historical bytes
+ATR = H("3B6D0000") + H("00814E43238697159900BF7C7A")  # public example historical bytes (docs/sources.md §4.8)
 
 
 # --- hand-made references built from single blocks -------------------------------------------------------
@@ -151,7 +151,7 @@ def test_unpad80_rejects(bad: str) -> None:
         crypto.unpad80(H(bad))
 
 
-# --- MAC (DESIGN §3) ----------------------------------------------------------------------------------
+# --- MAC (docs/design.md §3) ----------------------------------------------------------------------------------
 MAC_DATA = [b"", H("04D6850004"), H("84240000") + bytes(range(12)), bytes(range(32)), bytes(range(40))]
 
 
@@ -198,7 +198,7 @@ def test_mac_with_single_des_key_is_plain_cbc() -> None:
 
 @pytest.mark.parametrize("data", MAC_DATA, ids=lambda d: f"{len(d)}B")
 def test_sm4_cbc_mac_matches_hand_chaining(data: bytes) -> None:
-    challenge = H("1122334455667788")  # 8-byte challenge padded with 00 to 16 (DESIGN §3)
+    challenge = H("1122334455667788")  # 8-byte challenge padded with 00 to 16 (docs/design.md §3)
     expected = sm4_cbc_mac_by_hand(SM4_KEY, data, challenge + bytes(8))
     assert crypto.mac(SM4, SM4_KEY, data, challenge) == expected
 
@@ -219,7 +219,7 @@ def test_mac_rejects_long_iv() -> None:
 
 # --- key diversification ---------------------------------------------------------------------------
 def test_city_and_card_factors() -> None:
-    assert crypto.city_factor("420100") == H("3432303130307378")  # notes §4.3 example
+    assert crypto.city_factor("420100") == H("3432303130307378")  # docs/sources.md §4.3 example
     assert crypto.card_factor(ATR) == H("8697159900BF7C7A")
     # A T=1 ATR ends with TCK, which is not part of the factor: the factor is the last 8 historical bytes.
     hist = bytes.fromhex("00814E43238697159900BF7C7A")
@@ -267,53 +267,92 @@ def test_diversify_rejects_bad_factor(alg: Alg, key: bytes) -> None:
 
 
 @pytest.mark.parametrize("alg,root", [(DES, K16), (SM4, SM4_KEY)])
-def test_two_level_derivation(alg: Alg, root: bytes) -> None:
-    city = crypto.derive_city_key(alg, root, "440300")
-    assert city == crypto.diversify(alg, root, H("3434303330307378"))
-    card = crypto.derive_card_key(alg, city, ATR)
-    assert card == crypto.diversify(alg, city, ATR[-8:])
-    other = crypto.derive_card_key(alg, city, ATR[:-1] + b"\x7b")
-    assert other != card
+def test_three_level_derivation_by_hand(alg: Alg, root: bytes) -> None:
+    """root → province ("440000sh") → city ("440300sx") → card (last 8 ATR bytes), one level at a time."""
+    assert crypto.province_factor("440300") == b"440000sh" == H("3434303030307368")
+    assert crypto.factors("440300", ATR) == (ATR[-8:], H("3434303330307378"), H("3434303030307368"))
+    province = crypto.diversify(alg, root, H("3434303030307368"))
+    city = crypto.diversify(alg, province, H("3434303330307378"))
+    card = crypto.diversify(alg, city, ATR[-8:])
+    assert crypto.derive_card_key(alg, root, "440300", ATR) == card
+    assert crypto.derive(alg, root, crypto.factors("440300", ATR)[1:]) == city
+    assert crypto.derive_card_key(alg, root, "440300", ATR[:-1] + b"\x7b") != card
+    assert crypto.derive_card_key(alg, root, "450300", ATR) != card
 
 
-# --- authentication (DESIGN §3) ------------------------------------------------------------------------
-R = H("1A2B3C4D5E6F7081")
-V = H("0011223344556677")
+# --- process keys, authentication, secure messaging (docs/design.md §3) ----------------------------------
+P = H("1A2B3C4D5E6F7081")
+D = H("0102030405060708")
 
 
-def test_des3_session_key_and_cryptogram_by_hand() -> None:
-    sk = crypto.session_key(DES, K16, V)
-    assert sk == tdes_e_by_hand(K16, V) and len(sk) == 8
-    assert crypto.auth_cryptogram(DES, K16, R, V) == des_e(sk, R)
+def test_des3_process_key_and_answers_by_hand() -> None:
+    sk = crypto.process_key(DES, K16, P)
+    assert sk == tdes_e_by_hand(K16, P) and len(sk) == 8
+    assert crypto.process_encrypt(DES, sk, D) == des_e(sk, D)
+    assert crypto.internal_auth_answer(DES, K16, P + D) == des_e(sk, D)
+    assert crypto.external_auth_cryptogram(DES, K16, P, D) == des_e(sk, D)
 
 
-def test_sm4_session_key_and_cryptogram_by_hand() -> None:
-    sk = crypto.session_key(SM4, SM4_KEY, V)
-    assert sk == crypto.ecb_encrypt(SM4, SM4_KEY, V + bytes(8)) and len(sk) == 16
-    c = crypto.auth_cryptogram(SM4, SM4_KEY, R, V)
-    assert c == crypto.ecb_encrypt(SM4, sk, R + bytes(8))[:8]
-    assert len(c) == 8
+def test_sm4_process_key_and_folded_answers_by_hand() -> None:
+    sk = crypto.process_key(SM4, SM4_KEY, P)
+    assert sk == crypto.ecb_encrypt(SM4, SM4_KEY, P + bytes(8)) and len(sk) == 16
+    block = crypto.ecb_encrypt(SM4, sk, D + bytes(8))
+    folded = xor(block[:8], block[8:])
+    assert crypto.fold(block) == folded
+    assert crypto.process_encrypt(SM4, sk, D) == folded
+    assert crypto.internal_auth_answer(SM4, SM4_KEY, P + D) == folded
+    assert crypto.external_auth_cryptogram(SM4, SM4_KEY, P, D) == folded
 
 
-@pytest.mark.parametrize("alg,key,wrong", [(DES, K16, K2 + K1), (SM4, SM4_KEY, SM4_KEY[::-1])])
-def test_external_authenticate_terminal_and_card_agree(alg: Alg, key: bytes, wrong: bytes) -> None:
-    region_key = crypto.derive_card_key(alg, crypto.derive_city_key(alg, key, "440100"), ATR)
-    challenge = H("0102030405060708")  # GET CHALLENGE answer
-    terminal_c = crypto.auth_cryptogram(alg, region_key, challenge, V)
-    card_c = crypto.auth_cryptogram(alg, region_key, challenge, V)
-    assert crypto.equal(terminal_c, card_c)
-    assert not crypto.equal(crypto.auth_cryptogram(alg, wrong, challenge, V), card_c)
-    assert not crypto.equal(crypto.auth_cryptogram(alg, region_key, challenge, H("0011223344556678")), card_c)
-    assert not crypto.equal(crypto.auth_cryptogram(alg, region_key, H("0102030405060709"), V), card_c)
+@pytest.mark.parametrize("alg,key", [(DES, K16), (SM4, SM4_KEY)])
+def test_internal_authentication_takes_the_process_factor_first(alg: Alg, key: bytes) -> None:
+    assert crypto.internal_auth_answer(alg, key, P + D) != crypto.internal_auth_answer(alg, key, D + P)
+    assert crypto.internal_auth_answer(alg, key, P + D) == crypto.external_auth_cryptogram(alg, key, P, D)
 
 
-def test_auth_rejects_bad_lengths() -> None:
+def test_secure_messaging_mac_by_hand_des3() -> None:
+    """MAC = left 4 bytes of CBC single DES under E_K(R), IV zero, over header ‖ Lc ‖ data ‖ 80 00.."""
+    message = H("8424000104") + H("")
+    sk = crypto.process_key(DES, K16, P)
+    block = des_e(sk, xor(crypto.pad80(message, 8), bytes(8)))
+    assert crypto.sm_mac(DES, K16, P, message) == block[:4]
+    long = H("04DC0134" "0E") + bytes(range(10))
+    padded = crypto.pad80(long, 8)
+    chain = bytes(8)
+    for i in range(0, len(padded), 8):
+        chain = des_e(sk, xor(chain, padded[i:i + 8]))
+    assert crypto.sm_mac(DES, K16, P, long) == chain[:4]
+
+
+def test_secure_messaging_mac_by_hand_sm4() -> None:
+    message = H("841E000004")
+    sk = crypto.process_key(SM4, SM4_KEY, P)
+    assert crypto.sm_mac(SM4, SM4_KEY, P, message) == crypto.ecb_encrypt(SM4, sk, crypto.pad80(message, 16))[:4]
+
+
+@pytest.mark.parametrize("alg,key", [(DES, K16), (SM4, SM4_KEY)])
+def test_enciphered_pin_block_under_the_process_key(alg: Alg, key: bytes) -> None:
+    """What a production terminal sends in PIN RELOAD: ECB_SK(03 12 34 56 80 00..)."""
+    sk = crypto.process_key(alg, key, P)
+    blob = crypto.sm_encipher(alg, key, P, crypto.pin_to_bcd("123456"))
+    plain = H("0312345680") + bytes(crypto.block_size(alg) - 5)
+    assert blob == crypto.ecb_encrypt(alg, sk, plain)
+    assert crypto.decipher_lv(alg, sk, blob) == H("123456")
+
+
+def test_cbc_mac_block_is_the_whole_last_block() -> None:
+    data = crypto.pad80(H("8424000004"), 8)
+    assert crypto.cbc_mac_block(DES, K1, data) == des_e(K1, data)
     with pytest.raises(ValueError):
-        crypto.session_key(DES, K16, bytes(7))
-    with pytest.raises(ValueError):
-        crypto.session_key(SM4, SM4_KEY, bytes(17))
-    with pytest.raises(ValueError):
-        crypto.auth_cryptogram(DES, K16, bytes(9), V)
+        crypto.cbc_mac_block(DES, K1, H("8424000004"))       # not padded: a whole number of blocks only
+
+
+def test_process_recipes_reject_bad_lengths() -> None:
+    for call in (lambda: crypto.process_key(DES, K16, bytes(7)), lambda: crypto.process_key(SM4, SM4_KEY, bytes(16)),
+                 lambda: crypto.process_encrypt(DES, K1, bytes(9)), lambda: crypto.internal_auth_answer(DES, K16, bytes(15)),
+                 lambda: crypto.fold(bytes(8))):
+        with pytest.raises(ValueError):
+            call()
 
 
 # --- enciphered LV fields ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """GemCore serial framing: 03 06 … LRC, NAK 03 15 16, asynchronous bytes, echo, resynchronisation
-(iso7816-3-and-serial-readers.md §2.2.1, §2.2.4)."""
+(docs/serial.md §2.2.1, §2.2.4)."""
 from __future__ import annotations
 
 import random

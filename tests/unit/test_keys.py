@@ -1,4 +1,4 @@
-"""Tests for protocols.keys: test issuer key sets, derivation to city/card keys, JSON form (DESIGN.md §3)."""
+"""Tests for protocols.keys: test issuer key sets, derivation to PSAM-level and card keys, JSON form."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,9 @@ from protocols.keys import KEY_NAMES, TEST_ONLY, IssuerKeys, test_issuer_keys
 
 H = bytes.fromhex
 ATR = H("3B6D0000") + H("00814E43238697159900BF7C7A")
-EXPECTED_NAMES = {"IRK", "MK", "UK", "RK", "EK0D", "RLK", "STK", "PUK", "RPK"}
+EXPECTED_NAMES = {"IRK", "MK", "UK", "RK", "EK0D", "RLK", "STK", "DF01.RK", "DF01.UK1", "DF01.UK4", "DF01.UK5",
+                  "DF01.STK", "DF02.RK", "DF02.UK3", "DF02.STK", "DF03.RK", "DF03.UK1", "DF03.UK8", "DF03.STK", "DF04.RK",
+                  "DF04.STK"}
 
 
 @pytest.fixture(params=[Alg.DES3, Alg.SM4], ids=["des3", "sm4"])
@@ -38,7 +40,7 @@ def test_test_keys_are_deterministic_and_per_alg() -> None:
     assert not set(des1.keys.values()) & set(sm4.keys.values())
     # the documented seed recipe, so other tools can reproduce the keys
     assert des1.keys["IRK"] == crypto.sm3(b"sscard TEST ONLY DES3/IRK")[:16]
-    assert sm4.keys["RPK"] == crypto.sm3(b"sscard TEST ONLY SM4/RPK")[:16]
+    assert sm4.keys["DF01.RK"] == crypto.sm3(b"sscard TEST ONLY SM4/DF01.RK")[:16]
 
 
 def test_keys_are_read_only_and_not_in_repr(keyset: IssuerKeys) -> None:
@@ -62,11 +64,22 @@ def test_city_and_card_keys(keyset: IssuerKeys) -> None:
     card = keyset.card_keys("440100", ATR)
     assert set(city) == set(card) == EXPECTED_NAMES
     for name, root in keyset.keys.items():
-        assert city[name] == crypto.derive_city_key(alg, root, "440100")
-        assert card[name] == crypto.derive_card_key(alg, city[name], ATR)
-        assert card[name] == crypto.diversify(alg, crypto.diversify(alg, root, b"440100sx"), ATR[-8:])
+        province = crypto.diversify(alg, root, b"440000sh")
+        assert city[name] == crypto.diversify(alg, province, b"440100sx")
+        assert card[name] == crypto.diversify(alg, city[name], ATR[-8:])
+        assert card[name] == crypto.derive_card_key(alg, root, "440100", ATR)
     assert keyset.city_keys("440300")["IRK"] != city["IRK"]
     assert keyset.card_keys("440100", ATR[:-1] + b"\x00")["IRK"] != card["IRK"]
+
+
+def test_level_keys_are_what_a_psam_stores(keyset: IssuerKeys) -> None:
+    """3 levels: the root key; 2: the province key; 1: the city key."""
+    alg, root = keyset.alg, keyset.keys["UK"]
+    assert keyset.level_key("UK", "440100", 3) == root
+    assert keyset.level_key("UK", "440100", 2) == crypto.diversify(alg, root, b"440000sh")
+    assert keyset.level_key("UK", "440100", 1) == keyset.city_keys("440100")["UK"]
+    with pytest.raises(ValueError):
+        keyset.level_key("UK", "440100", 4)
 
 
 def test_card_keys_reject_bad_region_or_atr(keyset: IssuerKeys) -> None:
@@ -95,7 +108,7 @@ def test_json_text_round_trip(keyset: IssuerKeys) -> None:
 def test_from_json_accepts_lower_case_hex_and_single_des_key() -> None:
     data = test_issuer_keys(Alg.DES3).to_json_dict()
     data["keys"] = {name: value.lower() for name, value in data["keys"].items()}
-    data["keys"]["STK"] = "0123456789abcdef"  # notes §4.1: some STKs are single DES
+    data["keys"]["STK"] = "0123456789abcdef"  # some STKs are single DES (docs/sources.md §4.1)
     ks = IssuerKeys.from_json_dict(data)
     assert ks.keys["STK"] == H("0123456789ABCDEF")
     assert len(ks.city_keys("440100")["STK"]) == 16
@@ -123,7 +136,7 @@ def _with(path: tuple[str, ...], value: object) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (_without_key("PUK"), "missing key(s): PUK"),
+        (_without_key("STK"), "missing key(s): STK"),
         (_with(("keys", "XYZ"), "00" * 16), "unknown key name(s): XYZ"),
         (_with(("keys", "IRK"), "00" * 8), "key IRK: SM4 keys are 16 bytes, got 8"),
         (_with(("keys", "MK"), "00" * 17), "key MK: SM4 keys are 16 bytes, got 17"),

@@ -1,4 +1,4 @@
-"""PPS request/response vectors and both sides' decisions (iso7816-3-and-serial-readers.md §1.5)."""
+"""PPS request/response vectors and both sides' decisions (docs/serial.md §1.5)."""
 from __future__ import annotations
 
 import pytest

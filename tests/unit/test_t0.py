@@ -1,5 +1,5 @@
 """T=0 vectors: APDU→TPDU cases, procedure bytes (NULL, ACK, INS⊕FF, SW1), 61xx/6Cxx, and the card side
-(iso7816-3-and-serial-readers.md §1.6)."""
+(docs/serial.md §1.6)."""
 from __future__ import annotations
 
 import pytest

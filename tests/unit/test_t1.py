@@ -1,5 +1,5 @@
 """T=1 vectors and host/card machines: EDC, chaining at IFSC 32 and 254, IFS, WTX, retransmission, RESYNCH and
-DEAD (iso7816-3-and-serial-readers.md §1.7)."""
+DEAD (docs/serial.md §1.7)."""
 from __future__ import annotations
 
 import random

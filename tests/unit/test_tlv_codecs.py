@@ -1,4 +1,4 @@
-"""TLV codecs and the an/cn item codecs (notes §2.5)."""
+"""TLV codecs and the an/cn item codecs (docs/sources.md §2.5)."""
 from __future__ import annotations
 
 import pytest
@@ -55,3 +55,18 @@ def test_dates() -> None:
     for bad in ("20230229", "2024031", "2024-03-01"):
         with pytest.raises(ValueError):
             check_date(bad)
+
+
+@pytest.mark.parametrize("call, why", [
+    (lambda: encode_an("陈晓明" * 6, 30), "36 bytes in GBK, the field holds 30"),
+    (lambda: encode_an("陈晓明\u20ac", 30), "character 4 cannot be encoded in GBK"),
+    (lambda: encode_cn("4401061985O3127715", 9), "character 11 is not a decimal digit"),
+    (lambda: decode_cn(bytes.fromhex("44010619F503127715")), "digits after its F padding"),
+    (lambda: check_date("1985O312"), "date YYYYMMDD: character 5 is not a digit"),
+    (lambda: check_date("1985031"), "a date of 7 characters is not YYYYMMDD"),
+])
+def test_codec_errors_never_quote_the_value(call, why):
+    with pytest.raises(ValueError) as err:
+        call()
+    assert why in str(err.value)
+    assert not any(part in str(err.value) for part in ("陈晓明", "4401061985", "440106", "1985"))

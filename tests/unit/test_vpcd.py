@@ -1,4 +1,4 @@
-"""protocols.vpcd: framing and request decoding (reference/peer-projects.md §2.6)."""
+"""protocols.vpcd: framing and request decoding (docs/peers.md §2.6)."""
 from __future__ import annotations
 
 import pytest

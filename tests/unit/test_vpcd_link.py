@@ -1,4 +1,4 @@
-"""hardware.vpcd_link against a fake vpcd (a plain TCP listener speaking §2.6 framing)."""
+"""hardware.vpcd_link against a fake vpcd (a plain TCP listener speaking the framing of docs/peers.md §2.6)."""
 from __future__ import annotations
 
 import socket

@@ -63,7 +63,7 @@ def test_card_images_take_ascii_digits_only(tmp_path: Path, where: tuple[str, ..
     path = save(tmp_path / "card.json", doc)
     out = run("pin", "verify", "--reader", f"sim:{path}", "--pin", "123456")
     assert out.returncode == 4, out.stderr
-    assert f"sscard: bad image: {message}" in out.stderr and FULL_WIDTH not in out.stderr
+    assert out.stderr.startswith(f"sscard: bad image: {path}: {message}: ") and FULL_WIDTH not in out.stderr
 
 
 @pytest.mark.parametrize("key, value", [("terminal", "４４０１０００００００１"), ("region", ARABIC_INDIC)])

@@ -1,4 +1,4 @@
-"""Counter flows over the in-process reader with card and PSAM (issues 2 and 3)."""
+"""Counter flows over the in-process reader with card and PSAM."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +11,7 @@ from firmware_sim.image import atomic_write, dumps, load_card
 from firmware_sim.personalise import new_card
 from firmware_sim.psam import PsamOS
 from hardware.inprocess import InProcessReader
+from protocols.crypto import Alg
 from host.errors import (ApplicationBlocked, AuthenticationFailed, NoPsam, PinBlocked, SecurityNotSatisfied,
                          WrongCard, WrongPin, error_code)
 from host.spec import open_terminal
@@ -42,12 +43,23 @@ def test_demo_cards_read_through_the_sim_spec() -> None:
         assert open_terminal(spec).read_basic_info().name == name
 
 
-def test_a_card_from_another_city_fails_internal_authentication(tmp_path: Path) -> None:
-    img = new_card(PERSON, region="440600", serial=5)                # Foshan card, Guangzhou PSAM
+def test_a_card_of_another_issuer_fails_internal_authentication(tmp_path: Path) -> None:
+    from protocols.keys import KEY_NAMES, IssuerKeys
+    other = IssuerKeys("TEST ONLY: another issuer", Alg.DES3, {n: bytes([i + 7]) * 16 for i, n in enumerate(KEY_NAMES)})
+    img = new_card(PERSON, region="440100", serial=5, issuer=other)
     term = Terminal(InProcessReader(CardOS(img)), InProcessReader(PsamOS(demo_psam("440100"))))
     with pytest.raises(AuthenticationFailed) as info:
         term.read_basic_info()
     assert error_code(info.value) == -21
+
+
+def test_a_card_of_another_city_of_the_province_is_served(tmp_path: Path) -> None:
+    """The PSAM holds root and province keys and the terminal sends the card's own city factor, so a
+    Guangzhou counter serves a Foshan card (same province)."""
+    img = new_card(PERSON, region="440600", serial=5)
+    term = Terminal(InProcessReader(CardOS(img)), InProcessReader(PsamOS(demo_psam("440100"))))
+    assert term.read_basic_info().authenticated
+    term.write_item("SSSEEF06", "name", "王小明")
 
 
 def test_pin_flows(term: Terminal) -> None:
@@ -64,7 +76,8 @@ def test_pin_flows(term: Terminal) -> None:
     with pytest.raises(PinBlocked) as blocked:
         term.verify_pin("123456")
     assert error_code(blocked.value) == -52
-    term.unblock_pin("246810")
+    term.unblock_pin()                   # after external authentication with key 06; no PIN travels
+    assert term.pin_tries_left() == 3
     term.verify_pin("246810")
     for _ in range(3):
         with pytest.raises((WrongPin, PinBlocked)):
@@ -121,7 +134,7 @@ def test_no_psam_and_gen3_without_psam() -> None:
 
 
 def test_wrong_card_is_reported() -> None:
-    from tests.host.test_engine import ScriptedDevice
+    from tests.host_lib.test_engine import ScriptedDevice
     other_card = ScriptedDevice(["6A82"])     # fake: a card without the SSSE application
     term = Terminal(InProcessReader(other_card))  # type: ignore[arg-type]
     with pytest.raises(WrongCard) as info:

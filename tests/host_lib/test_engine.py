@@ -1,4 +1,4 @@
-"""The one APDU engine: 61xx chains, 6Cxx retries, validation, tracing (issue 2)."""
+"""The one APDU engine: 61xx chains, 6Cxx retries, validation, tracing."""
 from __future__ import annotations
 
 import pytest
