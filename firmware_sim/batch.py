@@ -6,8 +6,9 @@ card's IRK (docs/design.md §3 "Key diversification", "Card identification code"
 their line number and the batch goes on.
 
 Columns (header row required, UTF-8): ``name``, ``ssn``, ``card_number`` (required); optional ``region``,
-``profile``, ``serial``, ``photo`` (a JPEG path, relative to the CSV's folder) and any item name of the
-card profile (``name_ext``, ``issue_date``, ``expiry_date``, ``ethnicity`` …). Empty cells mean "default".
+``profile``, ``serial``, ``photo`` (a JPEG inside the photo folder: the CSV's own, or ``--photos DIR``; see
+:func:`photo_in`) and any item name of the card profile (``name_ext``, ``issue_date``, ``expiry_date``,
+``ethnicity`` …). Empty cells mean "default".
 
 ATR serial: the ``serial`` column when given, else the card number read as a base-36 number. Card
 numbers are 9 upper-case letters/digits, and 36⁹ < 2⁴⁸, so that is a one-to-one map onto the ATR's
@@ -29,18 +30,19 @@ import csv
 import ctypes
 import json
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from firmware_sim.image import atomic_write, dumps, remove_stale_temporaries
 from firmware_sim.personalise import REQUIRED, new_card
 from protocols.crypto import Alg
 from protocols.keys import IssuerKeys, test_issuer_keys
-from protocols.profile import PROFILES, RecordFile
+from protocols.profile import PHOTO_SIZE, PROFILES, RecordFile
 
 SETTINGS = ("region", "profile", "serial", "photo")
 ITEM_COLUMNS = frozenset(it.name for p in PROFILES.values() for df in p.dfs for f in df.files
@@ -127,6 +129,59 @@ def parse_people(lines: Iterable[str]) -> Iterator[Row]:
             yield Row(line, {}, f"{len(cells)} cells, the header has {len(names)}")
             continue
         yield Row(line, {n: c.strip() for n, c in zip(names, cells)})
+
+
+def read_jpeg(path: Path | str, what: str = "photo") -> bytes:
+    """The bytes of the JPEG at ``path``: a regular file of at most the card's photo size (EF08) that starts
+    with the SOI marker ``FF D8`` and ends with the EOI marker ``FF D9``; ``ValueError`` naming ``what`` if not.
+    A FIFO or device is refused without being read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ValueError(f"{what}: no such file") from None
+    except OSError as exc:
+        raise ValueError(f"{what}: cannot be read ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{what}: not a regular file")
+        if st.st_size > PHOTO_SIZE:
+            raise ValueError(f"{what}: {st.st_size} bytes; the card's photo file holds {PHOTO_SIZE}")
+        data = b""
+        while len(data) <= PHOTO_SIZE:
+            chunk = os.read(fd, PHOTO_SIZE + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > PHOTO_SIZE:
+        raise ValueError(f"{what}: more than the card's photo file holds ({PHOTO_SIZE} bytes)")
+    if len(data) < 4 or data[:2] != b"\xFF\xD8" or data[-2:] != b"\xFF\xD9":
+        raise ValueError(f"{what}: not a JPEG (a JPEG starts with FF D8 and ends with FF D9)")
+    return data
+
+
+def photo_in(folder: Path, name: str) -> bytes:
+    """The JPEG a CSV's ``photo`` cell names: a path relative to ``folder`` that stays inside it. Absolute
+    paths, ``..`` and symlinks that lead out of ``folder`` are refused (``ValueError``), so a CSV cannot put
+    an arbitrary file of this machine on a card."""
+    what = f"photo {name!r}"
+    rel = PurePath(name)
+    if rel.is_absolute():
+        raise ValueError(f"{what}: an absolute path; photos are named relative to the photo folder {folder}")
+    if ".." in rel.parts:
+        raise ValueError(f"{what}: '..' leads out of the photo folder {folder}")
+    base = folder.resolve()
+    try:
+        real = (base / rel).resolve(strict=True)
+    except FileNotFoundError:
+        raise ValueError(f"{what}: no such file in the photo folder {folder}") from None
+    except (OSError, RuntimeError):
+        raise ValueError(f"{what}: cannot be resolved (a symlink loop?)") from None
+    if not real.is_relative_to(base):
+        raise ValueError(f"{what}: a symlink that leads out of the photo folder {folder}")
+    return read_jpeg(real, what)
 
 
 def serial_for(card_number: str) -> int:
@@ -270,7 +325,7 @@ class Issuer:
     def _photo(self, name: str) -> bytes:
         data = self._photos.get(name)
         if data is None:
-            data = self._photos[name] = (self.config.photo_dir / name).read_bytes()
+            data = self._photos[name] = photo_in(self.config.photo_dir, name)
         return data
 
 

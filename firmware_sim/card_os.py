@@ -71,7 +71,7 @@ class CardOS(SimulatedDevice):
         return cls(load_card(path), ImageStore(path), **kw)  # type: ignore[arg-type]
 
     def reload(self) -> None:
-        """Take up the image file as another process left it (another profile: another card, volatile state reset)."""
+        """Take up the image file as another process left it; another profile resets the volatile state."""
         image = load_card(self.store.path)  # type: ignore[arg-type]
         if image.profile.name != self.profile.name:
             self._reset_volatile()

@@ -60,7 +60,7 @@ class SimulatedDevice(abc.ABC):
     authentication status, challenge) belongs to each device and is kept across reloads of the same card.
     """
 
-    image: Any
+    image: "HasAtr"
     store: ImageStore
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -207,7 +207,9 @@ class TearingStore(ImageStore):
             return
         self.torn_doc = doc
         assert self.path is not None
-        self._tear(self.path, dumps(doc).encode("utf-8"))
+        with self.locked():
+            self.mark_writing()
+            self._tear(self.path, dumps(doc).encode("utf-8"))
 
     def _stop(self, point: TearPoint) -> None:
         if point is self.point:

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import stat
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -148,6 +149,12 @@ def _hex(text: Any, what: str) -> bytes:
         raise BadCardImage(f"{what}: not hexadecimal") from None
 
 
+def ascii_digits(value: Any, lengths: range | tuple[int, ...]) -> bool:
+    """A string of ASCII decimal digits whose length is in ``lengths`` (``str.isdigit`` also takes "１２３",
+    "٤٤٠" and "²", which load and then fail in the BCD codecs)."""
+    return isinstance(value, str) and len(value) in lengths and value.isascii() and value.isdigit()
+
+
 def _count(value: Any) -> bool:
     """An integer counter: JSON true/false are not numbers of tries."""
     return isinstance(value, int) and not isinstance(value, bool)
@@ -170,11 +177,11 @@ def _card_from_json(doc: Any) -> CardImage:
     if not 2 <= len(atr) <= 33:
         raise BadCardImage(f"atr: {len(atr)} bytes is not a valid ATR length")
     region = doc["region"]
-    if not (isinstance(region, str) and len(region) == 6 and region.isascii() and region.isdigit()):
-        raise BadCardImage(f"region: {region!r} is not a 6-digit region code")
+    if not ascii_digits(region, (6,)):
+        raise BadCardImage("region: expected a 6-digit region code (ASCII 0-9)")
     pin = doc["pin"]["value"]
-    if not (isinstance(pin, str) and pin.isdigit() and 4 <= len(pin) <= 12):
-        raise BadCardImage("pin.value: expected 4 to 12 decimal digits")
+    if not ascii_digits(pin, range(4, 13)):
+        raise BadCardImage("pin.value: expected 4 to 12 decimal digits (ASCII 0-9)")
     tries = doc["pin"]["tries_left"]
     if not (_count(tries) and 0 <= tries <= prof.pin_tries):
         raise BadCardImage(f"pin.tries_left: {tries!r} not in 0..{prof.pin_tries}")
@@ -358,6 +365,10 @@ def load_json(path: Path | str) -> Any:
         raise BadCardImage(f"{path}: not UTF-8 text") from None
     except RecursionError:   # e.g. "[[[[…": found by tests/fuzz
         raise BadCardImage(f"{path}: JSON nested too deeply") from None
+    except ValueError as exc:   # an integer of thousands of digits (sys.int_max_str_digits)
+        if "integer string conversion" in str(exc):
+            raise BadCardImage(f"{path}: a number of more than {sys.get_int_max_str_digits()} digits") from None
+        raise BadCardImage(f"{path}: not a usable JSON document ({exc})") from None
 
 
 def load_card(path: Path | str) -> CardImage:
@@ -370,6 +381,9 @@ def load_card(path: Path | str) -> CardImage:
 
 
 _Signature = tuple[int, int, int, int]    # device, inode, size, mtime_ns of the image file
+# The lock file holds "GGGGGGGGGGGGGGGGGGGG F\n": a 20-digit generation counter and a save mark.
+_FLAG_AT, _STATE_SIZE = 21, 23
+_WRITING, _IDLE = b"w", b"-"
 
 
 class ImageStore:
@@ -379,8 +393,11 @@ class ImageStore:
     command a device runs holds an exclusive ``flock`` on ``IMAGE.lock`` beside the image
     (:meth:`begin_command` … :meth:`end_command`), and :meth:`begin_command` first reloads the image when it
     changed since this store last saw it: another process saved (the generation counter every save counts
-    in the lock file moved on) or replaced the file (its device, inode, size or mtime differ). Opening a
-    store deletes the temp files that interrupted writes of this image left behind.
+    in the lock file moved on) or replaced the file (its device, inode, size or mtime differ).
+
+    The lock file also records a save in progress; opening a store after one that never finished (a process
+    killed mid-write) deletes the temp files interrupted writes of this image left behind. The folder is
+    only listed then, so opening an image among thousands stays cheap.
     """
 
     def __init__(self, path: Path | str | None) -> None:
@@ -393,7 +410,9 @@ class ImageStore:
         self._seen: tuple[int, _Signature | None] | None = None    # (generation, file) at our last look
         if self.path is not None:
             with self.locked():
-                remove_stale_temporaries(self.path.parent, self.path.name)
+                if self._state()[1] == _WRITING:
+                    remove_stale_temporaries(self.path.parent, self.path.name)
+                    self._record(self._state()[0], _IDLE)
 
     @property
     def lock_path(self) -> Path | None:
@@ -403,8 +422,14 @@ class ImageStore:
         if self.path is None:
             return
         with self.locked():
+            self.mark_writing()
             atomic_write(self._file, dumps(doc))
             self._saved()
+
+    def mark_writing(self) -> None:
+        """Note in the lock file (held) that a save is under way; a completed save clears the mark."""
+        if self._held:
+            os.pwrite(self._lock.fd, _WRITING, _FLAG_AT)   # type: ignore[union-attr]
 
     # --- cross-process coherence ---------------------------------------------------------------------
     @contextlib.contextmanager
@@ -423,7 +448,7 @@ class ImageStore:
         """
         self._acquire()
         try:
-            now = self._generation(), self._signature()
+            now = self._state()[0], self._signature()
             if now != self._seen:
                 if now[1] is not None:
                     reload()
@@ -435,24 +460,23 @@ class ImageStore:
     def end_command(self) -> None:
         self._release()
 
-    def close(self) -> None:
-        """Let go of the lock file (also done when the store is garbage)."""
-        if self._lock is not None and self._depth == 0:
-            self._lock.close()
-            self._lock = None
-
     def _saved(self) -> None:
-        """After a save under the lock: count a generation, and remember the file as ours."""
-        generation = self._generation() + 1
-        if self._held:
-            os.pwrite(self._lock.fd, b"%d\n" % generation, 0)   # type: ignore[union-attr]
+        """After a save under the lock: count a generation, clear the save mark, remember the file as ours."""
+        generation = self._state()[0] + 1
+        self._record(generation, _IDLE)
         self._seen = (generation, self._signature())
 
-    def _generation(self) -> int:
+    def _state(self) -> tuple[int, bytes]:
+        """The lock file's generation counter and save mark (0 and idle without a lock file)."""
         if not self._held:
-            return 0
-        text = os.pread(self._lock.fd, 24, 0).strip()   # type: ignore[union-attr]
-        return int(text) if text.isdigit() else 0
+            return 0, _IDLE
+        text = os.pread(self._lock.fd, _STATE_SIZE, 0)   # type: ignore[union-attr]
+        digits = text[:_FLAG_AT - 1]
+        return (int(digits) if digits.isdigit() else 0), text[_FLAG_AT:_FLAG_AT + 1] or _IDLE
+
+    def _record(self, generation: int, flag: bytes) -> None:
+        if self._held:
+            os.pwrite(self._lock.fd, b"%020d %s\n" % (generation, flag), 0)   # type: ignore[union-attr]
 
     def _signature(self) -> _Signature | None:
         try:

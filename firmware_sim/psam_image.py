@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware_sim.image import _hex, load_json
+from firmware_sim.image import _hex, ascii_digits, load_json
 from protocols.codecs import encode_cn
 from protocols.crypto import KEY_LENGTHS, Alg
 from protocols.errors import BadCardImage
@@ -64,8 +64,10 @@ class PsamImage:
                 raise BadCardImage(f"PSAM image: format must be {PSAM_FORMAT!r}")
             atr = _hex(doc["atr"], "atr")
             term = doc["terminal"]
-            if not (isinstance(term, str) and len(term) == 12 and term.isascii() and term.isdigit()):
-                raise BadCardImage("terminal: expected 12 digits")
+            if not ascii_digits(term, (12,)):
+                raise BadCardImage("terminal: expected 12 digits (ASCII 0-9)")
+            if not ascii_digits(doc["region"], (6,)):
+                raise BadCardImage("region: expected a 6-digit region code (ASCII 0-9)")
             keys = []
             for i, k in enumerate(doc["keys"]):
                 alg = Alg[k["alg"]]

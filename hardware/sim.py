@@ -13,7 +13,7 @@ from firmware_sim import demo
 from firmware_sim.card_os import CardOS
 from firmware_sim.device import Device
 from firmware_sim.faults import FaultyDevice, ForcedStatus, TearingStore, TearPoint
-from firmware_sim.image import atomic_write, dumps
+from firmware_sim.image import atomic_write, dumps, remove_stale_temporaries
 from firmware_sim.personalise import new_card, new_psam
 from firmware_sim.psam import PsamOS
 from hardware.inprocess import InProcessReader
@@ -50,14 +50,21 @@ def write_new_card(out: Path, person: Mapping[str, str], *, profile: str, region
                    photo: bytes = b"", pin: str = "", issuer: IssuerKeys | None = None) -> bytes:
     """Personalise a card image to ``out`` (atomically); returns its ATR."""
     card = new_card(person, profile=profile, region=region, serial=serial, photo=photo, pin=pin, issuer=issuer)
-    atomic_write(out, dumps(card.to_json()))
+    _write_image(Path(out), dumps(card.to_json()))
     return card.atr
 
 
 def write_new_psam(out: Path, region: str, terminal: str, issuers: tuple[IssuerKeys, ...] | None = None) -> str:
+    """A PSAM image with the city keys of ``region`` to ``out`` (atomically); returns its terminal number."""
     psam = new_psam(region, terminal, issuers)
-    atomic_write(out, dumps(psam.to_json()))
+    _write_image(Path(out), dumps(psam.to_json()))
     return psam.terminal
+
+
+def _write_image(out: Path, text: str) -> None:
+    """Write a new image (``0600``; an existing file keeps its mode) and drop temp files of killed writes."""
+    remove_stale_temporaries(out.parent, out.name)
+    atomic_write(out, text)
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,8 @@ def cmd_card_new(args: argparse.Namespace) -> int:
         "issue_date": args.issue_date, "expiry_date": args.expiry_date}.items() if v is not None}
     for key, value in person.items():
         check_no_separators(value, f"--{key.replace('_', '-')}")
-    photo = Path(args.photo).read_bytes() if args.photo else b""
+    from hardware.issuance import read_jpeg
+    photo = read_jpeg(args.photo, f"--photo {args.photo}") if args.photo else b""
     out = Path(args.out)
     if out.exists() and not args.force:
         raise ValueError(f"{out} exists (use --force to replace it)")

@@ -43,8 +43,9 @@ def add_parser(card_sub: Any) -> None:
     """Add ``batch`` to the ``sscard card`` sub-commands."""
     cb = card_sub.add_parser("batch", help="personalise a card image for every row of a CSV (test keys)",
                              description="Columns: name, ssn, card_number; optional region, profile, serial, "
-                                         "photo (path relative to the CSV), name_ext, issue_date, expiry_date and "
-                                         "other item names. Bad rows are reported with their line numbers.")
+                                         "photo (a JPEG, path relative to the CSV's folder or --photos, never "
+                                         "outside it), name_ext, issue_date, expiry_date and other item names. "
+                                         "Bad rows are reported with their line numbers.")
     cb.add_argument("people", metavar="PEOPLE.csv")
     cb.add_argument("--out", "-o", required=True, metavar="DIR", help="folder for the <card_number>.json images")
     cb.add_argument("--profile", choices=("gen2", "gen3"), default="gen2", help="for rows without a profile")
@@ -53,6 +54,7 @@ def add_parser(card_sub: Any) -> None:
     cb.add_argument("--durable", action="store_true", help="fsync every image (default: one sync at the end)")
     cb.add_argument("--issuer-keys", metavar="KEYS.json", nargs="+",
                     help="issuer key sets, one per algorithm (default: the test-only sets)")
+    cb.add_argument("--photos", metavar="DIR", help="folder the photo column is relative to (default: the CSV's)")
     cb.add_argument("--encoding", default="utf-8-sig", help="text encoding of the CSV (e.g. gbk)")
     cb.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     cb.set_defaults(func=cmd_card_batch)
@@ -63,7 +65,7 @@ def cmd_card_batch(args: argparse.Namespace) -> int:
     issuers = [IssuerKeys.from_json(Path(p).read_text(encoding="utf-8")) for p in args.issuer_keys or ()]
     result = issue_cards(args.people, args.out, profile=args.profile, region=args.region,
                          workers=max(1, args.workers), durable=args.durable, encoding=args.encoding,
-                         issuers=issuers, progress=progress)
+                         issuers=issuers, progress=progress, photo_dir=args.photos)
     for err in result.errors:
         print(f"{args.people}:{err.line}: {err.card_number or '-'}: {err.message}", file=sys.stderr)
     print(f"{result.issued} of {result.rows} cards issued to {result.out_dir} in {result.seconds:.2f} s "

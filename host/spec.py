@@ -3,6 +3,11 @@
 ``sim`` · ``sim:CARD.json[,psam=PSAM.json]`` · ``sim:DEMO-NAME`` · ``pcsc`` · ``pcsc:N`` · ``pcsc:NAME[,psam=NAME]``
 · ``ccid-serial:DEVICE_OR_URL``. The CLI (``--reader``), the library and the test suite (``SSCARD_READER``) all
 take the same string.
+
+Quoting (``sim`` and ``pcsc``): ``,`` separates the parts, so a ``,`` inside a path or name is written ``,,``;
+a value given as ``KEY=VALUE`` may contain ``=`` (``sim:card=/tmp/a=b.json``), the first part given without a
+key may not. Every mistake (an unknown or repeated option, an empty value, a card given twice) is a
+``ReaderSpecError`` saying which.
 """
 from __future__ import annotations
 
@@ -40,20 +45,59 @@ class ReaderSpec:
             if not rest:
                 raise ReaderSpecError("ccid-serial needs a device or URL, e.g. ccid-serial:/dev/ttyUSB0")
             return cls(kind, rest, {})
-        parts = rest.split(",") if rest else []
+        known = _OPTIONS[kind]
         target = ""
         options: dict[str, str] = {}
-        for i, part in enumerate(parts):
-            if "=" in part:
-                k, _, v = part.partition("=")
-                if k not in ("psam", "card"):
-                    raise ReaderSpecError(f"unknown option {k!r} in reader spec {text!r}")
-                options[k] = v
-            elif i == 0:
-                target = part
-            else:
-                raise ReaderSpecError(f"unexpected {part!r} in reader spec {text!r}")
+        for i, part in enumerate(_split(rest) if rest else []):
+            key, eq, value = part.partition("=")
+            if not eq:
+                if i == 0:
+                    target = part
+                    continue
+                if not part:
+                    raise ReaderSpecError(f"reader spec {text!r}: an empty part after a ','")
+                raise ReaderSpecError(f"reader spec {text!r}: {part!r} is neither the first part nor KEY=VALUE "
+                                      "(a ',' inside a path or name is written ',,')")
+            if key not in known:
+                raise ReaderSpecError(f"reader spec {text!r}: unknown option {key!r} "
+                                      f"({kind} takes {', '.join(k + '=' for k in known)})"
+                                      + (_EQUALS_HINT[kind] if i == 0 else ""))
+            if key in options:
+                raise ReaderSpecError(f"reader spec {text!r}: {key}= is given twice")
+            if not value:
+                raise ReaderSpecError(f"reader spec {text!r}: {key}= needs a value ({_WHAT[key]})")
+            options[key] = value
+        if "card" in options:
+            if target:
+                raise ReaderSpecError(f"reader spec {text!r}: the card is given twice ({target!r} and card=)")
+            target = options.pop("card")
         return cls(kind, target, options)
+
+
+# What each kind takes as KEY=VALUE (sim's card= stands for the first part); what each value is.
+_OPTIONS = {"sim": ("card", "psam"), "pcsc": ("psam",)}
+_WHAT = {"card": "a card image path or demo name", "psam": "a PSAM image path or reader name"}
+_EQUALS_HINT = {"sim": "; a path containing '=' is given as card=PATH",
+                "pcsc": "; a reader name is matched by a part of it: give a part without '='"}
+
+
+def _split(rest: str) -> list[str]:
+    """Split at single commas; ``,,`` stands for a comma inside a part."""
+    parts, current, i = [], [], 0
+    while i < len(rest):
+        ch = rest[i]
+        if ch == ",":
+            if rest[i + 1:i + 2] == ",":
+                current.append(",")
+                i += 2
+                continue
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    parts.append("".join(current))
+    return parts
 
 
 def default_spec() -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from firmware_sim.card_os import CardOS
-from firmware_sim.image import atomic_write, dumps, load_card, remove_stale_temporaries
+from firmware_sim.image import atomic_write, load_card, remove_stale_temporaries
 from tests.support import cardkit as ck
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,24 +80,27 @@ def test_the_card_writes_a_new_image_private_and_keeps_the_mode_of_an_existing_o
     assert mode(path) == 0o640
 
 
-def test_a_write_killed_half_way_leaves_a_private_temp_file_that_the_next_open_deletes(tmp_path: Path) -> None:
+def test_a_card_killed_mid_write_leaves_a_private_temp_file_that_the_next_open_deletes(tmp_path: Path) -> None:
     path = ck.write_image(tmp_path / "card.json")
     before = path.read_text(encoding="utf-8")
-    new = dumps({"half": "written"})
-    # the child stops itself with the temp file written and not yet renamed; then it is killed
+    # the card process stops itself with the new image in its temp file, not yet renamed; then it is killed
     code = ("import os, signal, sys\n"
-            "from firmware_sim import image\n"
+            "from firmware_sim.card_os import CardOS\n"
+            "from tests.support import cardkit as ck\n"
             "real = os.replace\n"
             "os.replace = lambda *a: (os.kill(os.getpid(), signal.SIGSTOP), real(*a))\n"
-            "image.atomic_write(sys.argv[1], sys.argv[2])\n")
-    child = subprocess.Popen([sys.executable, "-c", code, str(path), new], cwd=ROOT)
+            "cos = CardOS.from_file(sys.argv[1])\n"
+            "cos.power_on()\n"
+            "cos.process(ck.SELECT_SSSE)\n"
+            "cos.process(ck.verify('000000'))\n")
+    child = subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=ROOT)
     _, status = os.waitpid(child.pid, os.WUNTRACED)
-    assert os.WIFSTOPPED(status), "the writer ended before it was stopped"
+    assert os.WIFSTOPPED(status), "the card process ended before it was stopped"
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     temps = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert len(temps) == 1 and temps[0].name.startswith(f"card.json.{child.pid}.")
-    assert temps[0].read_text(encoding="utf-8") == new and mode(temps[0]) == 0o600
+    assert mode(temps[0]) == 0o600 and '"tries_left": 2' in temps[0].read_text(encoding="utf-8")
     assert path.read_text(encoding="utf-8") == before
     mine = path.with_name(f"card.json.{os.getpid()}.1.tmp")     # a live process's write in progress
     mine.write_text("{}", encoding="utf-8")
@@ -106,6 +109,16 @@ def test_a_write_killed_half_way_leaves_a_private_temp_file_that_the_next_open_d
     CardOS.from_file(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["card.json", "card.json.lock", mine.name, other.name])
+    assert load_card(path).pin_tries_left == 3
+
+
+def test_images_the_cli_writes_again_lose_the_temp_files_of_a_killed_write(tmp_path: Path) -> None:
+    card = tmp_path / "c.json"
+    stale = tmp_path / f"c.json.{dead_pid()}.140000.tmp"
+    stale.write_text("{", encoding="utf-8")
+    assert run("card", "new", "--out", str(card), "--name", "张三", "--ssn", "440106200001011234",
+               "--card-number", "E44010001").returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
 
 
 def test_a_new_batch_deletes_what_a_killed_one_left(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def test_a_command_waits_for_the_process_holding_the_image_and_sees_its_writes(t
                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 60                   # a guard against a hang, not a measurement
-            while not _waits_for_lock(child.pid, path.with_name("card.json.lock")):
+            while not _waits_for_lock(child.pid, mine.store.lock_path):  # type: ignore[arg-type]
                 assert child.poll() is None, f"the CLI used the image while it was locked: {child.communicate()}"
                 assert time.monotonic() < deadline, "the CLI neither waited for the lock nor finished"
                 time.sleep(0.01)
