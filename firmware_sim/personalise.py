@@ -76,7 +76,7 @@ def validate_person(person: Mapping[str, str]) -> None:
         if not person.get(name):
             raise ValueError(f"{name} is required")
     ssn = person["ssn"]
-    if len(ssn) != 18 or not ssn[:17].isdigit() or not (ssn[17].isdigit() or ssn[17] == "X"):
+    if len(ssn) != 18 or not ssn.isascii() or not ssn[:17].isdigit() or not (ssn[17].isdigit() or ssn[17] == "X"):
         raise ValueError(f"ssn: not an 18-character citizen ID number ({len(ssn)} characters; the value is not shown)")
     check_date(ssn[6:14])
     cn = person["card_number"]
@@ -100,7 +100,7 @@ def new_card(person: Mapping[str, str], *, profile: str = "gen2", region: str = 
              issuer: IssuerKeys | None = None, pin: str = "", photo: bytes = b"", note: str = "") -> CardImage:
     """A fresh card image for ``person`` (item values by item name, see protocols.profile)."""
     prof = get_profile(profile)
-    if not (len(region) == 6 and region.isdigit()):
+    if not (len(region) == 6 and region.isascii() and region.isdigit()):
         raise ValueError(f"region {region!r} is not a 6-digit region code")
     validate_person(person)
     issuer = issuer or test_issuer_keys(prof.alg)
@@ -139,9 +139,9 @@ def new_psam(region: str = "440100", terminal: str = "440100000001",
              issuers: tuple[IssuerKeys, ...] | None = None, serial: int = 1) -> PsamImage:
     """A PSAM image holding, for each algorithm given, every key a profile uses at the address and level
     production terminals address it by (protocols.profile.PSAM_KEYS)."""
-    if not (len(region) == 6 and region.isdigit()):
+    if not (len(region) == 6 and region.isascii() and region.isdigit()):
         raise ValueError(f"region {region!r} is not a 6-digit region code")
-    if len(terminal) != 12 or not terminal.isdigit():
+    if len(terminal) != 12 or not terminal.isascii() or not terminal.isdigit():
         raise ValueError(f"terminal number {terminal!r} is not 12 digits")
     issuers = issuers or (test_issuer_keys(Alg.DES3), test_issuer_keys(Alg.SM4))
     keys: list[PsamKey] = []

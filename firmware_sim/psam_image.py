@@ -74,18 +74,22 @@ class PsamImage:
                 value = _hex(k["value"], f"keys[{i}].value")
                 if len(value) not in KEY_LENGTHS[alg]:
                     raise BadCardImage(f"keys[{i}].value: {len(value)} bytes is not a {alg.name} key")
-                p1 = int(k["p1"], 16)
+                p1, index = _byte(k["p1"], f"keys[{i}].p1"), _byte(k["index"], f"keys[{i}].index")
                 if not 0x20 <= p1 <= 0xFF:
                     raise BadCardImage(f"keys[{i}].p1: {k['p1']!r} is not a P1 with 1 to 7 levels")
-                index = int(k["index"], 16)
-                if not 0 <= index <= 0xFF:
-                    raise BadCardImage(f"keys[{i}].index: not one byte")
                 keys.append(PsamKey(alg, p1, index, str(k["name"]), value))
             return cls(atr, str(doc["region"]), term, keys, str(doc.get("note", "")))
         except BadCardImage:
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise BadCardImage(f"PSAM image: {type(exc).__name__}: {exc}") from exc
+
+
+def _byte(text: object, what: str) -> int:
+    """One byte written as two hex digits ("48"), nothing else."""
+    if not (isinstance(text, str) and len(text) == 2 and all(c in "0123456789ABCDEFabcdef" for c in text)):
+        raise BadCardImage(f"{what}: expected two hex digits")
+    return int(text, 16)
 
 
 def load_psam(path: Path | str) -> PsamImage:

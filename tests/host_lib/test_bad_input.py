@@ -143,3 +143,15 @@ def test_paths_with_commas_and_equals_signs_work_from_the_cli(tmp_path: Path) ->
     assert json.loads(out.stdout)["terminal_number"] == "440100000009"
     out = run("read", "--reader", f"sim:card={quoted}/card.json,psam=")
     assert out.returncode == 2 and "psam= needs a value" in out.stderr
+
+
+def test_personalisation_takes_ascii_digits_only() -> None:
+    import pytest as _pytest
+
+    from firmware_sim.personalise import new_card, new_psam
+    with _pytest.raises(ValueError, match="terminal"):
+        new_psam("440100", terminal="４４０１０００００００１")
+    with _pytest.raises(ValueError, match="region"):
+        new_psam("４４０１００")
+    with _pytest.raises(ValueError, match="ssn"):
+        new_card({"name": "甲", "ssn": "４４０１０６１９９００１０１１２３４", "card_number": "A12345678"})
