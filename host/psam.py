@@ -4,8 +4,8 @@ production terminals send (docs/design.md §3 "PSAM").
     terminal number   00 B0 96 00 06                               (at the MF, after power-on)
     application       00 A4 00 00 02 DF01 (3DES) / DF02 (SM4)
     key initialise    BF DE P1 P2 Lc card ‖ city [‖ province] [‖ process factor]
-    encipher          80 FA 00 00 Lc data            → 61xx, 00 C0 00 00 xx: the whole block(s)
-    MAC               80 FA 05 00 Lc IV ‖ padded data → 61xx, 00 C0 …: the last block; keep the left 4 bytes
+    encipher          80 FA 00 00 Lc data [Le]         → the whole block(s) (on T=0: 61xx, 00 C0 00 00 xx)
+    MAC               80 FA 05 00 Lc IV ‖ padded data [Le] → the last block; keep the left 4 bytes
 """
 from __future__ import annotations
 
@@ -65,8 +65,9 @@ class PsamClient:
         check(rsp)
 
     def encipher(self, data: bytes) -> bytes:
-        """``80 FA 00 00``: ECB of ``data`` (whole blocks) under the work key."""
-        return check(self.send(0x80, 0xFA, 0x00, 0x00, data))
+        """``80 FA 00 00``: ECB of ``data`` (whole blocks) under the work key. Sent with Le 00: a T=1 or
+        APDU-level link gets the answer at once, a T=0 link by 61xx + GET RESPONSE as production code does."""
+        return check(self.send(0x80, 0xFA, 0x00, 0x00, data, le=256))
 
     def process_encrypt(self, alg: Alg, data: bytes) -> bytes:
         """E_SK(D) of 8 bytes D: DES on 3DES; on SM4 the PSAM enciphers D ‖ 00×8 and the terminal folds."""
@@ -77,5 +78,5 @@ class PsamClient:
     def mac(self, alg: Alg, message: bytes) -> bytes:
         """4-byte MAC of ``message`` under the work key: IV zero, the caller's 80 00.. padding."""
         block = crypto.block_size(alg)
-        out = check(self.send(0x80, 0xFA, 0x05, 0x00, bytes(block) + crypto.pad80(message, block)))
+        out = check(self.send(0x80, 0xFA, 0x05, 0x00, bytes(block) + crypto.pad80(message, block), le=256))
         return out[:4]

@@ -73,7 +73,8 @@ def redact_command(apdu: bytes) -> str:
         return apdu.hex().upper()
     start, data = field
     if data and (ins in _SECRET_INS or (ins == 0xDC and data[0] in PERSONAL_TAGS)):
-        return apdu[:start].hex().upper() + _redacted(len(apdu) - start)
+        end = start + len(data)      # Le, when present, stays visible
+        return apdu[:start].hex().upper() + _redacted(len(data)) + apdu[end:].hex().upper()
     return apdu.hex().upper()
 
 
