@@ -10,10 +10,10 @@ Columns (header row required, UTF-8): ``name``, ``ssn``, ``card_number`` (requir
 :func:`photo_in`) and any item name of the card profile (``name_ext``, ``issue_date``, ``expiry_date``,
 ``ethnicity`` …). Empty cells mean "default".
 
-ATR serial: the ``serial`` column when given, else the card number read as a base-36 number. Card
-numbers are 9 upper-case letters/digits, and 36⁹ < 2⁴⁸, so that is a one-to-one map onto the ATR's
-6 serial bytes: distinct card numbers give distinct ATRs, hence distinct card keys, and re-running a
-batch reproduces the same cards.
+ATR serial: the ``serial`` column when given, else the card number read as a base-36 number, modulo 2³²
+(the ATR holds 4 serial bytes after the region, as real cards do). Card numbers of one batch rarely lie
+2³² apart; when two rows still meet on a serial, the later row is refused (distinct ATRs give distinct
+card keys), and re-running a batch reproduces the same cards.
 
 Durability choice (differs from a card's live state, docs/design.md §4): every image is written to a temp
 file and renamed into place, so a reader of ``DIR`` never sees half a file, but there is **no fsync per
@@ -48,7 +48,7 @@ SETTINGS = ("region", "profile", "serial", "photo")
 ITEM_COLUMNS = frozenset(it.name for p in PROFILES.values() for df in p.dfs for f in df.files
                          if isinstance(f, RecordFile) for it in f.items) - {"card_id"}
 COLUMNS = frozenset(REQUIRED) | frozenset(SETTINGS) | ITEM_COLUMNS
-MAX_SERIAL = (1 << 48) - 1
+MAX_SERIAL = (1 << 32) - 1
 
 Progress = Callable[[int, int], None]   # (rows done, rows in all)
 
@@ -185,8 +185,8 @@ def photo_in(folder: Path, name: str) -> bytes:
 
 
 def serial_for(card_number: str) -> int:
-    """The default ATR serial of a card: its 9-character card number as a base-36 number (< 2⁴⁸)."""
-    return int(card_number, 36)
+    """The default ATR serial of a card: its 9-character card number as a base-36 number, modulo 2³²."""
+    return int(card_number, 36) % (1 << 32)
 
 
 # --- output ----------------------------------------------------------------------------------------------
@@ -351,11 +351,11 @@ def plan(rows: list[Row]) -> tuple[list[tuple[Row, int]], list[RowError]]:
                 except ValueError:
                     raise ValueError(f"serial {text!r} is not a number") from None
                 if not 0 <= serial <= MAX_SERIAL:
-                    raise ValueError(f"serial {text} does not fit the ATR's 6 bytes")
+                    raise ValueError(f"serial {text} does not fit the ATR's 4 serial bytes")
             elif len(cn) == 9 and cn.isascii() and cn.isalnum() and cn.upper() == cn:
                 serial = serial_for(cn)
             if serial is not None and serial in serials:
-                raise ValueError(f"ATR serial {serial:012X} repeats line {serials[serial]}")
+                raise ValueError(f"ATR serial {serial:08X} repeats line {serials[serial]}")
         except ValueError as exc:
             errors.append(RowError(row.line, cn, str(exc)))
             continue

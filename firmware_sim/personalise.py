@@ -26,11 +26,14 @@ CARD_MAKER = bytes.fromhex("8697")
 REQUIRED = ("name", "ssn", "card_number")
 
 
-def build_atr(serial: bytes, chip: bytes = CHIP_MAKER, cos: bytes = COS_INFO, maker: bytes = CARD_MAKER) -> bytes:
-    """``3B 6D 00 00`` ‖ chip maker (2) ‖ COS (3) ‖ card maker (2) ‖ serial (6)."""
-    if len(serial) != 6 or len(chip) != 2 or len(cos) != 3 or len(maker) != 2:
-        raise ValueError("ATR fields: chip 2, COS 3, card maker 2, serial 6 bytes")
-    return ATR_PREFIX + chip + cos + maker + serial
+def build_atr(region: str, serial: bytes, chip: bytes = CHIP_MAKER, cos: bytes = COS_INFO,
+              maker: bytes = CARD_MAKER) -> bytes:
+    """``3B 6D 00 00`` ‖ chip maker (2) ‖ COS (3) ‖ card maker (2, first byte 86) ‖ region (2 bytes BCD, its
+    first 4 digits) ‖ serial (4) — the last 4 bytes are also the first 4 serial bytes of the card ID code,
+    as on real cards (docs/design.md §3 "ATR")."""
+    if len(serial) != 4 or len(chip) != 2 or len(cos) != 3 or len(maker) != 2:
+        raise ValueError("ATR fields: chip 2, COS 3, card maker 2, serial 4 bytes")
+    return ATR_PREFIX + chip + cos + maker + encode_cn(region[:4], 2) + serial
 
 
 def card_id_code(alg: Alg, irk_card_key: bytes, region: str, atr: bytes) -> bytes:
@@ -106,9 +109,9 @@ def new_card(person: Mapping[str, str], *, profile: str = "gen2", region: str = 
     issuer = issuer or test_issuer_keys(prof.alg)
     if Alg(issuer.alg) is not prof.alg:
         raise ValueError(f"issuer keys are {Alg(issuer.alg).name}, profile {prof.name} needs {prof.alg.name}")
-    if not 0 <= serial < 1 << 48:
-        raise ValueError("serial must fit 6 bytes")
-    atr = build_atr(serial.to_bytes(6, "big"))
+    if not 0 <= serial < 1 << 32:
+        raise ValueError("serial must fit 4 bytes (0 to 4294967295)")
+    atr = build_atr(region, serial.to_bytes(4, "big"))
     keys = issuer.card_keys(region, atr)
     card_id = card_id_code(prof.alg, keys["IRK"], region, atr)
     values = _values(prof, person, region, card_id)

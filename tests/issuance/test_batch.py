@@ -141,16 +141,17 @@ def test_unusable_csv(tmp_path: Path, header: str, why: str) -> None:
 
 def test_serials_default_to_the_card_number_and_may_be_given(tmp_path: Path) -> None:
     assert serial_for("A00000001") != serial_for("A00000002")
-    assert serial_for("ZZZZZZZZZ") < 1 << 48
+    assert serial_for("ZZZZZZZZZ") < 1 << 32
     header = "name,ssn,card_number,serial\n"
     path = tmp_path / "p.csv"
     path.write_text(header + "张三,440106199001011234,A00000001,0x10\n李四,440106199001011234,A00000002,16\n"
                     "王五,440106199001011234,A00000003,\n", encoding="utf-8")
     result = run_batch(read_people(path), BatchConfig(tmp_path / "out"))
     assert [(e.line, "repeats line 2" in e.message) for e in result.errors] == [(3, True)]
-    assert load_card(tmp_path / "out" / "A00000001.json").atr.endswith((0x10).to_bytes(6, "big"))
+    atr = load_card(tmp_path / "out" / "A00000001.json").atr
+    assert atr.endswith(bytes.fromhex("4401") + (0x10).to_bytes(4, "big"))      # region, then the serial
     assert load_card(tmp_path / "out" / "A00000003.json").atr.endswith(
-        serial_for("A00000003").to_bytes(6, "big"))
+        serial_for("A00000003").to_bytes(4, "big"))
 
 
 def test_rerun_and_workers_write_identical_images(tmp_path: Path) -> None:

@@ -218,3 +218,14 @@ def test_reading_falls_back_to_one_record_at_a_time(tmp_path: Path) -> None:
     assert info.name == PERSON["name"] and info.card_number == PERSON["card_number"] and info.authenticated
     by_tag = [a for a in device.seen if a[1] == 0xB2 and a[3] & 0x07 == 0x00]
     assert len(by_tag) == 14                        # 7 items of EF05 and 7 of EF06, each read by its tag
+
+
+def test_atr_carries_the_region_and_the_card_id_serial(tmp_path: Path) -> None:
+    """[T-LOUDI] the real card's ATR ``3B 6D 00 00 00 81 … 86 50 43 02 00 00 00 13``: 86, a maker byte,
+    the region's first 4 digits in BCD, and the first 4 serial bytes of its card ID ``430299 D156000005
+    00000013 …``; an emulated card of region 430200 has the same shape."""
+    img = new_card(PERSON, profile="gen2", region="430200", serial=0x13)
+    hist = img.atr[4:]
+    card_id = bytes.fromhex(img.dfs["SSSE"].records[0xEF05][0][2:].hex())
+    assert img.atr[:4] == bytes.fromhex("3B6D0000") and len(hist) == 13 and hist[5] == 0x86
+    assert hist[7:9] == bytes.fromhex("4302") and hist[-4:] == card_id[8:12] == bytes.fromhex("00000013")
