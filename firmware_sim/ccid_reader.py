@@ -7,6 +7,11 @@ Escape 02 firmware and 01 01 01 card-movement mode, sizes, TPDU level), §2.2.3 
 Sans-I/O: ``receive(serial bytes) -> serial bytes``; ``line_idle()`` when the host went quiet (a partial frame
 is then NAKed). The link to each card is the ``Iso7816Card`` character engine; an optional line filter per
 direction can damage card-line bytes (fault injection lives in ``hardware.faults``).
+
+PIN pad (docs/serial.md §5, the GemPC PinPad personality): a PC_to_RDR_Secure starts a ``PinSession``
+(``firmware_sim.pinpad``); ``receive`` then answers nothing (only the echo) until the session ends through
+``press(key)`` or ``pin_time_out()``, which return the reply frame: the card's answer to the APDU the pad built, or a
+failure with bError F0 (timeout) / EF (cancelled). The clock and the keys come from outside (``hardware/keypad.py``).
 """
 from __future__ import annotations
 
@@ -14,8 +19,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from firmware_sim.iso7816_card import Iso7816Card, Phase
+from firmware_sim.pinpad import PadResult, PinSession
 from protocols import atr as atr_mod
 from protocols import ccid, gemcore, pps, t0, t1
+from protocols.pinpad import PinPadError
 from protocols.errors import MalformedApdu, MalformedFrame, NoCard, ProtocolError
 
 LineFilter = Callable[[bytes], bytes]
@@ -35,6 +42,7 @@ class ReaderModel:
     echo: bool = False
     firmware: bytes = FIRMWARE
     max_ifsd: int = 254
+    pin_support: int = 0      # bPINSupport: 01 verify, 02 modify (a PIN pad)
 
     def rate_ok(self, slot: int) -> Callable[[int], bool]:
         return pps.reader_rate_check(self.clock_hz, self.max_rates[min(slot, len(self.max_rates) - 1)])
@@ -43,6 +51,14 @@ class ReaderModel:
 GEMCORE_SIM_PRO = ReaderModel()
 GEMPC_TWIN = ReaderModel(name="GemPCTwin", max_rates=(344_086.0,), echo=True,
                          firmware=b"GemPC Twin sscard-sim 1.0")
+# docs/serial.md §5: one slot, echo, the extended rates up to 500 kbit/s, PIN verify and modify
+GEMPC_PINPAD = ReaderModel(name="GemPCPinPad", max_rates=(500_000.0,), echo=True,
+                           firmware=b"GemPC PinPad sscard-sim 1.0", pin_support=0x03)
+MODELS = {m.name.lower(): m for m in (GEMCORE_SIM_PRO, GEMPC_TWIN, GEMPC_PINPAD)}
+
+# bError for a PC_to_RDR_Secure the pad cannot use (CCID §6.2.6: the offset of the faulty field)
+ERR_PIN_OPERATION = 10        # bPINOperation
+ERR_PIN_STRUCTURE = 11        # the structure after it
 
 
 @dataclass
@@ -68,7 +84,11 @@ class CcidSerialFirmware:
         self._notify_sync = False
         self._pending_notices = bytearray()
         self.card_seconds = 0.0
-        self.stats = {"frames": 0, "naks_sent": 0, "naks_received": 0, "replays": 0, "pps": 0, "lenient_tpdus": 0}
+        self.stats = {"frames": 0, "naks_sent": 0, "naks_received": 0, "replays": 0, "pps": 0, "lenient_tpdus": 0,
+                      "pin_entries": 0}
+        self.pin_session: PinSession | None = None
+        self._pin_command: ccid.Secure | None = None
+        self._pin_frame: bytes | None = None
 
     # -- card movement -------------------------------------------------------------------------------------
     def insert(self, slot: int, card: Iso7816Card) -> None:
@@ -128,23 +148,34 @@ class CcidSerialFirmware:
         self.stats["frames"] += 1
         frame = gemcore.encode(ev.message)
         echo = frame if self.model.echo else b""
+        if self.pin_session is not None and ev.message == self._pin_frame:
+            return echo                  # the PIN entry this command started is still going on
         if ev.message == self._last_command and self._last_reply is not None:
             self.stats["replays"] += 1   # a retransmission of a command already executed: answer it again
             return echo + self._last_reply
-        reply = gemcore.encode(self._handle(ccid.decode(ev.message)).encode())
+        answer = self._handle(ccid.decode(ev.message))
         notices, self._pending_notices = bytes(self._pending_notices), bytearray()
+        if answer is None:              # a PIN entry began: the reply comes with its end
+            self._pin_frame = ev.message
+            self._last_command, self._last_reply = ev.message, None
+            return echo + notices
+        reply = gemcore.encode(answer.encode())
         self._last_command, self._last_reply = ev.message, reply
         return echo + notices + reply
 
     # -- CCID messages ---------------------------------------------------------------------------------------
-    def _handle(self, msg: ccid.Message) -> ccid.Message:
-        if isinstance(msg, ccid.Escape):
-            return self._escape(msg)
+    def _handle(self, msg: ccid.Message) -> ccid.Message | None:
         if isinstance(msg, ccid.Unsupported):
             return self._failed(msg, ccid.ERR_CMD_NOT_SUPPORTED)
+        if self.pin_session is not None:   # the reader is busy with the keypad (CCID §6.2.6 CMD_SLOT_BUSY)
+            return self._failed(msg, ccid.ERR_CMD_SLOT_BUSY, self.slots[0] if self.slots else None)
+        if isinstance(msg, ccid.Escape):
+            return self._escape(msg)
         if msg.slot >= len(self.slots):
             return self._failed(msg, ccid.ERR_BAD_SLOT)
         slot = self.slots[msg.slot]
+        if isinstance(msg, ccid.Secure):
+            return self._secure(msg, slot)
         if isinstance(msg, ccid.IccPowerOn):
             return self._power_on(msg, slot)
         if isinstance(msg, ccid.IccPowerOff):
@@ -192,6 +223,10 @@ class CcidSerialFirmware:
             self._notify_sync = d[2] == 0x01
             return ccid.EscapeReply(msg.slot, msg.seq, 0, 0, b"")
         if d[:1] == b"\x01" and len(d) == 3:       # other reader settings (e.g. 01 10 20 serial speed)
+            return ccid.EscapeReply(msg.slot, msg.seq, 0, 0, b"")
+        if self.model.pin_support and d[:1] in (b"\xB2", b"\xB5"):
+            # what libccid sends a GemPC PinPad when it opens it: B2 A0 00 4D 4C + the display strings (it gives up
+            # the reader if this fails), B5 00 to switch the pad's own retry counter off (docs/serial.md §5)
             return ccid.EscapeReply(msg.slot, msg.seq, 0, 0, b"")
         return self._failed(msg, ccid.ERR_CMD_NOT_SUPPORTED)
 
@@ -302,3 +337,87 @@ class CcidSerialFirmware:
         if n is None or len(out) < n:
             return None   # the reader waits for the rest of the block and times out
         return out[:n]
+
+    # -- the PIN pad (docs/serial.md §5) --------------------------------------------------------------------------
+    def _secure(self, msg: ccid.Secure, slot: _Slot) -> ccid.Message | None:
+        if not self.model.pin_support:
+            return self._failed(msg, ccid.ERR_CMD_NOT_SUPPORTED, slot)
+        if slot.card is None or not slot.card.active:
+            return self._failed(msg, ccid.ERR_ICC_MUTE, slot)
+        op = msg.pin_operation
+        if op is None or op > 1 or not self.model.pin_support & (1 << op):
+            return self._failed(msg, ERR_PIN_OPERATION, slot)
+        try:
+            # Gemalto firmware reads all three bMsgIndex of a modify (libccid sends them so, docs/serial.md §5)
+            request = ccid.parse_secure(msg.data, all_msg_indexes=True)
+            session = PinSession(request)
+        except PinPadError:
+            return self._failed(msg, ERR_PIN_STRUCTURE, slot)
+        self.stats["pin_entries"] += 1
+        self.pin_session, self._pin_command = session, msg
+        return None
+
+    @property
+    def pin_timeout(self) -> float | None:
+        """Seconds the pad waits for the next key while a PIN entry goes on (None when none does)."""
+        return self.pin_session.timeout if self.pin_session is not None else None
+
+    def press(self, key: str) -> bytes:
+        """A key on the pad: the reply frame once this key ends the PIN entry, else nothing. Keys pressed while no
+        entry goes on are dropped, as a pad does."""
+        if self.pin_session is None:
+            return b""
+        result = self.pin_session.press(key)
+        return self._pin_done(result) if result is not None else b""
+
+    def pin_time_out(self) -> bytes:
+        """The pad's timer ran out: the reply frame (bError F0, or the APDU's answer when the structure validates
+        on timeout)."""
+        if self.pin_session is None:
+            return b""
+        result = self.pin_session.time_out()
+        return self._pin_done(result) if result is not None else b""
+
+    def cancel_pin_entry(self) -> bytes:
+        """End a PIN entry as if Cancel had been pressed (a host that went away)."""
+        return self.press("CANCEL")
+
+    def _pin_done(self, result: PadResult) -> bytes:
+        msg = self._pin_command
+        assert msg is not None
+        self.pin_session, self._pin_command, self._pin_frame = None, None, None
+        slot = self.slots[msg.slot]
+        reply: ccid.Message
+        if result.error is not None:
+            reply = self._failed(msg, result.error, slot)
+        elif result.status is not None:
+            reply = ccid.DataBlock(msg.slot, msg.seq, self._icc(slot), 0, 0, result.status.to_bytes(2, "big"))
+        else:
+            assert result.apdu is not None
+            reply = self._send_pin_apdu(msg, slot, result.apdu)
+        frame = gemcore.encode(reply.encode())
+        self._last_reply = frame
+        return frame
+
+    def _send_pin_apdu(self, msg: ccid.Secure, slot: _Slot, apdu: bytes) -> ccid.Message:
+        """The APDU with the PIN to the card: a T=0 TPDU, or one T=1 I-block with the prologue the host gave
+        (bTeoPrologue: NAD, PCB; LEN is the APDU's) whose answer block goes back whole, as CCID says."""
+        card = slot.card
+        if card is None or not card.active:
+            return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED | self._icc(slot), ccid.ERR_ICC_MUTE)
+        try:
+            if slot.protocol == 1:
+                request = ccid.parse_secure(msg.data, all_msg_indexes=True)
+                crc = ccid.T1Params.decode(slot.params).crc if len(slot.params) == 7 else False
+                body = bytes(request.teo_prologue[:2]) + bytes([len(apdu)]) + apdu
+                answer = self._t1(slot, body + t1.edc(body, crc))
+            else:
+                answer = self._t0(slot, apdu)
+        except NoCard:
+            self.remove(msg.slot)
+            return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED | ccid.ICC_ABSENT, ccid.ERR_ICC_MUTE)
+        except (ProtocolError, MalformedApdu):
+            return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED, ccid.ERR_PROCEDURE_BYTE_CONFLICT)
+        if answer is None:
+            return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED, ccid.ERR_ICC_MUTE)
+        return ccid.DataBlock(msg.slot, msg.seq, 0, 0, 0, answer)

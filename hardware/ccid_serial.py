@@ -6,6 +6,11 @@ Reference: docs/serial.md §2.2 (framing, NAK, echo, Escape 02 and 01 01 01 at s
 sides offer; reset and defaults when PPS fails), §1.7.4 (S(IFS) 254 after PPS), §3.2–§3.4 (pyserial on ptys:
 parity N, set everything in the constructor, own timeout logic).
 
+PIN pad (docs/serial.md §5): on a GemPC PinPad (``model=GemPCPinPad``) ``slot.pin_pad()`` sends PC_to_RDR_Secure
+with a PC/SC part 10 structure (``protocols.pinpad``); the reader collects the PIN and answers with the card's
+response, and a timeout or Cancel (bError F0 / EF) comes back as the status word libccid makes of it (6400 / 6401).
+A one-slot pad takes its PSAM from a second reader: ``psam=URL[,psam_model=MODEL]`` (its last slot).
+
 Link recovery: a frame with a bad LRC, or one cut short (no byte for ``gap_timeout``), is NAKed once the line is
 quiet; a NAK from the reader makes us send our last frame again; a reply with a stale sequence number after our
 NAK means the reader never got the command, which is then sent again (the simulated firmware answers a repeated
@@ -22,6 +27,7 @@ from typing import Callable, ContextManager, Protocol
 
 from protocols import atr as atr_mod
 from protocols import ccid, gemcore, pps, t0, t1
+from protocols import pinpad as pinpad_mod
 from protocols.errors import MalformedFrame, NoCard, ProtocolError, ReaderError, ReaderTimeout
 
 SPEC_PREFIX = "ccid-serial:"
@@ -214,11 +220,15 @@ class ReaderCaps:
     max_rates: tuple[float, ...] = (500_000.0, 500_000.0)   # as libccid 1.5.2 treats both GemCoreSIMPro slots
     echo: bool = False
     max_ifsd: int = 254
+    pin_support: int = 0             # bPINSupport: 01 verify, 02 modify
+    all_msg_indexes: bool = False    # Gemalto pads read all three bMsgIndex of a modify (docs/serial.md §5)
 
 
 READER_CAPS = {
     "gemcoresimpro": ReaderCaps(),
     "gempctwin": ReaderCaps("GemPCTwin", 1, max_rates=(344_086.0,), echo=True),
+    "gempcpinpad": ReaderCaps("GemPCPinPad", 1, max_rates=(500_000.0,), echo=True, pin_support=0x03,
+                              all_msg_indexes=True),
 }
 
 
@@ -269,6 +279,10 @@ class CcidSerialSlot:
 
     def transaction(self) -> ContextManager[None]:
         return contextlib.nullcontext()
+
+    def pin_pad(self) -> SerialPinPad | None:
+        """The reader's PIN pad (``host.reader.PinPad``), or None when the model has none."""
+        return SerialPinPad(self) if self.caps.pin_support else None
 
     def transmit(self, apdu: bytes) -> bytes:
         if self.protocol is None:
@@ -378,6 +392,72 @@ class CcidSerialSlot:
         raise ProtocolError(f"{self.name}: T=1 exchange does not end")
 
 
+class SerialPinPad:
+    """The PIN pad of a CCID-serial reader slot: one PC_to_RDR_Secure per verify or modify (CCID rev 1.1 §6.1.11).
+
+    Returns the card's response APDU, or the status word a timeout (6400) or Cancel (6401) gives through PC/SC; on
+    T=1 the reader sends the I-block with the prologue given here and hands back the card's block whole."""
+
+    def __init__(self, slot: CcidSerialSlot) -> None:
+        self.slot = slot
+        self.name = f"{slot.name} PIN pad"
+
+    def verify(self, request: pinpad_mod.PinVerify) -> bytes:
+        return self._secure(request, 0x01)
+
+    def modify(self, request: pinpad_mod.PinModify) -> bytes:
+        return self._secure(request, 0x02)
+
+    def _secure(self, request: pinpad_mod.PinRequest, need: int) -> bytes:
+        s = self.slot
+        if not s.caps.pin_support & need:
+            raise ReaderError(f"{s.name}: the PIN pad cannot {'verify' if need == 1 else 'modify'} a PIN")
+        if s.protocol is None:
+            raise NoCard(f"{s.name}: the card is not powered (connect first)")
+        host_t1 = s._t1 if s.protocol == 1 else None
+        if host_t1 is not None:
+            prologue = host_t1.begin(request.template)[:3]     # N(S) as if we sent the block ourselves
+            request = replace(request, teo_prologue=prologue)
+        data = ccid.secure_data(request, all_msg_indexes=s.caps.all_msg_indexes)
+        wait = max(90.0, float((request.timeout or pinpad_mod.DEFAULT_TIMEOUT) + 10))   # as libccid waits
+        reply = s.link.exchange(ccid.Secure(s.slot, 0, data), extra_time=wait)
+        if isinstance(reply, ccid.DataBlock) and reply.failed and reply.error in pinpad_mod.CCID_ERROR_STATUS:
+            if host_t1 is not None:
+                host_t1.abandon()                              # no block went to the card
+            return pinpad_mod.CCID_ERROR_STATUS[reply.error].to_bytes(2, "big")
+        try:
+            reply = s._check_mute(reply, host_t1 is None)
+        except ReaderError:
+            if host_t1 is not None:
+                host_t1.abandon()
+            raise
+        assert isinstance(reply, ccid.DataBlock)
+        if host_t1 is None:
+            return reply.data
+        if len(reply.data) == 2:          # the pad's own status word (a T=1 block has 4 bytes at least): none was sent
+            host_t1.abandon()
+            return reply.data
+        return self._t1_rest(host_t1, None if reply.failed else reply.data)
+
+    def _t1_rest(self, host_t1: t1.T1Host, block: bytes | None) -> bytes:
+        """Finish the T=1 exchange the reader began: WTX and chained answers go on through XfrBlock; the I-block
+        with the PIN cannot be sent again from here."""
+        s = self.slot
+        step = host_t1.receive(block)
+        for _ in range(10_000):
+            if step.done:
+                return step.response or b""
+            assert step.send is not None
+            if t1.decode(step.send, host_t1.crc).kind is t1.Kind.I:
+                host_t1.abandon()
+                raise ProtocolError(f"{s.name}: the card asked for the PIN block again; enter the PIN again")
+            reply = s._check_mute(s.link.exchange(ccid.XfrBlock(s.slot, 0, step.send, step.wtx if step.wtx > 1 else 0),
+                                                  extra_time=s._bwt() * step.wtx), False)
+            assert isinstance(reply, ccid.DataBlock)
+            step = host_t1.receive(None if reply.failed else reply.data)
+        raise ProtocolError(f"{s.name}: T=1 exchange does not end")
+
+
 # --- the whole reader and the spec string -----------------------------------------------------------------------------------
 SLOT_NAMES = ("card", "PSAM")
 
@@ -472,12 +552,13 @@ class CcidSerialReader:
 
 _OPTION_TYPES = {"baud": int, "protocol": int, "pps": lambda v: v not in ("0", "no", "off", "false"),
                  "model": str, "response_timeout": float, "gap_timeout": float,
-                 "echo": lambda v: v not in ("0", "no", "off", "false")}
+                 "echo": lambda v: v not in ("0", "no", "off", "false"), "psam": str, "psam_model": str}
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, object]]:
     """``ccid-serial:URL[,key=value…]`` -> (URL, options). Keys: baud, protocol (0/1), pps (on/off), model
-    (GemCoreSIMPro, GemPCTwin), response_timeout, gap_timeout, echo."""
+    (GemCoreSIMPro, GemPCTwin, GemPCPinPad), response_timeout, gap_timeout, echo; psam (the URL of a second
+    reader holding the PSAM) and psam_model (its model, GemCoreSIMPro by default)."""
     if spec.startswith(SPEC_PREFIX):
         spec = spec[len(SPEC_PREFIX):]
     url, *opts = spec.split(",")
@@ -497,11 +578,24 @@ def open_reader(spec: str, **overrides: object) -> CcidSerialReader:
     """Open the reader a ``ccid-serial:`` spec names (the function the reader-spec parser in ``host`` calls)."""
     url, options = parse_spec(spec)
     options.update(overrides)
+    options.pop("psam", None)
+    options.pop("psam_model", None)
     return CcidSerialReader(url, **options)  # type: ignore[arg-type]
 
 
 def open_readers(target: str) -> tuple[CcidSerialSlot, CcidSerialSlot | None]:
-    """``host.spec`` entry point: the card slot and the PSAM slot (None on a one-slot reader) of the reader at
-    ``target`` (``DEVICE_OR_URL[,option=value…]``)."""
+    """``host.spec`` entry point: the card slot and the PSAM slot of the reader at ``target``
+    (``DEVICE_OR_URL[,option=value…]``): its second slot, or with ``psam=URL`` the last slot of that reader (a PIN
+    pad has one slot, docs/serial.md §5), or None."""
+    _, options = parse_spec(target)
     reader = open_reader(target)
-    return reader.card, reader.psam
+    psam_url = options.get("psam")
+    if not psam_url:
+        return reader.card, reader.psam
+    model = str(options.get("psam_model") or "GemCoreSIMPro")
+    try:
+        psam_reader = CcidSerialReader(str(psam_url), model=model)
+    except BaseException:
+        reader.close()
+        raise
+    return reader.card, psam_reader.slots[-1]

@@ -11,6 +11,11 @@ them again instead of failing forever. An empty or one-byte answer (what vpcd re
 emulator hung up mid-exchange, pyscard #18) is checked against the reader state and becomes
 ``NoCard`` or ``ProtocolError``, never a crash. The protocol is what pcscd negotiates from the
 card's ATR among T=0 and T=1 (vpcd always reports T=1 on the wire, the ATR still decides).
+
+PIN pads (docs/serial.md §5): ``pin_pad()`` asks the reader driver for its PC/SC part 10 features with
+SCardControl(CM_IOCTL_GET_FEATURE_REQUEST) and, when FEATURE_VERIFY_PIN_DIRECT / FEATURE_MODIFY_PIN_DIRECT are
+offered, returns a ``PcscPinPad`` that hands the structures of ``protocols.pinpad`` to SCardControl; the answer is
+the card's response or the pad's 6400 (timeout) / 6401 (cancelled) …, the PIN never passes through here.
 """
 from __future__ import annotations
 
@@ -22,7 +27,8 @@ from typing import NoReturn
 
 from smartcard import scard
 
-from protocols.errors import MalformedApdu, NoCard, ProtocolError, ReaderError, ReaderTimeout
+from protocols import pinpad as pinpad_mod
+from protocols.errors import MalformedApdu, MalformedFrame, NoCard, ProtocolError, ReaderError, ReaderTimeout
 from protocols.t0 import apdu_to_tpdu
 
 _PROTOCOLS = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
@@ -150,6 +156,7 @@ class PcscReader:
         self._card: int | None = None
         self._depth = 0  # nesting of transaction()
         self._lost: type[ReaderError] | None = None  # the card session died inside the current transaction
+        self._features: tuple[str, dict[int, int]] | None = None
 
     # -- Reader protocol ------------------------------------------------------------------------
     def connect(self) -> bytes:
@@ -220,6 +227,46 @@ class PcscReader:
                     if self._card is not None:
                         with contextlib.suppress(Exception):
                             scard.SCardEndTransaction(self._card, scard.SCARD_LEAVE_CARD)
+
+    # -- PIN pad (PC/SC part 10) --------------------------------------------------------------------
+    def features(self) -> dict[int, int]:
+        """The reader driver's part 10 features, {FEATURE_… tag: control code} (asked once per reader name)."""
+        with self._lock:
+            card = self._ensure_card()
+            if self._features is not None and self._features[0] == self.name:
+                return self._features[1]
+            hr, answer = scard.SCardControl(card, scard.SCARD_CTL_CODE(pinpad_mod.GET_FEATURE_REQUEST), [])
+            if hr != scard.SCARD_S_SUCCESS:
+                if hr in _CARD_GONE | _CARD_RESET | _SERVICE_GONE | _READER_GONE:
+                    self._raise(hr, "get features")
+                found: dict[int, int] = {}       # a driver without part 10 (vpcd) refuses the control code
+            else:
+                try:
+                    found = pinpad_mod.parse_features(bytes(answer))
+                except MalformedFrame as exc:
+                    raise ProtocolError(f"{self.name}: the driver's feature list: {exc}") from exc
+            self._features = (self.name, found)
+            return found
+
+    def pin_pad(self) -> PcscPinPad | None:
+        """The reader's PIN pad when its driver offers FEATURE_VERIFY_PIN_DIRECT, else None."""
+        found = self.features()
+        verify = found.get(pinpad_mod.FEATURE_VERIFY_PIN_DIRECT)
+        if verify is None:
+            return None
+        return PcscPinPad(self, verify, found.get(pinpad_mod.FEATURE_MODIFY_PIN_DIRECT))
+
+    def control(self, code: int, data: bytes) -> bytes:
+        """SCardControl on the card's connection (a PIN entry holds it until the holder is done)."""
+        with self._lock:
+            card = self._ensure_card()
+            try:
+                hr, answer = scard.SCardControl(card, code, list(data))
+            except (TypeError, ValueError, SystemError) as exc:
+                raise ProtocolError(f"pyscard could not send control code {code:#x}: {exc}") from exc
+            if hr != scard.SCARD_S_SUCCESS:
+                self._raise(hr, f"control {code:#x}")
+            return bytes(answer)
 
     # -- extras ----------------------------------------------------------------------------------
     def wait_for_card(self, timeout: float, present: bool = True) -> bool:
@@ -370,6 +417,29 @@ class PcscReader:
             state = event & ~scard.SCARD_STATE_CHANGED
             if time.monotonic() >= deadline:
                 return False
+
+
+class PcscPinPad:
+    """A PC/SC reader's PIN pad: FEATURE_VERIFY_PIN_DIRECT / FEATURE_MODIFY_PIN_DIRECT through SCardControl."""
+
+    def __init__(self, reader: PcscReader, verify_code: int, modify_code: int | None) -> None:
+        self.reader = reader
+        self.name = f"{reader.name} PIN pad"
+        self.verify_code = verify_code
+        self.modify_code = modify_code
+
+    def verify(self, request: pinpad_mod.PinVerify) -> bytes:
+        return self._answer(self.reader.control(self.verify_code, request.to_part10()))
+
+    def modify(self, request: pinpad_mod.PinModify) -> bytes:
+        if self.modify_code is None:
+            raise ReaderError(f"{self.reader.name}: the PIN pad cannot change a PIN (no FEATURE_MODIFY_PIN_DIRECT)")
+        return self._answer(self.reader.control(self.modify_code, request.to_part10()))
+
+    def _answer(self, answer: bytes) -> bytes:
+        if len(answer) < 2:
+            raise ProtocolError(f"{self.reader.name}: PIN pad answer of {len(answer)} bytes has no status word")
+        return answer
 
 
 def open_psam_reader(card_reader: PcscReader) -> PcscReader | None:

@@ -5,6 +5,9 @@ Reference: docs/serial.md §3.2 (pty pairs: keep the slave raw, ``os.ttyname(mas
 link a stable name), §3.1 (``socket://`` carries data only), §2.2.2 (libccid opens the pty 8N2 115200), §4.2
 ("serve.py"). The firmware is sans-I/O (``receive``/``line_idle``/``take_card_seconds``); this module is its I/O.
 
+PIN pad (docs/serial.md §5): a server given a ``keypad`` (``hardware.keypad``) also feeds the firmware's PIN pad the
+keys pressed there and runs the pad's timer, so a PC_to_RDR_Secure is answered when the holder is done.
+
 Pacing model: every byte takes ``bits_per_char / baud`` seconds on the wire in each direction (8N2 = 11 bits);
 a command is processed when its last byte would have arrived; the card-line time the firmware reports is spent
 before the reply is sent (``pace_card``). Without ``baud`` bytes move as fast as the pty allows.
@@ -27,6 +30,7 @@ from typing import Protocol
 from firmware_sim.ccid_reader import GEMCORE_SIM_PRO, CcidSerialFirmware, ReaderModel
 from firmware_sim.device import Device
 from firmware_sim.iso7816_card import Iso7816Card, LinkProfile
+from hardware.keypad import Keypad, PadLink
 
 
 class PtyPathError(ValueError):
@@ -98,8 +102,11 @@ class FirmwareServer:
     """Runs one firmware on one endpoint (a pty, or a TCP listener taking one client at a time) in a thread."""
 
     def __init__(self, firmware: Firmware, *, baud: int | None = None, bits_per_char: int = 11,
-                 pace_card: bool = True, idle_timeout: float = 0.05, log: bool = False) -> None:
+                 pace_card: bool = True, idle_timeout: float = 0.05, log: bool = False,
+                 keypad: Keypad | None = None) -> None:
         self.firmware = firmware
+        self.keypad = keypad
+        self._pad = PadLink(keypad, firmware) if keypad is not None else None
         self.baud = baud
         self.char_time = bits_per_char / baud if baud else 0.0
         self.pace_card = pace_card and baud is not None
@@ -212,15 +219,28 @@ class FirmwareServer:
 
     def _serve(self, read: object, write: object, fd: int) -> bool:
         """Serve until the peer goes away (False) or ``close`` is called (True)."""
+        pad = self._pad
+        watch = [fd, self._stop_r] + ([pad.fileno()] if pad is not None else [])
         while True:
-            timeout = self.idle_timeout if self.firmware.partial else None
-            r, _, _ = select.select([fd, self._stop_r], [], [], timeout)
+            partial = self.firmware.partial
+            timeout = self.idle_timeout if partial else None
+            pad_wait = pad.wait() if pad is not None else None
+            if pad_wait is not None:
+                timeout = pad_wait if timeout is None else min(timeout, pad_wait)
+            r, _, _ = select.select(watch, [], [], timeout)
             if self._stop_r in r:
                 return True
-            if fd not in r:
+            if pad is not None:
                 with self._lock:
-                    out = self.firmware.line_idle()
+                    out = pad.keys() if pad.fileno() in r else b""
+                    out += pad.tick()
+                    self.stats.card_seconds += self.firmware.take_card_seconds() if out else 0.0
                 self._send(write, out)  # type: ignore[arg-type]
+            if fd not in r:
+                if partial and not r and (pad_wait is None or pad_wait >= self.idle_timeout):
+                    with self._lock:
+                        out = self.firmware.line_idle()
+                    self._send(write, out)  # type: ignore[arg-type]
                 continue
             try:
                 data = read(65536)  # type: ignore[operator]
@@ -239,6 +259,8 @@ class FirmwareServer:
             with self._lock:
                 out = self.firmware.receive(data)
                 card = self.firmware.take_card_seconds()
+                if pad is not None:
+                    pad.sync()
             self.stats.card_seconds += card
             if out and self.pace_card and card:
                 time.sleep(card)

@@ -13,6 +13,9 @@ from protocols.tlv import ber_find, simple_decode
 
 from host.engine import ApduEngine, Response
 from host.errors import sw_to_exception
+from host.pinpad import check_pad
+from host.reader import PinPad
+from protocols import pinpad
 
 
 def check(rsp: Response, *, pin: bool = False, auth: bool = False) -> bytes:
@@ -187,3 +190,16 @@ class SSCard:
     def change_pin(self, old: str, new: str) -> None:
         data = crypto.pin_to_bcd(old) + b"\xFF" + crypto.pin_to_bcd(new)
         check(self.send(0x80, 0x5E, 0x01, 0x00, data), pin=True)
+
+    # --- the same on the reader's PIN pad: the holder types, the host never sees the PIN (docs/serial.md §5) ------
+    def verify_pin_on_pad(self, pad: PinPad, *, min_digits: int = 4, max_digits: int = 12,
+                          timeout: int = pinpad.DEFAULT_TIMEOUT) -> None:
+        """VERIFY ``00 20 00 00 Lc PIN`` built by the pad; -32/-31 when the holder is too slow or cancels."""
+        rsp = self.engine.pin_pad(pad, pinpad.verify_request(min_digits, max_digits, timeout))
+        check_pad(rsp.data + rsp.sw.to_bytes(2, "big"))
+
+    def change_pin_on_pad(self, pad: PinPad, *, min_digits: int = 4, max_digits: int = 12,
+                          timeout: int = pinpad.DEFAULT_TIMEOUT) -> None:
+        """CHANGE PIN ``80 5E 01 00 Lc old ‖ FF ‖ new``: current PIN, new PIN and its confirmation on the pad."""
+        rsp = self.engine.pin_pad(pad, pinpad.change_request(min_digits, max_digits, timeout))
+        check_pad(rsp.data + rsp.sw.to_bytes(2, "big"))

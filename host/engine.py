@@ -10,8 +10,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from host.reader import Reader
+from host.pinpad import PadTemplate, run_pad
+from host.reader import PinPad, Reader
 from protocols.apdu import CommandAPDU, from_hex
+from protocols.pinpad import PinRequest
 from protocols.errors import ReaderError
 
 TraceHook = Callable[[bytes, bytes, float], None]
@@ -76,6 +78,15 @@ class ApduEngine:
             data += rsp[:-2]
             sw1 = rsp[-2]
         return Response(data, (sw1 << 8) | rsp[-1])
+
+    def pin_pad(self, pad: PinPad, request: PinRequest) -> Response:
+        """A verify or modify typed on ``pad``: the card's answer (or the pad's own status word), traced with the
+        template (``PadTemplate``: the host never has the PIN, docs/serial.md §5)."""
+        t0 = time.perf_counter()
+        rsp = run_pad(pad, request)
+        if self.trace is not None:
+            self.trace(PadTemplate(request.template), rsp, time.perf_counter() - t0)
+        return Response(rsp[:-2], (rsp[-2] << 8) | rsp[-1])
 
     def send(self, hex_or_bytes: str | bytes) -> Response:
         """Convenience: send a hex string or bytes."""

@@ -20,8 +20,10 @@ from protocols.profile import BinaryFile, Cond, KeyUse, RecordFile, normalise_ve
 
 from host.card import SSCard, check
 from host.engine import ApduEngine, TraceHook
+from host.errors import PinEntryUnavailable
 from host.psam import PsamClient
-from host.reader import Reader
+from host.reader import PinPad, Reader, pin_pad_of
+from protocols import pinpad
 from host.separators import check_no_separators
 
 
@@ -209,20 +211,42 @@ class Terminal:
         end = data.rfind(b"\xFF\xD9")
         return data[:end + 2] if end >= 0 else data.rstrip(b"\x00")
 
-    def verify_pin(self, pin: str) -> None:
+    def pin_pad(self) -> PinPad | None:
+        """The card reader's PIN pad, None when it has none (docs/serial.md §5)."""
+        return pin_pad_of(self.card_reader)
+
+    def _pad(self, what: str) -> PinPad:
+        pad = self.pin_pad()
+        if pad is None:
+            raise PinEntryUnavailable(f"{what}: no PIN given and the card reader has no PIN pad")
+        return pad
+
+    def verify_pin(self, pin: str | None = None, *, timeout: int = pinpad.DEFAULT_TIMEOUT) -> None:
+        """VERIFY ``pin``; without one the holder types it on the card reader's PIN pad (the host never sees it;
+        -32 after ``timeout`` s without a key, -31 on Cancel)."""
         with self.session():
             self.card.select_df("SSSE")
-            self.card.verify_pin(pin)
+            if pin is None:
+                self.card.verify_pin_on_pad(self._pad("verify"), timeout=timeout)
+            else:
+                self.card.verify_pin(pin)
 
     def pin_tries_left(self) -> int:
         with self.session():
             self.card.select_df("SSSE")
             return self.card.pin_tries_left()
 
-    def change_pin(self, old: str, new: str) -> None:
+    def change_pin(self, old: str | None = None, new: str | None = None, *,
+                   timeout: int = pinpad.DEFAULT_TIMEOUT) -> None:
+        """CHANGE PIN; without ``old`` and ``new`` the holder types both (the new one twice) on the PIN pad."""
+        if (old is None) != (new is None):
+            raise ValueError("give both PINs, or neither (the holder types them on the PIN pad)")
         with self.session():
             self.card.select_df("SSSE")
-            self.card.change_pin(old, new)
+            if old is None or new is None:
+                self.card.change_pin_on_pad(self._pad("change PIN"), timeout=timeout)
+            else:
+                self.card.change_pin(old, new)
 
     def _pin_admin(self) -> None:
         """EXTERNAL AUTHENTICATE with the PIN-management key (06), as PIN UNBLOCK and RELOAD need."""

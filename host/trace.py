@@ -5,6 +5,9 @@ PIN blocks, keys, names and ID numbers are replaced by ``<redacted n bytes>`` un
 the data of PIN commands (INS 20, 24, 5E), of the PSAM's MAC and encipher command (``80 FA``: its input
 holds the data being written, or a PIN), of UPDATE BINARY, and of UPDATE RECORD with a personal item;
 short and extended Lc alike. The header and Lc stay visible.
+
+A command a PIN pad completed (``host.pinpad.PadTemplate``) is traced as its template, named "… (PIN pad)", with
+``"pin": "typed on the PIN pad: …"``: the holder typed the PIN on the reader, so no trace can hold it.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Callable
 
+from host.pinpad import PAD_NOTE, PadTemplate
 from protocols import sw as SW
 from protocols.apdu import CommandAPDU
 from protocols.errors import MalformedApdu
@@ -109,6 +113,9 @@ class Tracer:
             "rsp": redact_response(apdu, rsp) if self.redact else rsp.hex().upper(),
             "sw": f"{sw:04X}", "sw_en": en, "sw_zh": zh, "ms": round(seconds * 1000, 3),
         }
+        if isinstance(apdu, PadTemplate):
+            entry["cmd_name"] = f"{entry['cmd_name']} (PIN pad)"
+            entry["pin"] = PAD_NOTE
         if self.keep:
             self.records.append(entry)
         if self.sink is not None:

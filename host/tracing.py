@@ -143,6 +143,14 @@ class TracingReader:
     def transaction(self) -> ContextManager[None]:
         return self.inner.transaction()
 
+    def pin_pad(self) -> Any:
+        from host.pinpad import traced_pad      # the pad's verify/modify traced too (template only, no PIN)
+
+        def hook(apdu: bytes, rsp: bytes, seconds: float) -> None:
+            self._detail = self._describe(apdu)
+            self._tracer(apdu, rsp, seconds)
+        return traced_pad(self.inner, hook)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 

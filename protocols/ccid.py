@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from protocols.errors import MalformedFrame
+from protocols.pinpad import PinFormat, PinModify, PinPadError, PinVerify
 
 HEADER_LEN = 10
 MAX_MESSAGE = 271
@@ -34,6 +35,8 @@ ERR_CLASS_NOT_SUPPORTED = 0xF5
 ERR_PROCEDURE_BYTE_CONFLICT = 0xF4
 ERR_DEACTIVATED_PROTOCOL = 0xF3
 ERR_BUSY_AUTO_SEQUENCE = 0xF2
+ERR_PIN_TIMEOUT = 0xF0
+ERR_PIN_CANCELLED = 0xEF
 ERR_CMD_SLOT_BUSY = 0xE0
 
 
@@ -145,8 +148,34 @@ class Escape(Message):
 
 
 @dataclass(frozen=True)
+class Secure(Message):
+    """PC_to_RDR_Secure (CCID rev 1.1 §6.1.11): abData = bPINOperation ‖ the PIN structure as CCID lays it out
+    (:func:`secure_data`, :func:`parse_secure`); answered by a DataBlock with the card's response, or a failure with
+    bError ``ERR_PIN_TIMEOUT`` / ``ERR_PIN_CANCELLED``."""
+
+    TYPE: ClassVar[int] = 0x69
+    data: bytes = b""
+    bwi: int = 0
+    level: int = 0  # wLevelParameter
+
+    @property
+    def pin_operation(self) -> int | None:
+        return self.data[0] if self.data else None
+
+    def _specific(self) -> tuple[int, int, int]:
+        return (self.bwi, self.level & 0xFF, self.level >> 8)
+
+    def _data(self) -> bytes:
+        return self.data
+
+    @classmethod
+    def _from(cls, slot, seq, b7, b8, b9, data):  # type: ignore[override]
+        return cls(slot, seq, data, b7, b8 | b9 << 8)
+
+
+@dataclass(frozen=True)
 class Unsupported(Message):
-    """Any other host message (IccClock 6E, T0APDU 6A, Secure 69, Mechanical 71, Abort 72, SetDataRate 73)."""
+    """Any other host message (IccClock 6E, T0APDU 6A, Mechanical 71, Abort 72, SetDataRate 73)."""
 
     msg_type: int = 0
     b7: int = 0
@@ -235,7 +264,7 @@ class DataRateAndClock(Reply):
 
 _TYPES: dict[int, type[Message]] = {c.TYPE: c for c in (
     IccPowerOn, IccPowerOff, GetSlotStatus, XfrBlock, GetParameters, ResetParameters, SetParameters, Escape,
-    DataBlock, SlotStatus, Parameters, EscapeReply, DataRateAndClock)}
+    Secure, DataBlock, SlotStatus, Parameters, EscapeReply, DataRateAndClock)}
 
 #: The reply type each host message expects (CCID §6.1): used by readers for unsupported commands.
 REPLY_TYPE = {0x62: 0x80, 0x63: 0x81, 0x65: 0x81, 0x6F: 0x80, 0x6C: 0x82, 0x6D: 0x82, 0x61: 0x82, 0x6B: 0x83,
@@ -330,3 +359,63 @@ class SlotChange:
 
     def changed(self, slot: int) -> bool:
         return bool(self.state >> (2 * slot + 1) & 1)
+
+
+# --- PC_to_RDR_Secure: the PIN structures as CCID lays them out (§6.1.11.7, §6.1.11.8) ------------------------------
+PIN_VERIFY, PIN_MODIFY = 0x00, 0x01   # bPINOperation (02 transfer PIN, 03 wait ICC response, 04 cancel … unused)
+
+
+def secure_data(request: PinVerify | PinModify, *, all_msg_indexes: bool = False) -> bytes:
+    """abData of a PC_to_RDR_Secure for a PC/SC part 10 structure, as libccid builds it: bPINOperation, then the
+    structure without bTimeOut2 and ulDataLength; in a MODIFY bMsgIndex2 only when bNumberMessage is not 0 and
+    bMsgIndex3 only when it is 3, unless ``all_msg_indexes`` (Gemalto firmware, the GemPC PinPad among them, wants
+    all three whatever bNumberMessage says: docs/serial.md §5)."""
+    fmt = request.fmt
+    extra = ((request.min_digits << 8) | request.max_digits).to_bytes(2, "little")
+    lang = request.lang_id.to_bytes(2, "little")
+    if isinstance(request, PinVerify):
+        return bytes([PIN_VERIFY, request.timeout, fmt.format_string, fmt.block_string, fmt.length_format]) + extra \
+            + bytes([request.validation, request.messages]) + lang + bytes([request.msg_index]) \
+            + request.teo_prologue + request.template
+    indexes = list(request.msg_indexes[:1])
+    if all_msg_indexes or request.messages != 0:
+        indexes.append(request.msg_indexes[1])
+    if all_msg_indexes or request.messages == 3:
+        indexes.append(request.msg_indexes[2])
+    return bytes([PIN_MODIFY, request.timeout, fmt.format_string, fmt.block_string, fmt.length_format,
+                  request.offset_old, request.offset_new]) + extra \
+        + bytes([request.confirm, request.validation, request.messages]) + lang + bytes(indexes) \
+        + request.teo_prologue + request.template
+
+
+def parse_secure(data: bytes, *, all_msg_indexes: bool = False) -> PinVerify | PinModify:
+    """The structure in a PC_to_RDR_Secure's abData (the reader's side of :func:`secure_data`). ``PinPadError``
+    (a ``MalformedFrame``) when it is cut short or asks for an operation other than verify (00) or modify (01)."""
+    if not data:
+        raise PinPadError("PC_to_RDR_Secure without bPINOperation")
+    op = data[0]
+    try:
+        if op == PIN_VERIFY:
+            if len(data) < 15 + 4:
+                raise PinPadError(f"PIN verify data of {len(data)} bytes is shorter than 15 + an APDU header")
+            extra = int.from_bytes(data[5:7], "little")
+            return PinVerify(bytes(data[15:]), PinFormat.from_bytes(data[2], data[3], data[4]), extra >> 8,
+                             extra & 0xFF, data[1], 0, data[7], data[8], int.from_bytes(data[9:11], "little"),
+                             data[11], bytes(data[12:15]))
+        if op == PIN_MODIFY:
+            if len(data) < 16:
+                raise PinPadError(f"PIN modify data of {len(data)} bytes is cut short")
+            messages = data[11]
+            n_indexes = 3 if all_msg_indexes else 1 + (messages != 0) + (messages == 3)
+            start = 14 + n_indexes
+            if len(data) < start + 3 + 4:
+                raise PinPadError(f"PIN modify data of {len(data)} bytes is shorter than its fields + an APDU header")
+            indexes = list(data[14:start]) + [0] * (3 - n_indexes)
+            extra = int.from_bytes(data[7:9], "little")
+            return PinModify(bytes(data[start + 3:]), PinFormat.from_bytes(data[2], data[3], data[4]), extra >> 8,
+                             extra & 0xFF, data[5], data[6], data[9], data[1], 0, data[10], messages,
+                             int.from_bytes(data[12:14], "little"), (indexes[0], indexes[1], indexes[2]),
+                             bytes(data[start:start + 3]))
+    except ValueError as exc:    # an Encoding out of range, a bad size range
+        raise PinPadError(str(exc)) from None
+    raise PinPadError(f"bPINOperation {op:02X} is not supported (00 verify, 01 modify)")

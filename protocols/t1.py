@@ -218,6 +218,11 @@ class T1Host:
         self._start_fresh()
         return self._restart()
 
+    def abandon(self) -> None:
+        """Forget the exchange begun (its first block was never sent: a PIN pad reader that was to send it timed out
+        or was cancelled, docs/serial.md §5); N(S) and N(R) stay as they were."""
+        self._mode = None
+
     def begin_ifs(self, ifsd: int) -> bytes:
         """Announce IFSD with S(IFS request) (§1.7.4: CCID sends 254)."""
         if not 1 <= ifsd <= MAX_INF:

@@ -33,8 +33,9 @@ from host.standard.flows import (
 from host.standard.formats import (
     CardInfo, FileRef, format_file_values, join_fields, parse_card_info, parse_file_addr, parse_write_data,
 )
-from host.standard.pinpad import PinEntry, PinPrompt, ask_pin, console_pin_entry
+from host.standard.pinpad import HolderPin, PadNotice, PinEntry, PinPrompt, ask_pin, console_pin_entry
 from host.terminal import Terminal
+from protocols.pinpad import DEFAULT_TIMEOUT
 from protocols.profile import BinaryFile, RecordFile
 
 Result = tuple[int, str]
@@ -46,14 +47,22 @@ class SSCardDriver:
 
     def __init__(self, contact: Terminal | str | None = None, *, contactless: Terminal | None = None,
                  pin_entry: PinEntry = console_pin_entry, device_number: str = "",
-                 trace: TraceHook | None = None) -> None:
+                 trace: TraceHook | None = None, pin_timeout: int = DEFAULT_TIMEOUT,
+                 pin_pad_notice: PadNotice | None = None) -> None:
         """``contact``: a Terminal or a reader spec (``sim``, ``pcsc`` …; default ``$SSCARD_READER``).
-        ``device_number`` is reported as 终端设备号 (the last iReadCardBas field)."""
+        ``device_number`` is reported as 终端设备号 (the last iReadCardBas field). A card reader with a PIN pad
+        takes the holder's PIN there (``pin_timeout`` seconds per key; ``pin_pad_notice`` is told first), else
+        ``pin_entry`` is asked (``host.standard.pinpad``)."""
         self.contact = contact if isinstance(contact, Terminal) else open_terminal(contact, trace=trace)
         self.contactless = contactless
         self.pin_entry = pin_entry
+        self.pin_timeout = pin_timeout
+        self.pin_pad_notice = pin_pad_notice
         self.device_number = device_number
         self._hsm: hsm_steps.Pending | None = None
+
+    def _holder(self) -> HolderPin:
+        return HolderPin(self.pin_entry, self.pin_timeout, self.pin_pad_notice)
 
     # --- plumbing ------------------------------------------------------------------------------------------
     def _terminal(self, itype: int) -> Terminal:
@@ -130,7 +139,7 @@ class SSCardDriver:
                 card = term.card
                 card.select_df("SSSE")
                 check_card_info(card, info)
-                access = Access(term, self.pin_entry)
+                access = Access(term, self._holder())
                 if iAuthType == 2:
                     authenticate_card(term)
                 else:
@@ -202,23 +211,29 @@ class SSCardDriver:
 
     # --- PIN ------------------------------------------------------------------------------------------------
     def iVerifyPIN(self, iType: int) -> Result:
-        """Ask the holder's PIN (PinEntry) and VERIFY it: -51 with the tries left, -52 blocked."""
+        """VERIFY the holder's PIN, typed on the reader's PIN pad or asked from PinEntry: -51 with the tries
+        left, -52 blocked, -31 cancelled, -32 timeout."""
         def flow(term: Terminal) -> str:
             with term.session():
                 card = term.card
                 card.select_df("SSSE")
                 refuse_blocked(card)
-                card.verify_pin(ask_pin(self.pin_entry, PinPrompt.CURRENT))
+                self._holder().verify(card, term.pin_pad())
             return ""
         return self._run(iType, flow)
 
     def iChangePIN(self, iType: int) -> Result:
-        """Ask the current PIN and the new one twice: -34 the entries differ, -36 the new one is the initial PIN."""
+        """The current PIN and the new one twice, on the reader's PIN pad or from PinEntry: -34 the entries
+        differ, -36 the new one is the initial PIN (checked only without a pad: the host never sees a pad's PIN)."""
         def flow(term: Terminal) -> str:
             with term.session():
                 card = term.card
                 card.select_df("SSSE")
                 refuse_blocked(card)
+                pad = term.pin_pad()
+                if pad is not None:
+                    self._holder().change_on_pad(card, pad)
+                    return ""
                 old = ask_pin(self.pin_entry, PinPrompt.CURRENT)
                 new = self._new_pin()
                 if new == card.profile.default_pin:
@@ -234,7 +249,8 @@ class SSCardDriver:
         return new
 
     def iReloadPIN(self, iType: int, pCardInfo: str) -> Result:
-        """PIN RELOAD through the PSAM (docs/sources.md §5.3, docs/design.md §3): the holder enters the new PIN twice."""
+        """PIN RELOAD through the PSAM (docs/sources.md §5.3, docs/design.md §3): the holder enters the new PIN twice,
+        always through PinEntry (the PSAM enciphers it; a PIN pad cannot, ``host.standard.pinpad``)."""
         def flow(term: Terminal) -> str:
             info = parse_card_info(pCardInfo)
             self._check_card(term, info)

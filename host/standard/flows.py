@@ -6,7 +6,7 @@ from protocols.atr import historical_bytes
 from host import errors as E
 from host.card import SSCard
 from host.standard.formats import CardInfo, FileRef, check_no_separators, join_fields
-from host.standard.pinpad import PinEntry, PinPrompt, ask_pin
+from host.standard.pinpad import HolderPin, PinPrompt, ask_pin
 from host.terminal import Terminal
 from protocols.apdu import hex_problem
 from protocols.codecs import Fmt
@@ -112,11 +112,14 @@ def resolve(card: SSCard, ref: FileRef) -> tuple[DFSpec, EF]:
 
 
 class Access:
-    """Meets read conditions within one session: PSAM external authentication per DF and key, PIN per DF."""
+    """Meets read conditions within one session: PSAM external authentication per DF and key, PIN per DF.
 
-    def __init__(self, term: Terminal, pin_entry: PinEntry) -> None:
+    A PIN asked from PinEntry is asked once and kept for the other DFs of the session; on a PIN pad the holder
+    types it again for each DF that needs it (the host never has it to send again)."""
+
+    def __init__(self, term: Terminal, holder: HolderPin) -> None:
         self.term = term
-        self.pin_entry = pin_entry
+        self.holder = holder
         self.pin: str | None = None
         self.done: set[tuple[str, object]] = set()
 
@@ -125,10 +128,15 @@ class Access:
         df = card.current_df.name if card.current_df else "SSSE"
         if (df, "pin") in self.done:
             return
-        if self.pin is None:
+        pad = self.term.pin_pad()
+        if pad is not None:
             refuse_blocked(card)
-            self.pin = ask_pin(self.pin_entry, PinPrompt.CURRENT)
-        card.verify_pin(self.pin)
+            self.holder.verify(card, pad)
+        else:
+            if self.pin is None:
+                refuse_blocked(card)
+                self.pin = ask_pin(self.holder.entry, PinPrompt.CURRENT)
+            card.verify_pin(self.pin)
         self.done.add((df, "pin"))
 
     def satisfy(self, df: DFSpec, cond: Cond, key_id: int | None) -> None:

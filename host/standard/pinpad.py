@@ -1,9 +1,15 @@
 """PIN entry for iVerifyPIN, iChangePIN, iReloadPIN and iUnblockPIN (docs/sources.md §6.1, §6.3 codes -31…-36).
 
-There is no PIN pad: the interface takes a ``PinEntry`` callable. It is asked for one PIN at a time with a
-``PinPrompt`` and returns the digits, or ``None`` when the holder cancels (-31); it may raise
+When the card reader has a PIN pad (docs/serial.md §5, ``host.pinpad``), the holder types the PIN there and the
+interface never sees it: ``HolderPin`` sends the pad a 6-digit VERIFY or CHANGE PIN (timeout → -32, Cancel →
+-31, two new PINs that differ → -34). Otherwise the interface takes a ``PinEntry`` callable. It is asked for one
+PIN at a time with a ``PinPrompt`` and returns the digits, or ``None`` when the holder cancels (-31); it may raise
 ``PinEntryTimeout`` (-32). The default prompts on the controlling terminal; tests use ``ScriptedPins``;
-``no_pin_entry`` refuses at once (-31), for the WebSocket bridge, which must never read its console.
+``no_pin_entry`` refuses at once (-31); the WebSocket bridge asks its page (``host.serve``).
+
+PIN RELOAD (and its HSM steps) always takes the new PIN from ``PinEntry``: the card wants it enciphered by the PSAM,
+which a pad that only puts digits into a template cannot do. With a pad the host cannot refuse the initial PIN as
+the new one (-36) either: it never sees the new PIN.
 """
 from __future__ import annotations
 
@@ -12,7 +18,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable
 
+from host.card import SSCard
 from host.errors import IllegalCharacters, PinEntryCancelled, PinEntryUnavailable, PinLengthError
+from host.reader import PinPad
+from protocols.pinpad import DEFAULT_TIMEOUT
 
 PIN_LENGTH = 6   # docs/design.md §3 PIN: 6 digits
 
@@ -76,3 +85,30 @@ def ask_pin(entry: PinEntry, prompt: PinPrompt) -> str:
     if len(pin) != PIN_LENGTH:
         raise PinLengthError(f"the PIN must be {PIN_LENGTH} digits, got {len(pin)}")
     return pin
+
+
+PadNotice = Callable[[PinPrompt], None]
+
+
+@dataclass
+class HolderPin:
+    """Where the holder's PIN comes from in one call: the card reader's PIN pad when there is one (``timeout``
+    seconds per key; ``notice`` is told before the holder is asked there), else ``entry``."""
+
+    entry: PinEntry
+    timeout: int = DEFAULT_TIMEOUT
+    notice: PadNotice | None = None
+
+    def verify(self, card: SSCard, pad: PinPad | None) -> None:
+        if pad is None:
+            card.verify_pin(ask_pin(self.entry, PinPrompt.CURRENT))
+            return
+        if self.notice is not None:
+            self.notice(PinPrompt.CURRENT)
+        card.verify_pin_on_pad(pad, min_digits=PIN_LENGTH, max_digits=PIN_LENGTH, timeout=self.timeout)
+
+    def change_on_pad(self, card: SSCard, pad: PinPad) -> None:
+        """CHANGE PIN typed on the pad: the current PIN, the new one, the new one again."""
+        if self.notice is not None:
+            self.notice(PinPrompt.NEW)
+        card.change_pin_on_pad(pad, min_digits=PIN_LENGTH, max_digits=PIN_LENGTH, timeout=self.timeout)
