@@ -160,6 +160,11 @@ class CcidSerialFirmware:
             self._last_command, self._last_reply = ev.message, None
             return echo + notices
         reply = gemcore.encode(answer.encode())
+        if echo and self.model.pin_support and ev.message[:1] == b"\x6B" and ev.message[10:11] == b"\xB2":
+            # libccid reads the echo into the buffer meant for the answer; the display strings it loads into a GemPC
+            # PinPad (165 bytes) do not fit the 20 bytes it keeps for that answer, so the echo stands in as a
+            # second copy of the answer, which libccid discards the same way (docs/serial.md §5)
+            echo = reply
         self._last_command, self._last_reply = ev.message, reply
         return echo + notices + reply
 
