@@ -171,14 +171,15 @@ def cmd_psam_new(args: argparse.Namespace) -> int:
 def cmd_pin(args: argparse.Namespace) -> int:
     term = open_terminal(args.reader)
     try:
+        pad = term.pin_pad() is not None and not args.pin   # the holder types on the reader's PIN pad (host/pinpad.py)
         if args.action == "verify":
-            term.verify_pin(_pin(args))
+            term.verify_pin(None if pad else _pin(args))
             print("PIN verified")
         elif args.action == "tries":
             print(term.pin_tries_left())
         elif args.action == "change":
-            old = _pin(args, "pin", "current PIN: ")
-            new = _pin(args, "new_pin", "new PIN: ")
+            old = None if pad else _pin(args, "pin", "current PIN: ")
+            new = None if pad else _pin(args, "new_pin", "new PIN: ")
             term.change_pin(old, new)
             print("PIN changed")
         elif args.action == "reload":
@@ -300,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("pin", help="PIN: verify, tries, change, reload (PSAM), unblock (PSAM)")
     reader_arg(sp)
     sp.add_argument("action", choices=("verify", "tries", "change", "reload", "unblock"))
-    sp.add_argument("--pin", help="the (current) PIN; read from stdin or prompted when absent")
+    sp.add_argument("--pin", help="the (current) PIN; read from stdin or prompted when absent (a reader with a "
+                    "PIN pad: typed there)")
     sp.add_argument("--new-pin", help="the new PIN for change/reload")
     sp.set_defaults(func=cmd_pin)
 
@@ -332,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--baud", type=int, default=0, help="pace the serial line at this rate")
     sp.add_argument("--protocol", choices=("t0", "t1"), default="t0", help="serial: what the card's ATR offers")
     sp.add_argument("--fidi", metavar="HEX", help="serial: the card's TA1 (e.g. 96) for a faster PPS")
+    from hardware.pinpad_serve import add_emulate_arguments  # --pinpad, --psam-pty, --keys, --keypad-socket
+    add_emulate_arguments(sp)
     fault = sp.add_argument_group("fault injection (card slot)")
     fault.add_argument("--remove-at", type=int, metavar="N", help="take the card out at the N-th command")
     fault.add_argument("--force-sw", action="append", metavar="INS:SW[@N]", help="answer SW to INS (repeatable)")

@@ -34,6 +34,11 @@ def run_emulator(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         return 0
+    if getattr(args, "pinpad", False):     # hardware/pinpad_serve.py: the GemPC PinPad bench
+        from hardware.pinpad_serve import serve_pinpad_cli
+        return serve_pinpad_cli(devices, args.serial_pty or None, args.baud or None, stop, protocol=args.protocol,
+                                fidi=int(args.fidi, 16) if args.fidi else None, psam_path=args.psam_pty,
+                                keys=args.keys, keypad_socket=args.keypad_socket)
     from hardware.serial_serve import serve_pty_cli
     return serve_pty_cli(devices, args.serial_pty or None, args.baud or None, stop,
                          protocol=args.protocol, fidi=int(args.fidi, 16) if args.fidi else None)
