@@ -80,7 +80,8 @@ class PinEntryTimeout(SSCardError):
 
 
 class PinEntryUnavailable(PinEntryCancelled):
-    """No way to ask the holder for a PIN here (the WebSocket bridge: no PIN pad, no page PIN entry yet).
+    """No way to ask the holder for a PIN here (a bridge with page PIN entry switched off; a terminal asked to use
+    a PIN pad its card reader does not have).
 
     Code -31, PIN entry cancelled: no PIN was entered, nothing reached the card and no try was spent, and
     the request ends at once. -32 (timeout) would tell the caller that a prompt waited and may be tried

@@ -18,10 +18,23 @@ Safety: any web page the counter PC opens could otherwise read and write the car
 
 Plain HTTP ``GET /`` serves the example counter page when one is set. Calls run one at a time on one
 worker thread (readers' transactions belong to a thread).
+
+PIN entry (iVerifyPIN, iChangePIN, iReadCard with iAuthType 1, iReloadPIN's new PIN). A card reader with a PIN
+pad takes the PIN there (the bridge never sees it): the bridge tells the page
+``{"type": "pin-pad", "request": <id>, "prompt": "current"|"new", "text": …, "timeout": s}`` and the answer comes
+when the holder is done (-32 when the pad times out, -31 on its Cancel key). Without a pad the bridge asks the page
+that sent the request, on the same WebSocket:
+``{"type": "pin-request", "request": <id>, "pin_id": <random>, "prompt": "current"|"new"|"confirm", "text": …,
+"timeout": s}``; the page answers ``{"type": "pin", "pin_id": …, "pin": "123456"}`` or ``{"type": "pin", "pin_id":
+…, "cancel": true}`` (-31). No answer within ``pin_timeout`` s gives -32 (and ``{"type": "pin-cancel", "pin_id": …}``
+so the page closes its pad); a page that goes away cancels (-31). A PIN answer is used once, for the request it
+was asked for, only from the connection asked; it is never logged or echoed. A driver given its own ``PinEntry``
+(tests, embedding applications) keeps it.
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hmac
 import ipaddress
 import json
@@ -40,7 +53,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from host import errors as E
-from host.standard import SSCardDriver, call, console_pin_entry, failure, no_pin_entry
+from host.standard import PinPrompt, SSCardDriver, call, console_pin_entry, failure, no_pin_entry
+from protocols.pinpad import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:  # websockets is imported when the bridge runs, not whenever the CLI starts
     from websockets.asyncio.server import Server, ServerConnection
@@ -118,29 +132,101 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class PagePin:
+    """PIN entry on the page of one WebSocket connection (a ``PinEntry`` and a PIN-pad notice for the driver).
+
+    Called on the worker thread; the answers arrive on the event loop (``answer``)."""
+
+    def __init__(self, ws: ServerConnection, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self.ws = ws
+        self.loop = loop
+        self.timeout = timeout
+        self.request: object = None          # the id of the request being answered
+        self._pending: dict[str, concurrent.futures.Future[str | None]] = {}
+        self._closed = False
+
+    def _send(self, message: dict[str, Any]) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        async def send() -> None:
+            try:
+                await self.ws.send(json.dumps(message, ensure_ascii=False))
+            except ConnectionClosed:
+                pass
+        asyncio.run_coroutine_threadsafe(send(), self.loop)
+
+    def __call__(self, prompt: PinPrompt) -> str | None:
+        """Ask the page; the digits, None when the page cancels or has gone, ``PinEntryTimeout`` after ``timeout``."""
+        if self._closed:
+            return None
+        pin_id = secrets.token_hex(16)
+        future: concurrent.futures.Future[str | None] = concurrent.futures.Future()
+        self._pending[pin_id] = future
+        try:
+            self._send({"type": "pin-request", "request": self.request, "pin_id": pin_id, "prompt": prompt.value,
+                        "text": prompt.text.strip(" :："), "timeout": self.timeout})
+            try:
+                return future.result(self.timeout)
+            except concurrent.futures.TimeoutError:
+                self._send({"type": "pin-cancel", "pin_id": pin_id})
+                raise E.PinEntryTimeout(f"no PIN from the page within {self.timeout:g} s") from None
+        finally:
+            self._pending.pop(pin_id, None)
+
+    def pad_notice(self, prompt: PinPrompt) -> None:
+        """The reader's PIN pad is about to ask the holder: tell the page to point there."""
+        text = "请在密码键盘上输入密码 Enter the PIN on the PIN pad" if prompt is PinPrompt.CURRENT else \
+            "请在密码键盘上输入原密码和新密码 Enter the current and the new PIN on the PIN pad"
+        self._send({"type": "pin-pad", "request": self.request, "prompt": prompt.value, "text": text})
+
+    def answer(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        """A ``{"type": "pin", …}`` message from the page (on the event loop); an error reply, or None."""
+        future = self._pending.pop(str(message.get("pin_id")), None)
+        if future is None or future.done():
+            return {"type": "error", "error": "no PIN request is waiting for this answer"}
+        pin = message.get("pin")
+        if message.get("cancel") or not isinstance(pin, str):
+            future.set_result(None)
+        else:
+            future.set_result(pin)
+        return None
+
+    def close(self) -> None:
+        """The page went away: every question still open is cancelled (-31)."""
+        self._closed = True
+        for future in list(self._pending.values()):
+            if not future.done():
+                future.set_result(None)
+
+
 @dataclass
 class Bridge:
     """Answers requests with one driver; ``page`` is served for ``GET /``.
 
-    The bridge never reads its console: a driver that would prompt there gets ``no_pin_entry`` instead, so a
-    request needing a PIN fails at once with -31 and the other clients' requests go on."""
+    The bridge never reads its console: a driver that would prompt there (``console_pin_entry``, or
+    ``no_pin_entry``) asks the page instead (``PagePin``), with ``pin_timeout`` seconds for the answer; a reader's
+    PIN pad waits as long per key. ``page_pin=False`` keeps such a driver refusing at once (-31)."""
 
     driver: SSCardDriver
     page: Path | None = None
     extra_origins: tuple[str, ...] = ()
     token: str = field(default_factory=new_token)
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "sscard-bridge"))
+    pin_timeout: int = 2 * DEFAULT_TIMEOUT
+    page_pin: bool = True
 
     def __post_init__(self) -> None:
         self.extra_origins = tuple(normalise_origin(o) for o in self.extra_origins)
+        self._ask_page = self.page_pin and self.driver.pin_entry in (console_pin_entry, no_pin_entry)
         if self.driver.pin_entry is console_pin_entry:
             self.driver.pin_entry = no_pin_entry
+        self.driver.pin_timeout = self.pin_timeout
         if not self.token:
             raise ValueError("the bridge needs a token")
 
     # --- requests --------------------------------------------------------------------------------------------
-    def answer(self, text: str | bytes) -> dict[str, Any]:
-        """The reply to one message (runs on the worker thread)."""
+    def answer(self, text: str | bytes, pin: PagePin | None = None) -> dict[str, Any]:
+        """The reply to one message (runs on the worker thread); ``pin``: the asking page's PIN entry."""
         if isinstance(text, bytes):
             code, out = failure(E.BadParameter("send JSON text messages, not binary ones"))
             return {"code": code, "output": out}
@@ -151,7 +237,17 @@ class Bridge:
         if not isinstance(message, dict):
             code, out = failure(E.BadParameter('a request is a JSON object like {"function": "iReadCardBas", "iType": 3}'))
             return {"code": code, "output": out}
-        code, out = call(self.driver, message)
+        driver = self.driver
+        saved = driver.pin_entry, driver.pin_pad_notice
+        if pin is not None:
+            pin.request = message.get("id")
+            driver.pin_pad_notice = pin.pad_notice
+            if self._ask_page:
+                driver.pin_entry = pin
+        try:
+            code, out = call(driver, message)
+        finally:
+            driver.pin_entry, driver.pin_pad_notice = saved
         reply: dict[str, Any] = {"code": code, "output": out, "function": message.get("function")}
         if "id" in message:
             reply["id"] = message["id"]
@@ -160,12 +256,30 @@ class Bridge:
     async def handler(self, ws: ServerConnection) -> None:
         from websockets.exceptions import ConnectionClosed
         loop = asyncio.get_running_loop()
+        pin = PagePin(ws, loop, self.pin_timeout)
+        running: set[asyncio.Task[None]] = set()
+
+        async def run(message: str | bytes) -> None:
+            reply = await loop.run_in_executor(self.executor, self.answer, message, pin)
+            try:
+                await ws.send(json.dumps(reply, ensure_ascii=False))
+            except ConnectionClosed:
+                pass
+
         try:
             async for message in ws:
-                reply = await loop.run_in_executor(self.executor, self.answer, message)
-                await ws.send(json.dumps(reply, ensure_ascii=False))
+                if _is_pin_answer(message):
+                    error = pin.answer(json.loads(message))
+                    if error is not None:
+                        await ws.send(json.dumps(error))
+                    continue
+                task = asyncio.create_task(run(message))   # the worker takes requests in turn, in order
+                running.add(task)
+                task.add_done_callback(running.discard)
         except ConnectionClosed:
             pass
+        finally:
+            pin.close()
 
     # --- HTTP side: the page, the Origin and token checks ---------------------------------------------------------
     def origin_ok(self, origin: str | None, port: int) -> bool:
@@ -200,6 +314,17 @@ class Bridge:
     def close(self) -> None:
         self.executor.submit(self.driver.close).result()
         self.executor.shutdown(wait=True)
+
+
+def _is_pin_answer(message: str | bytes) -> bool:
+    """A page's answer to a PIN request (``{"type": "pin", …}``), which never reaches the driver or a log."""
+    if not isinstance(message, str) or '"pin"' not in message:
+        return False
+    try:
+        parsed = json.loads(message)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and parsed.get("type") == "pin"
 
 
 def _response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
@@ -319,6 +444,9 @@ def add_parser(sub: Any, reader_arg: Any) -> None:
     sp.add_argument("--page", metavar="HTML", help="page served at / (default: examples/counter.html if present)")
     sp.add_argument("--no-page", action="store_true", help="serve no page")
     sp.add_argument("--device-number", default="", help="终端设备号 reported by iReadCardBas")
+    sp.add_argument("--pin-timeout", type=int, default=2 * DEFAULT_TIMEOUT, metavar="S",
+                    help="seconds for the holder's PIN, on the page or (per key) on the reader's PIN pad "
+                         f"(default {2 * DEFAULT_TIMEOUT})")
     sp.set_defaults(func=cmd_serve)
 
 
@@ -336,7 +464,7 @@ def cmd_serve(args: Any) -> int:
     if page is not None and not page.is_file():
         raise ValueError(f"no page at {page}")
     driver = SSCardDriver(args.reader, pin_entry=no_pin_entry, device_number=args.device_number)
-    bridge = Bridge(driver, page, origins, token)
+    bridge = Bridge(driver, page, origins, token, pin_timeout=args.pin_timeout)
 
     def ready(server: Server) -> None:
         host, port = server.sockets[0].getsockname()[:2]

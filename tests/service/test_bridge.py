@@ -195,12 +195,13 @@ def test_sscard_serve_command_end_to_end(tmp_path):
     assert rc == 0
 
 
-def test_pin_requests_fail_at_once_and_never_read_the_console(tmp_path):
-    # stdin stays open and empty and there is no controlling terminal: a console PIN prompt would wait for ever,
-    # holding the bridge's one worker, and the other client's read would never be answered.
+def test_pin_requests_ask_the_page_and_never_read_the_console(tmp_path):
+    # stdin stays open and empty and there is no controlling terminal: a console PIN prompt would wait for ever.
+    # The bridge asks the page that sent the request instead; the other client's read waits its turn (the card
+    # is in use while the holder types) and is answered once the PIN is in.
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path))
-    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "serve", "--port", "0", "-r", "sim"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "serve", "--port", "0", "-r", "sim", "--pin-timeout",
+                             "20"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, start_new_session=True)
     try:
         line = proc.stdout.readline()
@@ -208,27 +209,42 @@ def test_pin_requests_fail_at_once_and_never_read_the_console(tmp_path):
         assert match, line + proc.stderr.read()
         url = f"{match.group(0)}?token={(tmp_path / 'sscard' / 'bridge-token').read_text().strip()}"
         with connect(url) as counter, connect(url) as other:
-            counter.send(json.dumps({"function": "iVerifyPIN", "iType": 1}))
+            counter.send(json.dumps({"function": "iVerifyPIN", "iType": 1, "id": 7}))
+            asked = json.loads(counter.recv(timeout=30))
+            assert asked["type"] == "pin-request" and asked["request"] == 7 and asked["prompt"] == "current"
+            assert asked["timeout"] == 20
             other.send(json.dumps({"function": "iReadCardBas", "iType": 3}))
+            other.send(json.dumps({"type": "pin", "pin_id": asked["pin_id"], "pin": "000000"}))  # not the one asked
+            assert json.loads(other.recv(timeout=30))["type"] == "error"
+            counter.send(json.dumps({"type": "pin", "pin_id": asked["pin_id"], "pin": "123456"}))
+            assert json.loads(counter.recv(timeout=30)) == {"code": 0, "output": "", "function": "iVerifyPIN", "id": 7}
             read = json.loads(other.recv(timeout=30))
-            verify = json.loads(counter.recv(timeout=30))
             assert read["code"] == 0 and split_fields(read["output"])[4] == "陈晓明"
-            assert verify["code"] == -31 and "PIN entry is not available" in verify["output"]
-            for message in ({"function": "iChangePIN", "iType": 1}, {"function": "iReloadPIN", "iType": 1},
-                            {"function": "iReadCard", "iType": 1, "iAuthType": 1, "pFileAddr": "SSSEEF05|07|$"}):
-                assert ask(counter, **message)["code"] == -31, message
-            assert ask(other, function="iReadCard", iType=1, iAuthType=2, pFileAddr="SSSEEF05|07|$")["code"] == 0
-            # PIN UNBLOCK asks for no PIN (key 06 and a MAC through the PSAM), so it works through the bridge
+            counter.send(json.dumps({"type": "pin", "pin_id": asked["pin_id"], "pin": "123456"}))   # used once
+            assert json.loads(counter.recv(timeout=30))["type"] == "error"
+            # PIN UNBLOCK asks for no PIN (key 06 and a MAC through the PSAM), so no question comes
             assert ask(counter, function="iUnblockPIN", iType=1)["code"] == 0
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
-    assert "PIN" not in out + err                                       # nothing was prompted
+    assert "PIN" not in out + err and "123456" not in out + err        # nothing prompted, nothing logged
 
 
 def test_a_bridge_never_uses_the_console_pin_entry(images):
     driver = SSCardDriver(images.terminal(images.card("gen2")))       # console entry by default
     with BackgroundBridge(Bridge(driver)) as bg:
         with connect(bg.url) as ws:
-            assert ask(ws, function="iVerifyPIN", iType=1)["code"] == -31
+            ws.send(json.dumps({"function": "iVerifyPIN", "iType": 1}))
+            asked = json.loads(ws.recv(timeout=30))
+            assert asked["type"] == "pin-request"
+            ws.send(json.dumps({"type": "pin", "pin_id": asked["pin_id"], "cancel": True}))
+            assert json.loads(ws.recv(timeout=30))["code"] == -31
     assert driver.pin_entry is not console_pin_entry
+
+
+def test_page_pin_entry_can_be_switched_off(images):
+    driver = SSCardDriver(images.terminal(images.card("gen2")))
+    with BackgroundBridge(Bridge(driver, page_pin=False)) as bg:
+        with connect(bg.url) as ws:
+            reply = ask(ws, function="iVerifyPIN", iType=1)
+            assert reply["code"] == -31 and "PIN entry is not available" in reply["output"]
