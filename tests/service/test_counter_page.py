@@ -189,3 +189,91 @@ def test_the_counter_page_as_a_file_needs_null_named(images, allowed, state):
         with open_page(f"{EXAMPLE_PAGE.as_uri()}?auto=1&ws={bg.base_url}#token={bg.bridge.token}") as page:
             page.wait_for(DONE)
             assert page.evaluate("document.body.dataset.state") == state, text(page, "status")
+
+
+# --- PIN: the page's own pad (no PIN pad on the reader), and a reader's PIN pad ----------------------------------------
+def click(page, element_id: str) -> None:
+    # the counter page, loaded and its script run (not the blank page Chromium starts with)
+    page.wait_for(f"document.readyState === 'complete' && document.getElementById({element_id!r}) !== null")
+    page.evaluate(f"document.getElementById({element_id!r}).click()")
+
+
+def press(page, keys: str) -> None:
+    """Press keys on the page's pad: digits and OK/CANCEL/BACKSPACE/CLEAR by their data-key."""
+    from protocols.pinpad import parse_keys
+    for key in parse_keys(keys):
+        page.evaluate(f"document.querySelector('#pin-keys [data-key=\"{key}\"]').click()")
+
+
+def test_counter_page_asks_the_pin_on_its_own_pad(images, tmp_path):
+    driver = SSCardDriver(images.terminal(images.card("gen2")))       # no PIN pad: the bridge asks the page
+    with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE)) as bg:
+        with open_page(f"http://127.0.0.1:{bg.port}/#token={bg.bridge.token}") as page:
+            click(page, "verify-pin")
+            assert page.wait_for("document.body.dataset.pin === 'asking'")
+            press(page, "1234 BS 456")
+            assert text(page, "pin-dots") == "●" * 6                   # masked; the digits stay in the page
+            png = page.screenshot(tmp_path / "counter-page-pin.png")
+            press(page, "OK")
+            page.wait_for(DONE)
+            assert page.evaluate("document.body.dataset.state") == "done", text(page, "status")
+            assert "PIN verified" in text(page, "status") and page.evaluate("document.body.dataset.pin") == ""
+
+            click(page, "verify-pin")                                  # the keyboard works too
+            assert page.wait_for("document.body.dataset.pin === 'asking'")
+            for key in "111111":
+                page.evaluate(f"document.dispatchEvent(new KeyboardEvent('keydown', {{key: '{key}'}}))")
+            page.evaluate("document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter'}))")
+            page.wait_for(DONE)
+            assert page.evaluate("document.body.dataset.state") == "error"
+            assert "(-51)" in text(page, "status") and "剩余 2 次" in text(page, "status")
+
+            click(page, "verify-pin")
+            assert page.wait_for("document.body.dataset.pin === 'asking'")
+            press(page, "12 CANCEL")
+            page.wait_for(DONE)
+            assert "(-31)" in text(page, "status")
+
+            click(page, "change-pin")                                  # current, new, new again
+            for keys in ("123456 OK", "246810 OK", "246810 OK"):
+                assert page.wait_for("document.body.dataset.pin === 'asking'")
+                press(page, keys)
+            page.wait_for(DONE)
+            assert "PIN changed" in text(page, "status"), text(page, "status")
+    assert driver.contact.card_reader.device.image.pin == "246810"    # type: ignore[attr-defined]
+    keep(png)
+
+
+def test_counter_page_gives_up_when_nobody_types(images):
+    driver = SSCardDriver(images.terminal(images.card("gen2")))
+    with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE, pin_timeout=1)) as bg:
+        with open_page(f"http://127.0.0.1:{bg.port}/#token={bg.bridge.token}") as page:
+            click(page, "verify-pin")
+            page.wait_for(DONE)
+            assert "(-32)" in text(page, "status") and page.evaluate("document.body.dataset.pin") == ""
+
+
+def test_counter_page_points_at_the_readers_pin_pad(images, tmp_path):
+    from firmware_sim.card_os import CardOS
+    from firmware_sim.psam import PsamOS
+    from hardware.keypad import play
+    from hardware.pinpad_serve import serve_pinpad
+    from host.spec import open_terminal
+    from protocols.pinpad import parse_keys
+    card = CardOS.from_file(images.card("gen2"))
+    bench = serve_pinpad(card, PsamOS.from_file(images.psam("440100")), str(tmp_path / "pad"), str(tmp_path / "psam"))
+    driver = SSCardDriver(open_terminal(bench.spec))
+    try:
+        with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE)) as bg:
+            with open_page(f"http://127.0.0.1:{bg.port}/#token={bg.bridge.token}") as page:
+                click(page, "verify-pin")
+                assert page.wait_for("document.body.dataset.pin === 'pad'")
+                assert "PIN pad" in text(page, "pin-pad-note")
+                keep(page.screenshot(tmp_path / "counter-page-pin-pad.png"))
+                assert play(bench.keypad, parse_keys("123456 OK"), prompt_timeout=30)   # the holder, on the pad
+                page.wait_for(DONE)
+                assert page.evaluate("document.body.dataset.state") == "done", text(page, "status")
+                assert page.evaluate("document.body.dataset.pin") == ""
+    finally:
+        bench.close()
+    assert card.image.pin_tries_left == 3
