@@ -195,12 +195,12 @@ def play(keypad: Keypad, events: Iterable[KeyEvent], *, stop: threading.Event | 
 def _wait_prompt(keypad: Keypad, after: int, stop: threading.Event, limit: float | None) -> int | None:
     deadline = None if limit is None else time.monotonic() + limit
     while not stop.is_set():
-        step = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
-        if step <= 0:
-            return None
+        step = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
         got = keypad.wait_prompt(after, step)
         if got is not None:
             return got
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
     return None
 
 

@@ -94,6 +94,14 @@ def test_psam_in_second_reader(pcscd_vpcd: VpcdBench, serve: Serve) -> None:
     assert card.seen == [bytes.fromhex("00A4000002EF05")]
 
 
+def test_a_reader_without_part10_features_has_no_pin_pad(pcscd_vpcd: VpcdBench, serve: Serve) -> None:
+    serve(EchoDevice())
+    with pcscd_vpcd.reader(0) as reader:
+        assert reader.features() == {}          # vpcd refuses GET_FEATURE_REQUEST: the host asks the holder itself
+        assert reader.pin_pad() is None
+        assert reader.transmit(bytes.fromhex("00A4000002EF05"))[-2:] == b"\x90\x00"   # the session is unharmed
+
+
 def test_reset_and_disconnect_power_cycle_the_device(pcscd_vpcd: VpcdBench, serve: Serve) -> None:
     device = EchoDevice()
     serve(device)
