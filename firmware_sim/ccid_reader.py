@@ -54,7 +54,6 @@ GEMPC_TWIN = ReaderModel(name="GemPCTwin", max_rates=(344_086.0,), echo=True,
 # docs/serial.md §5: one slot, echo, the extended rates up to 500 kbit/s, PIN verify and modify
 GEMPC_PINPAD = ReaderModel(name="GemPCPinPad", max_rates=(500_000.0,), echo=True,
                            firmware=b"GemPC PinPad sscard-sim 1.0", pin_support=0x03)
-MODELS = {m.name.lower(): m for m in (GEMCORE_SIM_PRO, GEMPC_TWIN, GEMPC_PINPAD)}
 
 # bError for a PC_to_RDR_Secure the pad cannot use (CCID §6.2.6: the offset of the faulty field)
 ERR_PIN_OPERATION = 10        # bPINOperation
@@ -388,8 +387,8 @@ class CcidSerialFirmware:
         return self.press("CANCEL")
 
     def _pin_done(self, result: PadResult) -> bytes:
-        msg = self._pin_command
-        assert msg is not None
+        msg, session = self._pin_command, self.pin_session
+        assert msg is not None and session is not None
         self.pin_session, self._pin_command, self._pin_frame = None, None, None
         slot = self.slots[msg.slot]
         reply: ccid.Message
@@ -399,12 +398,12 @@ class CcidSerialFirmware:
             reply = ccid.DataBlock(msg.slot, msg.seq, self._icc(slot), 0, 0, result.status.to_bytes(2, "big"))
         else:
             assert result.apdu is not None
-            reply = self._send_pin_apdu(msg, slot, result.apdu)
+            reply = self._send_pin_apdu(msg, slot, result.apdu, session.request.teo_prologue)
         frame = gemcore.encode(reply.encode())
         self._last_reply = frame
         return frame
 
-    def _send_pin_apdu(self, msg: ccid.Secure, slot: _Slot, apdu: bytes) -> ccid.Message:
+    def _send_pin_apdu(self, msg: ccid.Secure, slot: _Slot, apdu: bytes, prologue: bytes) -> ccid.Message:
         """The APDU with the PIN to the card: a T=0 TPDU, or one T=1 I-block with the prologue the host gave
         (bTeoPrologue: NAD, PCB; LEN is the APDU's) whose answer block goes back whole, as CCID says."""
         card = slot.card
@@ -412,9 +411,8 @@ class CcidSerialFirmware:
             return ccid.DataBlock(msg.slot, msg.seq, ccid.CMD_FAILED | self._icc(slot), ccid.ERR_ICC_MUTE)
         try:
             if slot.protocol == 1:
-                request = ccid.parse_secure(msg.data, all_msg_indexes=True)
                 crc = ccid.T1Params.decode(slot.params).crc if len(slot.params) == 7 else False
-                body = bytes(request.teo_prologue[:2]) + bytes([len(apdu)]) + apdu
+                body = bytes(prologue[:2]) + bytes([len(apdu)]) + apdu
                 answer = self._t1(slot, body + t1.edc(body, crc))
             else:
                 answer = self._t0(slot, apdu)

@@ -106,7 +106,9 @@ def serve_pinpad_cli(devices: list[Device], path: str | None, baud: int | None, 
         psam_path = f"{path}-psam"
     bench = serve_pinpad(card, psam, path, psam_path, baud, card_profile=profile, keys=keys,
                          keypad_socket=keypad_socket)
-    say = lambda text: print(text, file=sys.stderr, flush=True)   # noqa: E731
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
     say(f"serving a GemPC PinPad (card) on {bench.pad.url}"
         + (f" and a GemCore SIM Pro (PSAM in slot 1) on {bench.psam.url}" if bench.psam else ""))
     say(f"sscard: --reader {bench.spec}")

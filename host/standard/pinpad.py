@@ -80,7 +80,7 @@ def ask_pin(entry: PinEntry, prompt: PinPrompt) -> str:
     if pin is None:
         raise PinEntryCancelled(f"PIN entry cancelled ({prompt.value})")
     pin = pin.strip()
-    if not (pin.isdigit() and pin.isascii()):
+    if pin and not (pin.isdigit() and pin.isascii()):
         raise IllegalCharacters("the PIN may hold digits only")
     if len(pin) != PIN_LENGTH:
         raise PinLengthError(f"the PIN must be {PIN_LENGTH} digits, got {len(pin)}")

@@ -201,3 +201,11 @@ def test_keypad_socket(tmp_path):
     with pytest.raises(ValueError, match="something else"):
         K.KeypadSocket(keypad, str(tmp_path / "file"))
     keypad.close()
+
+
+def test_an_empty_answer_is_a_length_error_not_bad_characters():
+    from host.standard.pinpad import ask_pin
+    with pytest.raises(E.PinLengthError):
+        ask_pin(ScriptedPins.of(""), PinPrompt.CURRENT)        # OK pressed on the page's pad before any digit
+    with pytest.raises(E.IllegalCharacters):
+        ask_pin(ScriptedPins.of("12a456"), PinPrompt.CURRENT)
