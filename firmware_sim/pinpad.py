@@ -16,9 +16,6 @@ from dataclasses import dataclass
 
 from protocols import pinpad as P
 
-PROMPT_TEXT = {"current": "请输入密码 Enter PIN", "new": "请输入新密码 New PIN", "confirm": "请再次输入新密码 Confirm PIN"}
-
-
 @dataclass(frozen=True)
 class PadResult:
     """How a PIN entry ended: ``apdu`` to send to the card, or ``error`` (a CCID bError: ``P.CCID_PIN_TIMEOUT``,
