@@ -152,13 +152,19 @@ def test_ten_unblocks_without_key_06_change_nothing(tmp_path: Path) -> None:
     assert path.read_bytes() == before and answers == {b""}
 
 
-def test_si3_gen3_card_read_with_challenges_as_data(tmp_path: Path) -> None:
+def _gen3_replay(tmp_path: Path) -> tuple[seq.Replay, Path]:
+    """A Shenzhen gen3 card and the Shenzhen PSAM (SM4 application), powered."""
     path = tmp_path / "card.json"
     atomic_write(path, dumps(new_card(PERSON, profile="gen3", region="440300", serial=0x5A18).to_json()))
     card = InProcessReader(CardOS.from_file(path))
     psam = InProcessReader(PsamOS(demo_psam("440300")))
     r = seq.Replay(card, psam, atr=card.connect())
     psam.connect()
+    return r, path
+
+
+def test_si3_gen3_card_read_with_challenges_as_data(tmp_path: Path) -> None:
+    r, path = _gen3_replay(tmp_path)
     out = seq.si3_gen3_read(r, "440300")
     assert out["ia_card"] == out["ia_psam"]
     assert out["version"] == bytes.fromhex("0304332E3030")
@@ -167,12 +173,7 @@ def test_si3_gen3_card_read_with_challenges_as_data(tmp_path: Path) -> None:
 
 def test_si3_external_authentication_needs_the_last_challenge(tmp_path: Path) -> None:
     """The cryptogram is bound to the card's last challenge: one more GET CHALLENGE in between makes it fail."""
-    path = tmp_path / "card.json"
-    atomic_write(path, dumps(new_card(PERSON, profile="gen3", region="440300", serial=0x5A18).to_json()))
-    card = InProcessReader(CardOS.from_file(path))
-    psam = InProcessReader(PsamOS(demo_psam("440300")))
-    r = seq.Replay(card, psam, atr=card.connect())
-    psam.connect()
+    r, path = _gen3_replay(tmp_path)
     r.c(seq.SSSE, "61xx")
     r3, r4 = r.c("0084000008").hex().upper(), r.c("0084000008").hex().upper()
     r.p("00A4000002DF02")
