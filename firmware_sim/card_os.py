@@ -4,8 +4,9 @@ Commands and status words: docs/sources.md §3; security: docs/design.md §3. Ev
 the profile is enforced; every failed PIN and external authentication is counted (the counter is written
 to the image *before* the comparison, so pulling the power never saves a try, and a try is counted only
 for a comparison that runs); a challenge is good for exactly one command; every MAC is checked; every
-state change is written to the image atomically before the response leaves the card. Every input gets a
-status word: malformed data never raises out of :meth:`CardOS.process`.
+state change is written to the image atomically before the response leaves the card, and a change whose
+write fails is undone (6581). Every input gets a status word: malformed data never raises out of
+:meth:`CardOS.process`.
 
 Secured commands (CLA 84/04) follow the production recipe: the terminal takes a fresh 8-byte challenge R,
 the MAC is CBC-MAC (IV zero) under the process key E_STK(R) over header ‖ Lc ‖ data ‖ 80 00.., and PIN
@@ -21,7 +22,7 @@ from firmware_sim.image import ACTIVE, BLOCKED, BLOCKED_PERMANENTLY, CardImage, 
 from protocols import crypto
 from protocols import sw as SW
 from protocols.apdu import CommandAPDU
-from protocols.errors import MalformedApdu
+from protocols.errors import BadCardImage, MalformedApdu
 from protocols.profile import BinaryFile, Cond, DFSpec, EF, KeyUse, RecordFile
 from protocols.tlv import ber_encode
 
@@ -56,6 +57,7 @@ class CardOS(SimulatedDevice):
         self.profile = image.profile
         self.alg = image.profile.alg
         self.store = store or ImageStore(None)
+        self._durable = image.to_json()          # the last image written or loaded: what a failed write returns to
         self._rng = rng
         self._handlers: dict[int, Callable[[CommandAPDU, bytes | None], bytes]] = {
             0xA4: self._select, 0xB2: self._read_record, 0xB0: self._read_binary, 0x84: self._get_challenge,
@@ -76,6 +78,7 @@ class CardOS(SimulatedDevice):
         if image.profile.name != self.profile.name:
             self._reset_volatile()
         self.image, self.profile, self.alg = image, image.profile, image.profile.alg
+        self._durable = image.to_json()
 
     def _reset_volatile(self) -> None:
         self.df: DFSpec | None = None          # None = MF
@@ -127,14 +130,28 @@ class CardOS(SimulatedDevice):
         return st
 
     def _persist(self) -> None:
-        """Write the image before the response leaves the card; on failure answer 6581."""
+        """Write the image before the response leaves the card. A write that fails answers 6581 and takes the
+        card back to the image on disk (the old one, or the new one when only the folder's fsync failed); where
+        none can be read back (no file, a file gone or unreadable), to the last image it wrote or loaded. A
+        change that was not written is never kept."""
+        doc = self.image.to_json()
         try:
-            self.store.save(self.image.to_json())
+            self.store.save(doc)
         except OSError:
-            if self.store.path is not None and self.store.path.exists():
-                self.image = load_card(self.store.path)
-                self.profile = self.image.profile
+            self._roll_back()
             raise CardStatus(SW.MEMORY_FAILURE) from None
+        self._durable = doc
+
+    def _roll_back(self) -> None:
+        image = None
+        if self.store.path is not None:
+            try:
+                image = load_card(self.store.path)
+            except (OSError, BadCardImage):
+                image = None
+        if image is None:
+            image = CardImage.from_json(self._durable)
+        self.image, self.profile, self.alg = image, image.profile, image.profile.alg
 
     def _with_le(self, data: bytes, le: int | None) -> bytes:
         """Answer ``data`` when Le fits it exactly or is 'all' (00 / 0000); else 6Cxx (ISO 7816-3 §12.2.2).

@@ -425,7 +425,8 @@ def test_regression_seeds_replay_on_the_fuzz_target() -> None:
     with — so the coverage-guided fuzzer starts from the refused sequences themselves."""
     from tests.fuzz import fuzz_targets
     seeds = fuzz_targets.seeds("card_os")
-    assert len(seeds) > 1 + len(REGRESSIONS)                 # all but the extended-Lc one, for gen2 and gen3
+    assert len(REGRESSIONS) == 6
+    assert len(seeds) == 1 + 5 * 2                           # all but the extended-Lc one, for gen2 and gen3
     for seed in seeds[1:]:
         counter = iter(range(1 << 30))
         cos = ck.card("gen3" if seed[0] & 1 else "gen2", rng=lambda n: next(counter).to_bytes(n, "big"))
