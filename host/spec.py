@@ -105,7 +105,7 @@ def default_spec() -> str:
 
 
 #: While set, every reader ``open_readers`` returns is passed through it with its slot ("card"/"psam"),
-#: e.g. by ``sscard trace`` to record the APDUs of any command (host.tracing.traced_readers).
+#: e.g. by ``sscard trace`` to record the APDUs of any command (host.trace.traced_readers).
 READER_HOOK: ContextVar[Callable[[Reader, str], Reader] | None] = ContextVar("sscard_reader_hook", default=None)
 
 

@@ -12,9 +12,30 @@ import argparse
 import signal
 import sys
 import threading
+from typing import Any
+
+from host.cli.exits import EXIT_OK
 
 
-def run_emulator(args: argparse.Namespace) -> int:
+def add_parser(sub: Any) -> None:
+    sp = sub.add_parser("emulate", help="serve the emulated card and PSAM to pcscd (vpcd) or on a serial pty")
+    sp.add_argument("--card", help="card image (default: the demo card, in memory)")
+    sp.add_argument("--psam", help="PSAM image (default: the demo PSAM of the card's region)")
+    sp.add_argument("--vpcd", metavar="[HOST:]PORT", help="connect to vpcd (card at PORT, PSAM at PORT+1)")
+    sp.add_argument("--allow-remote", action="store_true", help="allow a vpcd HOST that is not loopback")
+    sp.add_argument("--serial-pty", metavar="PATH", nargs="?", const="", help="serve a CCID serial reader on a pty")
+    sp.add_argument("--baud", type=int, default=0, help="pace the serial line at this rate")
+    sp.add_argument("--protocol", choices=("t0", "t1"), default="t0", help="serial: what the card's ATR offers")
+    sp.add_argument("--fidi", metavar="HEX", help="serial: the card's TA1 (e.g. 96) for a faster PPS")
+    fault = sp.add_argument_group("fault injection (card slot)")
+    fault.add_argument("--remove-at", type=int, metavar="N", help="take the card out at the N-th command")
+    fault.add_argument("--force-sw", action="append", metavar="INS:SW[@N]", help="answer SW to INS (repeatable)")
+    fault.add_argument("--delay", type=float, default=0.0, metavar="S", help="a slow card: S seconds per command")
+    fault.add_argument("--tear-at", type=int, metavar="N", help="power lost in the middle of the N-th image write")
+    sp.set_defaults(func=cmd_emulate)
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
     from hardware.sim import Faults, devices_for_emulation
     if not args.vpcd and args.serial_pty is None:
         raise ValueError("say where to serve: --vpcd [HOST:]PORT or --serial-pty [PATH]")
@@ -33,7 +54,7 @@ def run_emulator(args: argparse.Namespace) -> int:
             serve_vpcd(devices, host, port, stop, allow_remote=args.allow_remote)
         except KeyboardInterrupt:
             pass
-        return 0
+        return EXIT_OK
     from hardware.serial_serve import serve_pty_cli
     return serve_pty_cli(devices, args.serial_pty or None, args.baud or None, stop,
                          protocol=args.protocol, fidi=int(args.fidi, 16) if args.fidi else None)
