@@ -12,7 +12,7 @@ from pathlib import Path
 from firmware_sim import demo
 from firmware_sim.card_os import CardOS
 from firmware_sim.device import Device
-from firmware_sim.faults import FaultyDevice, ForcedStatus, TearingStore, TearPoint
+from firmware_sim.device_faults import FaultyDevice, ForcedStatus, TearingStore, TearPoint
 from firmware_sim.image import atomic_write, dumps, remove_stale_temporaries
 from firmware_sim.personalise import new_card, new_psam
 from firmware_sim.psam import PsamOS
@@ -69,7 +69,7 @@ def _write_image(out: Path, text: str) -> None:
 
 @dataclass(frozen=True)
 class Faults:
-    """Faults to inject into the emulated card (firmware_sim.faults): remove it at the N-th command,
+    """Faults to inject into the emulated card (firmware_sim.device_faults): remove it at the N-th command,
     force status words (``INS:SW`` or ``INS:SW@N``), answer slowly, or lose power in the N-th image write."""
 
     remove_at: int | None = None

@@ -4,7 +4,7 @@
 (PORT+1), so pcscd and every PC/SC program see them; ``--serial-pty [PATH]`` serves a two-slot CCID serial
 reader on a pty (``--protocol t0|t1``, ``--fidi 96``); PATH, a new symlink to the pty, must not exist
 (``hardware.serial_serve.claim_link``). Fault injection: ``--remove-at N``, ``--force-sw INS:SW[@N]``,
-``--delay S``, ``--tear-at N`` (firmware_sim.faults). Runs until interrupted.
+``--delay S``, ``--tear-at N`` (firmware_sim.device_faults). Runs until interrupted.
 """
 from __future__ import annotations
 
