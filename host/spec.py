@@ -121,7 +121,7 @@ def open_readers(spec: str | ReaderSpec) -> tuple[Reader, Reader | None]:
 def _open_readers(spec: str | ReaderSpec) -> tuple[Reader, Reader | None]:
     rs = spec if isinstance(spec, ReaderSpec) else ReaderSpec.parse(spec)
     if rs.kind == "sim":
-        from hardware.sim import SimSpecError, open_sim_readers
+        from hardware.inprocess import SimSpecError, open_sim_readers
         try:
             return open_sim_readers(rs.target, rs.options.get("psam"))
         except SimSpecError as exc:

@@ -1,7 +1,7 @@
 """``sscard card new`` and ``sscard card batch PEOPLE.csv --out DIR``: personalise card images (test keys unless
 given others).
 
-``card batch`` runs the batch engine of ``firmware_sim.batch``; this module adds the progress bar, the report of
+``card batch`` runs the batch engine of ``firmware_sim.issuance.batch``; this module adds the progress bar, the report of
 bad rows and the exit code: 0 every row issued, 1 some rows bad (the good ones are still issued), 2 the CSV or
 the arguments are unusable.
 """
@@ -14,7 +14,8 @@ from typing import Any, TextIO
 
 from pathlib import Path
 
-from hardware.issuance import issue_cards
+from firmware_sim.issuance.batch import issue_cards
+from firmware_sim.issuance.personalise import read_jpeg, write_new_card
 from host.cli.exits import EXIT_OK
 from host.cli.options import issuer_keys
 from protocols.keys import IssuerKeys
@@ -61,14 +62,12 @@ def add_parser(sub: Any) -> None:
 
 # --- card new -------------------------------------------------------------------------------------------------
 def cmd_card_new(args: argparse.Namespace) -> int:
-    from hardware.sim import write_new_card
     from host.standard.formats import check_no_separators
     person = {k: v for k, v in {
         "name": args.name, "ssn": args.ssn, "card_number": args.card_number, "name_ext": args.name_ext,
         "issue_date": args.issue_date, "expiry_date": args.expiry_date}.items() if v is not None}
     for key, value in person.items():
         check_no_separators(value, f"--{key.replace('_', '-')}")
-    from hardware.issuance import read_jpeg
     photo = read_jpeg(args.photo, f"--photo {args.photo}") if args.photo else b""
     out = Path(args.out)
     if out.exists() and not args.force:

@@ -12,8 +12,12 @@ import argparse
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Any
 
+from firmware_sim.device import Device
+from firmware_sim.device_faults import FaultyDevice, ForcedStatus, TearingStore, TearPoint
+from hardware.inprocess import sim_devices
 from host.cli.exits import EXIT_OK
 
 
@@ -36,7 +40,6 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
-    from hardware.sim import Faults, devices_for_emulation
     if not args.vpcd and args.serial_pty is None:
         raise ValueError("say where to serve: --vpcd [HOST:]PORT or --serial-pty [PATH]")
     faults = Faults(args.remove_at, tuple(args.force_sw or ()), args.delay, args.tear_at)
@@ -58,3 +61,47 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     from hardware.serial_serve import serve_pty_cli
     return serve_pty_cli(devices, args.serial_pty or None, args.baud or None, stop,
                          protocol=args.protocol, fidi=int(args.fidi, 16) if args.fidi else None)
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Faults to inject into the emulated card (firmware_sim.device_faults): remove it at the N-th command,
+    force status words (``INS:SW`` or ``INS:SW@N``), answer slowly, or lose power in the N-th image write."""
+
+    remove_at: int | None = None
+    force_sw: tuple[str, ...] = ()
+    delay: float = 0.0
+    tear_at: int | None = None
+
+    def forced(self) -> list[ForcedStatus]:
+        out = []
+        for text in self.force_sw:
+            try:
+                rule, _, at = text.partition("@")
+                ins, sep, sw = rule.partition(":")
+                if not sep or len(ins) != 2 or len(sw) != 4:
+                    raise ValueError
+                out.append(ForcedStatus(int(sw, 16), ins=int(ins, 16), at=int(at) if at else None, times=0))
+            except ValueError:
+                raise ValueError(f"--force-sw {text!r}: expected INS:SW or INS:SW@N, e.g. B2:6581 or 20:63C1@3") \
+                    from None
+        return out
+
+    @property
+    def any(self) -> bool:
+        return bool(self.remove_at or self.force_sw or self.delay or self.tear_at)
+
+
+def devices_for_emulation(card: str | None, psam: str | None, faults: Faults | None = None) -> list[Device]:
+    """The devices ``sscard emulate`` serves: the card (wrapped for fault injection when asked) and the PSAM."""
+    c, p = sim_devices(card or "", psam)
+    device: Device = c
+    if faults is not None and faults.any:
+        if faults.tear_at:
+            if c.store.path is None:
+                raise ValueError("--tear-at needs a card image file (--card CARD.json)")
+            c.store = TearingStore(c.store.path, tear_on=faults.tear_at, point=TearPoint.PARTIAL_WRITE)
+        # A slow card also asks for twice the block waiting time (S(WTX) on T=1) before each answer.
+        device = FaultyDevice(c, remove_at=faults.remove_at, forced=faults.forced(), delay=faults.delay,
+                              slow_wtx=2 if faults.delay else 0)
+    return [device] + ([p] if p is not None else [])

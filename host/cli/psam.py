@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from firmware_sim.issuance.personalise import write_new_psam
 from host.cli.exits import EXIT_OK
 from host.cli.options import issuer_keys
 
@@ -22,7 +23,6 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_psam_new(args: argparse.Namespace) -> int:
-    from hardware.sim import write_new_psam
     out = Path(args.out)
     if out.exists() and not args.force:
         raise ValueError(f"{out} exists (use --force to replace it)")

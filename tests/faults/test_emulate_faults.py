@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from firmware_sim.image import load_card
-from hardware.sim import write_new_card
+from firmware_sim.issuance.personalise import write_new_card
 
 ROOT = Path(__file__).resolve().parents[2]
 SSCARD = [sys.executable, "-m", "host.cli"]

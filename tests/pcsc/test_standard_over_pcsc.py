@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from firmware_sim.card_os import CardOS
-from firmware_sim.personalise import new_card, new_psam
+from firmware_sim.issuance.personalise import new_card, new_psam
 from firmware_sim.psam import PsamOS
 from firmware_sim.hsm import SoftwareHsm
 from host.standard import ScriptedPins, SSCardDriver
