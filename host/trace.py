@@ -1,8 +1,8 @@
 """APDU traces: one JSON line per exchange, decoded, with secrets and personal data redacted.
 
-docs/design.md §4 Traces: direction, hex, decoded command name, SW meaning (English and Chinese). PINs,
-PIN blocks, keys, names and ID numbers are replaced by ``<redacted n bytes>`` unless ``redact=False``:
-the data of PIN commands (INS 20, 24, 5E), of the PSAM's MAC and encipher command (``80 FA``: its input
+docs/design.md §4 Traces: direction, hex, decoded command name (``protocols.commands``), SW meaning (English
+and Chinese). PINs, PIN blocks, keys, names and ID numbers are replaced by ``<redacted n bytes>`` unless
+``redact=False``: the data of PIN commands (INS 20, 24, 5E), of the PSAM's MAC and encipher command (``80 FA``: its input
 holds the data being written, or a PIN), of UPDATE BINARY, and of UPDATE RECORD with a personal item;
 short and extended Lc alike. The header and Lc stay visible.
 
@@ -24,18 +24,9 @@ from host.reader import Reader
 from host.spec import READER_HOOK
 from protocols import sw as SW
 from protocols.apdu import CommandAPDU
+from protocols.commands import NAMES, PIN_UNBLOCK_RELOAD
 from protocols.errors import MalformedApdu
 from protocols.profile import GEN2, PSAM_APP_AID, PSAM_KEYS, DFSpec, Item, RecordFile
-
-_NAMES: dict[tuple[int, int], str] = {
-    (0x00, 0xA4): "SELECT", (0x00, 0xB2): "READ RECORD", (0x00, 0xB0): "READ BINARY",
-    (0x00, 0x84): "GET CHALLENGE", (0x00, 0xC0): "GET RESPONSE", (0x00, 0x88): "INTERNAL AUTHENTICATE",
-    (0x00, 0x82): "EXTERNAL AUTHENTICATE", (0x00, 0x20): "VERIFY", (0x80, 0x5E): "CHANGE PIN",
-    (0x84, 0x24): "PIN UNBLOCK/RELOAD", (0x84, 0x1E): "APPLICATION BLOCK", (0x84, 0x18): "APPLICATION UNBLOCK",
-    (0x84, 0x16): "CARD BLOCK", (0x00, 0xDC): "UPDATE RECORD", (0x04, 0xDC): "UPDATE RECORD (MAC)",
-    (0x00, 0xD6): "UPDATE BINARY", (0x04, 0xD6): "UPDATE BINARY (MAC)", (0x00, 0xE2): "APPEND RECORD",
-    (0x04, 0xE2): "APPEND RECORD (MAC)", (0x80, 0x1A): "PSAM INIT (DIVERSIFY)", (0xBF, 0xDE): "PSAM INIT (DIVERSIFY)", (0x80, 0xFA): "PSAM COMPUTE",
-}
 
 PERSONAL_TAGS: frozenset[int] = frozenset(
     it.tag for df in GEN2.dfs for f in df.files if isinstance(f, RecordFile) for it in f.items if it.personal)
@@ -44,8 +35,8 @@ PERSONAL_TAGS: frozenset[int] = frozenset(
 def command_name(apdu: bytes) -> str:
     if len(apdu) < 2:
         return "?"
-    name = _NAMES.get((apdu[0], apdu[1]))
-    if name == "PIN UNBLOCK/RELOAD" and len(apdu) > 3:
+    name = NAMES.get((apdu[0], apdu[1]))
+    if name == PIN_UNBLOCK_RELOAD.name and len(apdu) > 3:
         return "PIN RELOAD" if apdu[3] == 0x01 else "PIN UNBLOCK"
     return name or f"INS {apdu[1]:02X}"
 
