@@ -2,8 +2,8 @@
 
 docs/design.md §4 Traces: direction, hex, decoded command name (``protocols.commands``), SW meaning (English
 and Chinese). PINs, PIN blocks, keys, names and ID numbers are replaced by ``<redacted n bytes>`` unless
-``redact=False``: the data of PIN commands (INS 20, 24, 5E), of the PSAM's MAC and encipher command (``80 FA``: its input
-holds the data being written, or a PIN), of UPDATE BINARY, and of UPDATE RECORD with a personal item;
+``redact=False``: the data of PIN commands (INS 20, 24, 5E), of the PSAM's MAC and encipher command (``80 FA``:
+its input holds the data being written, or a PIN), of UPDATE BINARY, and of UPDATE RECORD with a personal item;
 short and extended Lc alike. The header and Lc stay visible.
 
 :class:`TracingReader` wraps any reader and traces every exchange on the wire (GET RESPONSE included) and each

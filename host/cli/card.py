@@ -1,9 +1,9 @@
 """``sscard card new`` and ``sscard card batch PEOPLE.csv --out DIR``: personalise card images (test keys unless
 given others).
 
-``card batch`` runs the batch engine of ``firmware_sim.issuance.batch``; this module adds the progress bar, the report of
-bad rows and the exit code: 0 every row issued, 1 some rows bad (the good ones are still issued), 2 the CSV or
-the arguments are unusable.
+``card batch`` runs the batch engine of ``firmware_sim.issuance.batch``; this module adds the progress bar, the
+report of bad rows and the exit code: 0 every row issued, 1 some rows bad (the good ones are still issued), 2 the
+CSV or the arguments are unusable.
 """
 from __future__ import annotations
 
