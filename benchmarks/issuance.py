@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/issuance.py [N] [--workers W] [--out DIR] [--durable-sample M]
 
-Prints the end-to-end rate of ``firmware_sim.batch.run_batch`` for N synthetic people (default 2,000), a
+Prints the end-to-end rate of ``firmware_sim.issuance.batch.run_batch`` for N synthetic people (default 2,000), a
 per-card breakdown of where one core spends its time (personalisation with diversified keys, the image
 as a JSON document, JSON text, the file write), the JSON formatter against ``json.dumps(indent=1)``,
 and the cost of a per-file fsync (``--durable``) on a sample. Figures depend on the disk: other
@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from firmware_sim.batch import BatchConfig, _cached, fast_dumps, read_people, run_batch  # noqa: E402
+from firmware_sim.issuance.batch import BatchConfig, _cached, fast_dumps, read_people, run_batch  # noqa: E402
 from firmware_sim.image import atomic_write, dumps  # noqa: E402
-from firmware_sim.personalise import new_card  # noqa: E402
+from firmware_sim.issuance.personalise import new_card  # noqa: E402
 from protocols.crypto import Alg  # noqa: E402
 from protocols.keys import test_issuer_keys  # noqa: E402
 

@@ -22,10 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-# The private-pcscd launcher (hardware/private_pcscd.py) is shared with the tests.
+# The private-pcscd launcher (tests/support/pcscd.py) is shared with the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hardware.private_pcscd import free_port_block, missing_requirements, shared, vpcd_entry  # noqa: E402
+from tests.support.pcscd import free_port_block, missing_requirements, shared, vpcd_entry  # noqa: E402
 
 from firmware_sim.device import Device  # noqa: E402
 from hardware.pcsc import PcscReader  # noqa: E402

@@ -11,6 +11,9 @@ write fails is undone (6581). Every input gets a status word: malformed data nev
 Secured commands (CLA 84/04) follow the production recipe: the terminal takes a fresh 8-byte challenge R,
 the MAC is CBC-MAC (IV zero) under the process key E_STK(R) over header ‖ Lc ‖ data ‖ 80 00.., and PIN
 UNBLOCK/RELOAD need a prior EXTERNAL AUTHENTICATE with key 06 — UNBLOCK carries no PIN at all.
+
+The commands, their INS and the CLAs each is valid with come from ``protocols.commands`` (:meth:`CardOS.process`
+dispatches on it).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from collections.abc import Callable
 
 from firmware_sim.device import SimulatedDevice
 from firmware_sim.image import ACTIVE, BLOCKED, BLOCKED_PERMANENTLY, CardImage, DFState, ImageStore, load_card
+from protocols import commands as C
 from protocols import crypto
 from protocols import sw as SW
 from protocols.apdu import CommandAPDU
@@ -40,12 +44,9 @@ def _sw(sw: int) -> bytes:
 
 
 _OK = _sw(SW.OK)
-_CLA_SETS = {
-    0xA4: (0x00,), 0xB2: (0x00,), 0xB0: (0x00,), 0x84: (0x00,), 0xC0: (0x00,), 0x88: (0x00,), 0x82: (0x00,),
-    0x20: (0x00,), 0x5E: (0x80,), 0x24: (0x84,), 0x1E: (0x84,), 0x18: (0x84,), 0x16: (0x84,),
-    0xDC: (0x00, 0x04), 0xD6: (0x00, 0x04), 0xE2: (0x00, 0x04),
-}
-_VALID_CLA = frozenset({0x00, 0x04, 0x80, 0x84})
+_CLA_SETS = {ins: command.clas for ins, command in C.CARD_BY_INS.items()}    # the CLAs each INS is valid with
+_VALID_CLA = C.CARD_CLAS
+_GET_RESPONSE = C.GET_RESPONSE.ins
 
 
 class CardOS(SimulatedDevice):
@@ -60,10 +61,14 @@ class CardOS(SimulatedDevice):
         self._durable = image.to_json()          # the last image written or loaded: what a failed write returns to
         self._rng = rng
         self._handlers: dict[int, Callable[[CommandAPDU, bytes | None], bytes]] = {
-            0xA4: self._select, 0xB2: self._read_record, 0xB0: self._read_binary, 0x84: self._get_challenge,
-            0xC0: self._get_response, 0x88: self._internal_auth, 0x82: self._external_auth, 0x20: self._verify,
-            0x5E: self._change_pin, 0x24: self._pin_unblock_reload, 0x1E: self._app_block, 0x18: self._app_unblock,
-            0x16: self._card_block, 0xDC: self._update_record, 0xD6: self._update_binary, 0xE2: self._append_record,
+            C.SELECT.ins: self._select, C.READ_RECORD.ins: self._read_record, C.READ_BINARY.ins: self._read_binary,
+            C.GET_CHALLENGE.ins: self._get_challenge, C.GET_RESPONSE.ins: self._get_response,
+            C.INTERNAL_AUTHENTICATE.ins: self._internal_auth, C.EXTERNAL_AUTHENTICATE.ins: self._external_auth,
+            C.VERIFY.ins: self._verify, C.CHANGE_PIN.ins: self._change_pin,
+            C.PIN_UNBLOCK_RELOAD.ins: self._pin_unblock_reload, C.APPLICATION_BLOCK.ins: self._app_block,
+            C.APPLICATION_UNBLOCK.ins: self._app_unblock, C.CARD_BLOCK.ins: self._card_block,
+            C.UPDATE_RECORD.ins: self._update_record, C.UPDATE_BINARY.ins: self._update_binary,
+            C.APPEND_RECORD.ins: self._append_record,
         }
         self._reset_volatile()
 
@@ -107,7 +112,7 @@ class CardOS(SimulatedDevice):
         if self.image.card_blocked:
             return _sw(SW.FUNC_NOT_SUPPORTED)
         try:
-            if ins == 0xC0:
+            if ins == _GET_RESPONSE:
                 return self._get_response(cmd, pending)
             return handler(cmd, challenge)
         except CardStatus as st:

@@ -133,7 +133,7 @@ class Iso7816Card:
             self._t1 = t1.T1Card(self._t1_process, ifsc=self._atr.ifsc, crc=self._atr.crc, wtx=self.profile.wtx)
 
     def _t1_process(self, apdu: bytes) -> bytes:
-        """Run a command; a slow card (``take_wtx``, firmware_sim.faults) gets S(WTX) before its answer."""
+        """Run a command; a slow card (``take_wtx``, firmware_sim.device_faults) gets S(WTX) before its answer."""
         rsp = self.device.process(apdu)
         take_wtx = getattr(self.device, "take_wtx", None)
         if take_wtx is not None and self._t1 is not None:

@@ -8,7 +8,7 @@ import pytest
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import DEMO_DIR
 from firmware_sim.image import atomic_write, dumps
-from firmware_sim.personalise import new_card
+from firmware_sim.issuance.personalise import new_card
 
 PERSON = {"name": "测试员", "ssn": "440106199001011234", "card_number": "T44010001",
           "issue_date": "20240301", "expiry_date": "20340301"}

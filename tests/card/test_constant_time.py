@@ -12,7 +12,7 @@ from protocols import crypto
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_WORDS = ("pin", "mac", "cryptogram", "expected", "given", "answer", "key")
-FILES = ["firmware_sim/card_os.py", "firmware_sim/psam.py", "host/terminal.py", "host/hsm.py"]
+FILES = ["firmware_sim/card_os.py", "firmware_sim/psam.py", "host/terminal.py", "firmware_sim/hsm.py"]
 
 
 def _names(node: ast.AST) -> set[str]:

@@ -16,7 +16,7 @@ import pytest
 
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import demo_psam
-from firmware_sim.faults import FaultyDevice, ForcedStatus, PowerLoss, TearingStore, TearPoint, wtx_process
+from firmware_sim.device_faults import FaultyDevice, ForcedStatus, PowerLoss, TearingStore, TearPoint, wtx_process
 from firmware_sim.image import ImageStore, load_card, load_json
 from firmware_sim.psam import PsamOS
 from hardware.inprocess import InProcessReader

@@ -8,7 +8,7 @@ import pytest
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import demo_psam
 from firmware_sim.image import atomic_write, dumps, load_card
-from firmware_sim.personalise import new_card
+from firmware_sim.issuance.personalise import new_card
 from firmware_sim.psam import PsamOS
 from hardware.inprocess import InProcessReader
 from protocols.crypto import Alg

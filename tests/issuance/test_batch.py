@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from firmware_sim.batch import (BatchConfig, BatchInputError, Row, fast_dumps, parse_people, read_people,
+from firmware_sim.issuance.batch import (BatchConfig, BatchInputError, Row, fast_dumps, parse_people, read_people,
                                 run_batch, serial_for)
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import DEMO_DIR
 from firmware_sim.image import dumps, load_card
-from firmware_sim.personalise import card_id_code
+from firmware_sim.issuance.personalise import card_id_code
 from host.cli import main
 from host.spec import open_terminal
 from protocols.crypto import Alg

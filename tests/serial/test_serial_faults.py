@@ -9,7 +9,7 @@ import pytest
 
 from firmware_sim.iso7816_card import LinkProfile
 from hardware.ccid_serial import CcidSerialReader, PySerialPipe
-from hardware.faults import ByteFaults, FaultyPipe
+from hardware.line_faults import ByteFaults, FaultyPipe
 from host.engine import ApduEngine
 from protocols.errors import ProtocolError, ReaderError, ReaderTimeout
 from tests.serial.conftest import BenchFactory, ScriptDevice

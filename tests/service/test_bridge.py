@@ -16,8 +16,8 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from host import cli
-from host.hsm import SoftwareHsm
-from host.serve import EXAMPLE_PAGE, BackgroundBridge, Bridge, load_token, normalise_origin, token_path
+from firmware_sim.hsm import SoftwareHsm
+from host.bridge import EXAMPLE_PAGE, BackgroundBridge, Bridge, load_token, normalise_origin, token_path
 from host.standard import SSCardDriver, ScriptedPins, console_pin_entry
 from host.standard.formats import split_fields
 

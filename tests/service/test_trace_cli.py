@@ -6,8 +6,8 @@ import json
 import pytest
 
 from host import cli
-from host.trace import command_name, redact_command
-from host.tracing import Describer, format_table
+from host.cli.trace import format_table
+from host.trace import Describer, command_name, redact_command
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

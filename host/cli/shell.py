@@ -26,9 +26,10 @@ from typing import IO, Any
 
 from host import errors as E
 from host.card import check
+from host.cli.columns import pad
+from host.cli.options import reader_arg
 from host.engine import ApduEngine
 from host.terminal import Terminal
-from host.tracing import pad
 from protocols import sw as SW
 from protocols.apdu import hex_problem
 from protocols.profile import BinaryFile, DFSpec, EF, RecordFile
@@ -472,12 +473,12 @@ def cmd_shell(args: object) -> int:
         term.close()
 
 
-def add_parser(sub: object, reader_arg: object) -> None:
-    sp = sub.add_parser(  # type: ignore[attr-defined]
+def add_parser(sub: Any) -> None:
+    sp = sub.add_parser(
         "shell", help="interactive card shell (ls/cd/cat/verify/apdu); --script runs a file",
         description="Lines may end with --expect-sw SW (X = any hex digit). --script exits 0 when every line "
                     "passed, 1 at the first failing line (named as FILE:LINE), 2 for a line it cannot parse.")
-    reader_arg(sp)  # type: ignore[operator]
+    reader_arg(sp)
     sp.add_argument("--script", metavar="FILE", help="run FILE non-interactively (exit 1 naming the failing line)")
     sp.set_defaults(func=cmd_shell)
 
