@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from firmware_sim.batch import BatchConfig, read_people, run_batch
+from firmware_sim.issuance.batch import BatchConfig, read_people, run_batch
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import DEMO_PEOPLE, demo_card, demo_psam
 from firmware_sim.image import CardImage, load_card
-from firmware_sim.personalise import new_card
+from firmware_sim.issuance.personalise import new_card
 from firmware_sim.psam import PsamOS
 from protocols.crypto import Alg
 from protocols.keys import IssuerKeys, test_issuer_keys

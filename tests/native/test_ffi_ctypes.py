@@ -111,7 +111,7 @@ def test_pin_callback_verify_change_and_tries(native_lib, lib_env, card):
 
 def test_hsm_steps_across_calls(native_lib, lib_env):
     got = ffi("""
-        from host.hsm import SoftwareHsm
+        from firmware_sim.hsm import SoftwareHsm
         code1, step1 = lib.iReadCardBas_HSM_Step1(3)
         result = [code1, lib.iReadCardBas_HSM_Step2(SoftwareHsm().read_basic_info(step1)), lib.iReadCardBas(3)]
     """, lib_env)
@@ -121,7 +121,7 @@ def test_hsm_steps_across_calls(native_lib, lib_env):
 def test_reload_pin_through_the_hsm_asks_the_new_pin_from_the_callback(native_lib, lib_env, card):
     env = dict(lib_env, SSCARD_READER=f"sim:{card}")
     got = ffi("""
-        from host.hsm import SoftwareHsm
+        from firmware_sim.hsm import SoftwareHsm
         hsm = SoftwareHsm()
         prompts = lib.set_pins("246810", "246810", "246810")
         _, step1 = lib.iReadCardBas_HSM_Step1(1)
