@@ -1,7 +1,8 @@
 """Known-answer and property tests for protocols.crypto (docs/design.md §3).
 
 Composite recipes (3DES EDE, retail MAC, CBC-MAC, diversification, authentication) are recomputed here
-from single-block ECB steps, whose own correctness is pinned by published vectors.
+from single-block ECB steps, whose own correctness is pinned by published vectors. Vectors from outside the
+project (ICAO Doc 9303, FIPS 113, Bouncy Castle, the openssl command line) are in test_vectors.py.
 """
 from __future__ import annotations
 
