@@ -244,7 +244,7 @@ class PrivatePcscd:
                 proc.kill()
                 proc.wait(timeout)
         if self._log is not None:
-            self._log.close()  # type: ignore[attr-defined]
+            self._log.close()  # type: ignore[attr-defined]  # an open log file
             self._log = None
 
     def restart(self, downtime: float = 0.0) -> None:

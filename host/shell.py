@@ -97,7 +97,7 @@ class CardShell(cmd.Cmd):
         self._update_prompt()
 
     # --- plumbing --------------------------------------------------------------------------------------------
-    def _chain(self, previous):  # type: ignore[no-untyped-def]
+    def _chain(self, previous):
         def hook(apdu: bytes, rsp: bytes, seconds: float) -> None:
             self.last_sw = (rsp[-2] << 8) | rsp[-1]
             if previous is not None:
@@ -435,7 +435,7 @@ def interactive(shell: CardShell) -> int:
     try:
         import readline
     except ImportError:  # pragma: no cover - platforms without readline
-        readline = None  # type: ignore[assignment]
+        readline = None  # type: ignore[assignment]  # None marks a platform without readline
     if readline is not None:
         readline.set_completer_delims(" \t")
         try:
@@ -473,11 +473,11 @@ def cmd_shell(args: object) -> int:
 
 
 def add_parser(sub: object, reader_arg: object) -> None:
-    sp = sub.add_parser(  # type: ignore[attr-defined]
+    sp = sub.add_parser(  # type: ignore[attr-defined]  # an argparse subparsers action
         "shell", help="interactive card shell (ls/cd/cat/verify/apdu); --script runs a file",
         description="Lines may end with --expect-sw SW (X = any hex digit). --script exits 0 when every line "
                     "passed, 1 at the first failing line (named as FILE:LINE), 2 for a line it cannot parse.")
-    reader_arg(sp)  # type: ignore[operator]
+    reader_arg(sp)  # type: ignore[operator]  # the CLI's --reader adder
     sp.add_argument("--script", metavar="FILE", help="run FILE non-interactively (exit 1 naming the failing line)")
     sp.set_defaults(func=cmd_shell)
 

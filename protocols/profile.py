@@ -287,8 +287,8 @@ EF0D_ITEMS = (
 # length there keep the profile's choice.
 DF01_EF05 = (
     _it(0x20, "hukou_type", "户口性质", 2, AN, "10", "3130"),
-    _it(0x21, "hukou_place", "户口所在地", 80, AN, "广东省广州市天河区", "B9E3B6ABCAA1B9E3D6DDCAD0CCECBAD3C7F8" + "00" * 62,
-        personal=True),
+    _it(0x21, "hukou_place", "户口所在地", 80, AN, "广东省广州市天河区",
+        "B9E3B6ABCAA1B9E3D6DDCAD0CCECBAD3C7F8" + "00" * 62, personal=True),
 )
 DF01_EF06 = (
     _it(0x23, "residence_address", "常住所在地地址", 80, AN, "广州市天河区体育西路1号", GBK_ADDRESS + "00" * 57,

@@ -99,7 +99,9 @@ def test_profiles_differ_where_design_says() -> None:
     assert GEN3.pin_admin_key == GEN2.pin_admin_key == GEN1.pin_admin_key == 0x06
     assert GEN3.fci_alg and not GEN2.fci_alg and not GEN1.fci_alg
     assert GEN2.card_version == "2.0" and GEN2.version == "2.00" and GEN1.text_pad == 0x20
-    assert [it.tag for it in GEN1.ssse.ef("EF06").items] == [0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D]
+    gen1_ef06 = GEN1.ssse.ef("EF06")
+    assert isinstance(gen1_ef06, RecordFile)
+    assert [it.tag for it in gen1_ef06.items] == [0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D]
     assert not GEN1.strict_le and GEN2.strict_le
 
 
@@ -108,7 +110,8 @@ def test_psam_addresses_as_production_terminals_send_them() -> None:
     ssse = GEN2.ssse
     assert {k.name: str(k.psam) for k in ssse.keys if k.name in ("UK", "RLK", "STK", "IRK", "RK")} == {
         "UK": "48 12", "RLK": "48 10", "STK": "48 09", "IRK": "67 08", "RK": "47 0A"}
-    assert GEN2.df("DF01").key_by_id(0x88).psam == PsamAddress(0x67, 0x2E)
+    rk1 = GEN2.df("DF01").key_by_id(0x88)
+    assert rk1 is not None and rk1.psam == PsamAddress(0x67, 0x2E)
     assert len({k.psam for k in PSAM_KEYS}) == len(PSAM_KEYS)
     assert normalise_version("2.0") == "2.00" and normalise_version("3.00") == "3.00"
 

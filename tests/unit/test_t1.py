@@ -3,7 +3,7 @@ DEAD (docs/serial.md §1.7)."""
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -164,7 +164,7 @@ def test_garbage_card_gives_r_twice_then_resynch_thrice_then_dead():
     sent = [host.begin(SELECT_MF).hex(" ")]
     with pytest.raises(ProtocolError, match="DEAD"):
         for _ in range(10):
-            sent.append(host.receive(H("6A 82")).send.hex(" "))  # type: ignore[union-attr]
+            sent.append(host.receive(H("6A 82")).send.hex(" "))
     assert sent[1:] == ["00 82 00 82"] * 2 + ["00 c0 00 c0"] * 3
     with pytest.raises(ProtocolError, match="DEAD"):
         host.begin(SELECT_MF)

@@ -4,10 +4,10 @@ source). Two kinds:
 * Published vectors of ISO/IEC 9797-1 MAC algorithm 3 (the retail MAC) and of the single-DES CBC-MAC, each named by
   document, clause and its value as printed there.
 * Vectors computed once with the ``openssl`` command line, **OpenSSL 3.0.19 27 Jan 2026** (single DES through its
-  legacy provider; SM4 through its default provider), by ``scripts/crypto-vectors.sh``. That script spells each recipe of
-  docs/design.md §3 (retail MAC, CBC-MAC, key diversification, process keys, authentication, secure messaging) as
-  openssl ECB/CBC calls, without this project's code. The hex below is its output, pasted; the tests never run openssl,
-  so CI does not depend on it. Rerun the script to check or extend them.
+  legacy provider; SM4 through its default provider), by ``scripts/crypto-vectors.sh``. That script spells each
+  recipe of docs/design.md §3 (retail MAC, CBC-MAC, key diversification, process keys, authentication, secure
+  messaging) as openssl ECB/CBC calls, without this project's code. The hex below is its output, pasted; the tests
+  never run openssl, so CI does not depend on it. Rerun the script to check or extend them.
 """
 from __future__ import annotations
 
