@@ -470,7 +470,8 @@ class CcidSerialReader:
         self.close()
 
 
-_OPTION_TYPES: dict[str, Callable[[str], object]] = {"baud": int, "protocol": int, "pps": lambda v: v not in ("0", "no", "off", "false"),
+_OPTION_TYPES: dict[str, Callable[[str], object]] = {
+                 "baud": int, "protocol": int, "pps": lambda v: v not in ("0", "no", "off", "false"),
                  "model": str, "response_timeout": float, "gap_timeout": float,
                  "echo": lambda v: v not in ("0", "no", "off", "false")}
 
