@@ -52,6 +52,8 @@ _GET_RESPONSE = C.GET_RESPONSE.ins
 class CardOS(SimulatedDevice):
     """An emulated social security card. ``store`` receives the image after every state change."""
 
+    image: CardImage
+
     def __init__(self, image: CardImage, store: ImageStore | None = None, *,
                  rng: Callable[[int], bytes] = os.urandom) -> None:
         self.image = image
@@ -75,11 +77,11 @@ class CardOS(SimulatedDevice):
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **kw: object) -> CardOS:
         """Open a card image file; every change is written back to it."""
-        return cls(load_card(path), ImageStore(path), **kw)  # type: ignore[arg-type]
+        return cls(load_card(path), ImageStore(path), **kw)  # type: ignore[arg-type]  # kw holds __init__'s keyword options
 
     def reload(self) -> None:
         """Take up the image file as another process left it; another profile resets the volatile state."""
-        image = load_card(self.store.path)  # type: ignore[arg-type]
+        image = load_card(self.store.path)  # type: ignore[arg-type]  # a store that reloads has a path
         if image.profile.name != self.profile.name:
             self._reset_volatile()
         self.image, self.profile, self.alg = image, image.profile, image.profile.alg
@@ -215,7 +217,7 @@ class CardOS(SimulatedDevice):
             raise CardStatus(SW.DATA_INVALID)
         st = self._state()
         try:
-            key = st.keys[self.df.key_by_use(KeyUse.MAC).key_id].value  # type: ignore[union-attr]
+            key = st.keys[self.df.key_by_use(KeyUse.MAC).key_id].value  # type: ignore[union-attr]  # every DF has a MAC key
         except KeyError:
             raise CardStatus(SW.REF_NOT_FOUND) from None
         return crypto.process_key(self.alg, key, challenge)
@@ -389,7 +391,7 @@ class CardOS(SimulatedDevice):
         self.challenge = self._rng(cmd.le)
         return self.challenge + _OK
 
-    def _get_response(self, cmd: CommandAPDU, pending: bytes) -> bytes:
+    def _get_response(self, cmd: CommandAPDU, pending: bytes | None) -> bytes:
         if cmd.p1 or cmd.p2:
             raise CardStatus(SW.WRONG_P1P2)
         if not pending:

@@ -47,6 +47,8 @@ _MAY_MAC = frozenset({USAGE_MAC, USAGE_MAC_ENCRYPT})
 
 
 class PsamOS(SimulatedDevice):
+    image: PsamImage
+
     def __init__(self, image: PsamImage, store: ImageStore | None = None) -> None:
         self.image = image
         self.store = store or ImageStore(None)
@@ -58,11 +60,11 @@ class PsamOS(SimulatedDevice):
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> PsamOS:
-        return cls(load_psam(path), ImageStore(path))
+        return cls(load_psam(os.fspath(path)), ImageStore(os.fspath(path)))
 
     def reload(self) -> None:
         """Take up the image file as another process left it; the session key of the old one is forgotten."""
-        self.image = load_psam(self.store.path)  # type: ignore[arg-type]
+        self.image = load_psam(self.store.path)  # type: ignore[arg-type]  # a store that reloads has a path
         self._reset_volatile()
 
     def _reset_volatile(self) -> None:

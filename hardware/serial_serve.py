@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -167,8 +168,8 @@ class FirmwareServer:
         assert self.address is not None
         return f"socket://{self.address[0]}:{self.address[1]}"
 
-    def _start(self, target: object) -> None:
-        self._thread = threading.Thread(target=target, name="sscard-serial-serve", daemon=True)  # type: ignore
+    def _start(self, target: Callable[[], object]) -> None:
+        self._thread = threading.Thread(target=target, name="sscard-serial-serve", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -201,7 +202,7 @@ class FirmwareServer:
     def _tcp_loop(self) -> None:
         assert self._listener is not None
         while True:
-            r, _, _ = select.select([self._listener, self._stop_r], [], [])
+            r, _, _ = select.select([self._listener.fileno(), self._stop_r], [], [])
             if self._stop_r in r:
                 return
             conn, _ = self._listener.accept()
@@ -210,7 +211,7 @@ class FirmwareServer:
                 if self._serve(lambda n: conn.recv(n), lambda b: conn.sendall(b), conn.fileno()):
                     return
 
-    def _serve(self, read: object, write: object, fd: int) -> bool:
+    def _serve(self, read: Callable[[int], bytes], write: Callable[[bytes], object], fd: int) -> bool:
         """Serve until the peer goes away (False) or ``close`` is called (True)."""
         while True:
             timeout = self.idle_timeout if self.firmware.partial else None
@@ -220,10 +221,10 @@ class FirmwareServer:
             if fd not in r:
                 with self._lock:
                     out = self.firmware.line_idle()
-                self._send(write, out)  # type: ignore[arg-type]
+                self._send(write, out)
                 continue
             try:
-                data = read(65536)  # type: ignore[operator]
+                data = read(65536)
             except OSError:
                 time.sleep(0.01)   # pty with no slave opener (EIO): wait for the host
                 continue
@@ -242,16 +243,16 @@ class FirmwareServer:
             self.stats.card_seconds += card
             if out and self.pace_card and card:
                 time.sleep(card)
-            self._send(write, out)  # type: ignore[arg-type]
+            self._send(write, out)
 
-    def _send(self, write: object, out: bytes) -> None:
+    def _send(self, write: Callable[[bytes], object], out: bytes) -> None:
         if not out:
             return
         self.stats.bytes_out += len(out)
         if self.keep_log:
             self.stats.log.append(("out", out))
         if not self.char_time:
-            write(out)  # type: ignore[operator]
+            write(out)
             return
         chunk = max(1, int(0.002 / self.char_time))
         self._tx_clock = max(self._tx_clock, time.monotonic())
@@ -259,7 +260,7 @@ class FirmwareServer:
             part = out[i:i + chunk]
             self._tx_clock += len(part) * self.char_time
             _sleep_until(self._tx_clock)
-            write(part)  # type: ignore[operator]
+            write(part)
 
 
 # --- convenience for the CLI ------------------------------------------------------------------------------------

@@ -217,7 +217,7 @@ def start_server(bridge: Bridge, host: str = "127.0.0.1", port: int = DEFAULT_PO
     from websockets.asyncio.server import serve
     if not allow_remote and not is_loopback(host):
         raise ValueError(f"refusing to serve on non-loopback address {host!r} without --allow-remote")
-    return serve(bridge.handler, host, port, process_request=bridge.process_request,  # type: ignore[return-value]
+    return serve(bridge.handler, host, port, process_request=bridge.process_request,
                  max_size=1 << 20, compression=None)
 
 

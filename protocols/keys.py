@@ -115,7 +115,8 @@ class IssuerKeys:
             try:
                 parsed[name] = bytes.fromhex(text)
             except ValueError:
-                raise ValueError(f"key {name}: not a hex string ({len(text)} characters; the value is not shown)") from None
+                raise ValueError(
+                    f"key {name}: not a hex string ({len(text)} characters; the value is not shown)") from None
         return cls(label=label, alg=Alg[alg_name], keys=parsed)
 
     def to_json(self) -> str:

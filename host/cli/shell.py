@@ -98,7 +98,7 @@ class CardShell(cmd.Cmd):
         self._update_prompt()
 
     # --- plumbing --------------------------------------------------------------------------------------------
-    def _chain(self, previous):  # type: ignore[no-untyped-def]
+    def _chain(self, previous):
         def hook(apdu: bytes, rsp: bytes, seconds: float) -> None:
             self.last_sw = (rsp[-2] << 8) | rsp[-1]
             if previous is not None:
@@ -436,7 +436,7 @@ def interactive(shell: CardShell) -> int:
     try:
         import readline
     except ImportError:  # pragma: no cover - platforms without readline
-        readline = None  # type: ignore[assignment]
+        readline = None  # type: ignore[assignment]  # None marks a platform without readline
     if readline is not None:
         readline.set_completer_delims(" \t")
         try:

@@ -267,6 +267,6 @@ def test_no_psam_command_returns_key_material() -> None:
                     if rsp[-2] == 0x61:
                         seen += psam.process(bytes((0x00, 0xC0, 0x00, 0x00, rsp[-1])))
     assert len(secrets) > len(img.keys)
-    for k in secrets:
-        for half in (k[:8], k[8:]):
+    for secret in secrets:
+        for half in (secret[:8], secret[8:]):
             assert not half or half not in seen

@@ -87,7 +87,7 @@ def test_forced_status_words_surface_as_typed_errors(tmp_path: Path, ins: int, s
     with pytest.raises(error) as exc:
         FLOWS[flow](terminal(dev))
     if tries is not None:
-        assert exc.value.tries_left == tries           # type: ignore[attr-defined]
+        assert exc.value.tries_left == tries           # type: ignore[attr-defined]  # the flows that count tries raise WrongPin
     if isinstance(exc.value, CardError):
         assert exc.value.sw == sw
     assert path.read_bytes() == before                  # the card never saw the command
@@ -245,7 +245,7 @@ PREPS = [prep_wrong_pin, prep_right_pin_after_a_wrong_one, prep_change_pin, prep
 #: How many times each command writes the image, as docs/design.md §3/§4 have it (written here, not taken from the
 #: card): a counted try is written before the comparison and written again when it is reset; every other state
 #: change is one write.
-EXPECTED_SAVES = {
+EXPECTED_SAVES: dict[Callable[[CardOS], bytes], int] = {
     prep_wrong_pin: 1,                     # the decremented counter
     prep_right_pin_after_a_wrong_one: 2,   # the decremented counter, then the reset
     prep_change_pin: 3,                    # counter down, counter reset, the new PIN

@@ -105,7 +105,7 @@ def test_slow_card_asks_for_waiting_time_and_the_host_grants_it(tmp_path: Path) 
         out = real_receive(data)
         seen.append(out)
         return out
-    server.firmware.receive = spy  # type: ignore[method-assign]
+    server.firmware.receive = spy  # type: ignore[method-assign]  # a spy around the firmware's receive
     try:
         term = open_terminal(f"ccid-serial:{server.url}")
         try:

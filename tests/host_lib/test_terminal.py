@@ -136,7 +136,7 @@ def test_no_psam_and_gen3_without_psam() -> None:
 def test_wrong_card_is_reported() -> None:
     from tests.host_lib.test_engine import ScriptedDevice
     other_card = ScriptedDevice(["6A82"])     # fake: a card without the SSSE application
-    term = Terminal(InProcessReader(other_card))  # type: ignore[arg-type]
+    term = Terminal(InProcessReader(other_card))
     with pytest.raises(WrongCard) as info:
         term.read_basic_info(authenticate=False)
     assert error_code(info.value) == -1

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.source_tree   # the repository's sources, not the installed product
+
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = {
     "protocols": {"protocols"},
