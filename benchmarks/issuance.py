@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from firmware_sim.issuance.batch import BatchConfig, fast_dumps, read_people, run_batch
 from firmware_sim.image import atomic_write, dumps
+from firmware_sim.issuance.batch import BatchConfig, fast_dumps, read_people, run_batch
 from firmware_sim.issuance.personalise import new_card
 from protocols.crypto import Alg
 from protocols.keys import IssuerKeys, test_issuer_keys

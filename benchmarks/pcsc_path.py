@@ -19,19 +19,21 @@ import argparse
 import multiprocessing
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-# The private-pcscd launcher (tests/support/pcscd.py) is shared with the tests.
+# The private-pcscd launcher is a test and bench tool (tests/support/pcscd.py): run from the repository,
+# this script puts the repository on the path to reach it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.support.pcscd import free_port_block, missing_requirements, shared, vpcd_entry  # noqa: E402
 
 from firmware_sim.device import Device  # noqa: E402
 from hardware.pcsc import PcscReader  # noqa: E402
 from hardware.vpcd_link import VpcdLink  # noqa: E402
+from tests.support.pcscd import free_port_block, missing_requirements, shared, vpcd_entry  # noqa: E402
 
 READER = "sscard bench"
 TARGET_APDU_S = 1500

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
 
 from firmware_sim.issuance.batch import BatchConfig, read_people, run_batch
 from firmware_sim.card_os import CardOS
@@ -26,10 +26,7 @@ from protocols.keys import IssuerKeys, test_issuer_keys
 from protocols.profile import KEY_NAMES
 from tests.card.conftest import PERSON, SSSE, Card
 
-try:  # cryptography >= 43
-    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-except ImportError:  # pragma: no cover
-    from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES  # type: ignore[no-redef]
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 
 REGIONS = {"gen1": "440600", "gen2": "440100", "gen3": "440300"}
 RID = bytes.fromhex("D156000005")
@@ -37,6 +34,7 @@ RID = bytes.fromhex("D156000005")
 
 # --- the recipe written out with the raw ciphers (docs/design.md §3 "Key hierarchy", docs/sources.md §4.5, §4.7) --
 def _ecb(alg: Alg, key: bytes, data: bytes) -> bytes:
+    cipher: CipherAlgorithm
     if alg is Alg.SM4:
         cipher = algorithms.SM4(key)
     else:

@@ -22,8 +22,8 @@ from websockets.sync.client import connect
 
 from firmware_sim.card_os import CardOS
 from firmware_sim.image import load_card
-from firmware_sim.psam import PsamOS
 from firmware_sim.issuance.personalise import write_new_card, write_new_psam
+from firmware_sim.psam import PsamOS
 from tests.support import cardkit as ck
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,10 +12,10 @@ import pytest
 
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import demo_psam
+from firmware_sim.hsm import SoftwareHsm
 from firmware_sim.psam import PsamOS
 from hardware.inprocess import InProcessReader
 from host.errors import HSM_MISMATCH
-from firmware_sim.hsm import SoftwareHsm
 from host.standard import SSCardDriver
 from host.standard.formats import split_fields
 from host.terminal import Terminal

@@ -32,7 +32,7 @@ class Lib:
             ex.argtypes = [_S, _I, _S, _I] if name == "iGetReaderInfo" else [*args, _I]
         self.dll.sscard_set_pin_callback.argtypes = [PIN_CALLBACK, ctypes.c_void_p]
         self.dll.sscard_close.argtypes = []
-        self._callback = None
+        self._callback: object = None
 
     def raw(self, name: str, *args: object, size: int | None = None) -> tuple[int, bytes]:
         """Call ``name`` with ``args`` then a fresh pOutInfo (``size`` bytes, the _Ex variant when given)."""

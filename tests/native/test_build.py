@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from host.standard import FUNCTIONS
-
 from tests.native.conftest import HEADER, ROOT, VENV_PY
 from tests.support.prereq import missing
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from firmware_sim.demo import DEMO_DIR
-
 from tests.native.conftest import BUILD, ROOT, run
 
 EXAMPLE = ROOT / "examples" / "read_card.c"

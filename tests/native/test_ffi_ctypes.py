@@ -14,7 +14,6 @@ import pytest
 
 from firmware_sim.demo import DEMO_DIR
 from host.standard import SSCardDriver, no_pin_entry
-
 from tests.native.conftest import run_python
 
 EF_ALL = "SSSEEF05|05|06|07|$SSSEEF06|08|09|4E|0A|0B|0D|$"

@@ -10,8 +10,7 @@ from firmware_sim.psam import PsamOS
 from hardware.inprocess import InProcessReader
 from host.terminal import Terminal
 from host.trace import command_name
-from protocols import commands as C
-from protocols import sw as SW
+from protocols import commands as C, sw as SW
 
 
 def _sw(rsp: bytes) -> int:
