@@ -9,15 +9,20 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
+# apt_install WHY PKG…: install Debian packages as root (after apt-get update), else say how and stop.
+apt_install() {
+  local why=$1; shift
   if [ "$(id -u)" -eq 0 ]; then
-    echo "setup: installing ${missing[*]}"
+    echo "setup: installing $* ($why)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
   else
-    echo "setup: missing system packages ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+    echo "setup: missing $* ($why); run as root or: sudo apt-get install $*" >&2
     exit 1
   fi
+}
+if [ ${#missing[@]} -gt 0 ]; then
+  apt_install "system packages" "${missing[@]}"
 fi
 
 PY=${PYTHON:-python3}
@@ -29,14 +34,7 @@ fi
 py_include=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 if [ ! -f "$py_include/Python.h" ]; then
   dev="python$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev"
-  if [ "$(id -u)" -eq 0 ]; then
-    echo "setup: installing $dev (headers of the venv's Python, for make lib)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$dev" >/dev/null
-  else
-    echo "setup: no Python.h in $py_include; run as root or: sudo apt-get install $dev" >&2
-    exit 1
-  fi
+  apt_install "headers of the venv's Python, for make lib" "$dev"
 fi
 stamp=.venv/.sscard-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
