@@ -1,6 +1,6 @@
 # sscard: `make demo` runs the counter demo on the built-in emulator; `make test` runs the whole suite.
 # Both install what is missing first (system packages as root, .venv, the package).
-.PHONY: setup demo test bench fuzz
+.PHONY: setup demo test bench fuzz lib
 
 setup:
 	@bash scripts/setup.sh
@@ -8,7 +8,10 @@ setup:
 demo: setup
 	@.venv/bin/sscard read --reader sim
 
-test: setup
+lib: setup  # build/libsscard.so + build/sscard.h: the standard interface for C/C#/Java/Delphi (README "Native library")
+	@bash scripts/build-lib.sh
+
+test: setup lib
 	@bash scripts/run-tests.sh
 
 bench: setup

@@ -6,6 +6,10 @@ per-APDU latency with the TCP ACK fix of ``hardware.vpcd_link`` disabled (see it
 The emulator runs in its own process, as ``sscard emulate --vpcd`` does, so it does not share the GIL
 with the pyscard client.
 
+Which figure is which: the APDU rates (and ms/APDU) are the best of 3 interleaved rounds of ``--apdus`` APDUs after
+a warm-up round; the basic-info read time is the median of ``--reads`` reads; the ACK-fix-off latencies are one
+round of ``--slow-apdus`` APDUs (each takes a delayed-ACK timeout, so they barely vary).
+
 Needs pcscd and vsmartcard-vpcd (``make setup``); runs its own private pcscd, leaving a system one alone.
 Usage: ``.venv/bin/python benchmarks/pcsc_path.py [--apdus N] [--reads N]``
 """
@@ -22,14 +26,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-# The private-pcscd launcher (hardware/private_pcscd.py) is shared with the tests.
+# The private-pcscd launcher is a test and bench tool (tests/support/pcscd.py): run from the repository,
+# this script puts the repository on the path to reach it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from hardware.private_pcscd import free_port_block, missing_requirements, shared, vpcd_entry  # noqa: E402
 
 from firmware_sim.device import Device  # noqa: E402
 from hardware.pcsc import PcscReader  # noqa: E402
 from hardware.vpcd_link import VpcdLink  # noqa: E402
+from tests.support.pcscd import free_port_block, missing_requirements, shared, vpcd_entry  # noqa: E402
 
 READER = "sscard bench"
 TARGET_APDU_S = 1500
@@ -126,7 +130,7 @@ class Bench:
         with self.serve([kind for kind, _ in loads], **link_kw) as readers:
             best = [float("inf")] * len(loads)
             for r in range(rounds + 1):
-                for i, (reader, (_, apdus)) in enumerate(zip(readers, loads)):
+                for i, (reader, (_, apdus)) in enumerate(zip(readers, loads, strict=True)):
                     count = n if r else min(n, 10 * len(apdus))  # round 0 is the warm-up
                     start = time.perf_counter()
                     for k in range(count):
@@ -141,7 +145,7 @@ def basic_info_read(bench: Bench, reads: int) -> tuple[float, int]:
     from host.terminal import Terminal
     with bench.serve(["card", "psam"]) as (card_reader, psam_reader):
         card, psam = CountingReader(card_reader), CountingReader(psam_reader)
-        terminal = Terminal(card, psam)  # type: ignore[arg-type]
+        terminal = Terminal(card, psam)
         assert terminal.read_basic_info().authenticated  # warm-up, and proof the flow authenticates
         before = card.apdus + psam.apdus
         times = []
@@ -177,9 +181,11 @@ def main() -> int:
 
         ping = [bytes.fromhex("00B2012C00")]
         # The card loop: READ RECORD of EF05 items; the SELECTs run in the warm-up round.
-        reads = [SELECT_SSSE, bytes.fromhex("00A4000002EF05")] + [bytes.fromhex(a) for a in ("00B2012C00", "00B2032C00", "00B2072C0B")]
+        reads = [SELECT_SSSE, bytes.fromhex("00A4000002EF05")] + [
+            bytes.fromhex(a) for a in ("00B2012C00", "00B2032C00", "00B2072C0B")]
         loads = [("minimal", ping), ("card", reads)]
         ceiling, *per = bench.rates(loads, args.apdus)
+        print(f"  APDU rates: best of 3 rounds of {args.apdus:,} APDUs; read time: median of {args.reads} reads")
         line("minimal responder (ceiling)", f"{1 / ceiling:,.0f} APDU/s", f"{ceiling * 1000:.3f} ms/APDU")
         ok = "meets" if 1 / per[0] >= TARGET_APDU_S else "MISSES"
         line("card emulator (SELECTs + READ RECORD EF05)", f"{1 / per[0]:,.0f} APDU/s",
@@ -187,10 +193,10 @@ def main() -> int:
 
         ms, n = basic_info_read(bench, args.reads)
         ok = "meets" if ms <= TARGET_READ_MS else "MISSES"
-        line(f"authenticated basic-info read ({n} APDUs)", f"{ms:.1f} ms",
+        line(f"authenticated basic-info read ({n} APDUs), median", f"{ms:.1f} ms",
              f"ceiling {n} x {ceiling * 1000:.3f} = {n * ceiling * 1000:.1f} ms; {ok} target <= {TARGET_READ_MS:g} ms")
 
-        print("  TCP ACK fix of hardware.vpcd_link, minimal responder:")
+        print(f"  TCP ACK fix of hardware.vpcd_link, minimal responder (off and half: one round of {args.slow_apdus}):")
         for label, kw in (("off: naive peer (Nagle on, 2 writes, no QUICKACK)", {"ack_fix": False}),
                           ("half: 1 write + TCP_NODELAY, no QUICKACK", {"quickack": False})):
             (slow,) = bench.rates([("minimal", ping)], args.slow_apdus, rounds=1, **kw)

@@ -4,12 +4,16 @@ Commands and status words: docs/sources.md §3; security: docs/design.md §3. Ev
 the profile is enforced; every failed PIN and external authentication is counted (the counter is written
 to the image *before* the comparison, so pulling the power never saves a try, and a try is counted only
 for a comparison that runs); a challenge is good for exactly one command; every MAC is checked; every
-state change is written to the image atomically before the response leaves the card. Every input gets a
-status word: malformed data never raises out of :meth:`CardOS.process`.
+state change is written to the image atomically before the response leaves the card, and a change whose
+write fails is undone (6581). Every input gets a status word: malformed data never raises out of
+:meth:`CardOS.process`.
 
 Secured commands (CLA 84/04) follow the production recipe: the terminal takes a fresh 8-byte challenge R,
 the MAC is CBC-MAC (IV zero) under the process key E_STK(R) over header ‖ Lc ‖ data ‖ 80 00.., and PIN
 UNBLOCK/RELOAD need a prior EXTERNAL AUTHENTICATE with key 06 — UNBLOCK carries no PIN at all.
+
+The commands, their INS and the CLAs each is valid with come from ``protocols.commands`` (:meth:`CardOS.process`
+dispatches on it).
 """
 from __future__ import annotations
 
@@ -18,10 +22,11 @@ from collections.abc import Callable
 
 from firmware_sim.device import SimulatedDevice
 from firmware_sim.image import ACTIVE, BLOCKED, BLOCKED_PERMANENTLY, CardImage, DFState, ImageStore, load_card
+from protocols import commands as C
 from protocols import crypto
 from protocols import sw as SW
 from protocols.apdu import CommandAPDU
-from protocols.errors import MalformedApdu
+from protocols.errors import BadCardImage, MalformedApdu
 from protocols.profile import BinaryFile, Cond, DFSpec, EF, KeyUse, RecordFile
 from protocols.tlv import ber_encode
 
@@ -39,16 +44,15 @@ def _sw(sw: int) -> bytes:
 
 
 _OK = _sw(SW.OK)
-_CLA_SETS = {
-    0xA4: (0x00,), 0xB2: (0x00,), 0xB0: (0x00,), 0x84: (0x00,), 0xC0: (0x00,), 0x88: (0x00,), 0x82: (0x00,),
-    0x20: (0x00,), 0x5E: (0x80,), 0x24: (0x84,), 0x1E: (0x84,), 0x18: (0x84,), 0x16: (0x84,),
-    0xDC: (0x00, 0x04), 0xD6: (0x00, 0x04), 0xE2: (0x00, 0x04),
-}
-_VALID_CLA = frozenset({0x00, 0x04, 0x80, 0x84})
+_CLA_SETS = {ins: command.clas for ins, command in C.CARD_BY_INS.items()}    # the CLAs each INS is valid with
+_VALID_CLA = C.CARD_CLAS
+_GET_RESPONSE = C.GET_RESPONSE.ins
 
 
 class CardOS(SimulatedDevice):
     """An emulated social security card. ``store`` receives the image after every state change."""
+
+    image: CardImage
 
     def __init__(self, image: CardImage, store: ImageStore | None = None, *,
                  rng: Callable[[int], bytes] = os.urandom) -> None:
@@ -56,26 +60,32 @@ class CardOS(SimulatedDevice):
         self.profile = image.profile
         self.alg = image.profile.alg
         self.store = store or ImageStore(None)
+        self._durable = image.to_json()          # the last image written or loaded: what a failed write returns to
         self._rng = rng
         self._handlers: dict[int, Callable[[CommandAPDU, bytes | None], bytes]] = {
-            0xA4: self._select, 0xB2: self._read_record, 0xB0: self._read_binary, 0x84: self._get_challenge,
-            0xC0: self._get_response, 0x88: self._internal_auth, 0x82: self._external_auth, 0x20: self._verify,
-            0x5E: self._change_pin, 0x24: self._pin_unblock_reload, 0x1E: self._app_block, 0x18: self._app_unblock,
-            0x16: self._card_block, 0xDC: self._update_record, 0xD6: self._update_binary, 0xE2: self._append_record,
+            C.SELECT.ins: self._select, C.READ_RECORD.ins: self._read_record, C.READ_BINARY.ins: self._read_binary,
+            C.GET_CHALLENGE.ins: self._get_challenge, C.GET_RESPONSE.ins: self._get_response,
+            C.INTERNAL_AUTHENTICATE.ins: self._internal_auth, C.EXTERNAL_AUTHENTICATE.ins: self._external_auth,
+            C.VERIFY.ins: self._verify, C.CHANGE_PIN.ins: self._change_pin,
+            C.PIN_UNBLOCK_RELOAD.ins: self._pin_unblock_reload, C.APPLICATION_BLOCK.ins: self._app_block,
+            C.APPLICATION_UNBLOCK.ins: self._app_unblock, C.CARD_BLOCK.ins: self._card_block,
+            C.UPDATE_RECORD.ins: self._update_record, C.UPDATE_BINARY.ins: self._update_binary,
+            C.APPEND_RECORD.ins: self._append_record,
         }
         self._reset_volatile()
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **kw: object) -> CardOS:
         """Open a card image file; every change is written back to it."""
-        return cls(load_card(path), ImageStore(path), **kw)  # type: ignore[arg-type]
+        return cls(load_card(path), ImageStore(path), **kw)  # type: ignore[arg-type]  # kw holds __init__'s keyword options
 
     def reload(self) -> None:
         """Take up the image file as another process left it; another profile resets the volatile state."""
-        image = load_card(self.store.path)  # type: ignore[arg-type]
+        image = load_card(self.store.path)  # type: ignore[arg-type]  # a store that reloads has a path
         if image.profile.name != self.profile.name:
             self._reset_volatile()
         self.image, self.profile, self.alg = image, image.profile, image.profile.alg
+        self._durable = image.to_json()
 
     def _reset_volatile(self) -> None:
         self.df: DFSpec | None = None          # None = MF
@@ -104,7 +114,7 @@ class CardOS(SimulatedDevice):
         if self.image.card_blocked:
             return _sw(SW.FUNC_NOT_SUPPORTED)
         try:
-            if ins == 0xC0:
+            if ins == _GET_RESPONSE:
                 return self._get_response(cmd, pending)
             return handler(cmd, challenge)
         except CardStatus as st:
@@ -127,14 +137,28 @@ class CardOS(SimulatedDevice):
         return st
 
     def _persist(self) -> None:
-        """Write the image before the response leaves the card; on failure answer 6581."""
+        """Write the image before the response leaves the card. A write that fails answers 6581 and takes the
+        card back to the image on disk (the old one, or the new one when only the folder's fsync failed); where
+        none can be read back (no file, a file gone or unreadable), to the last image it wrote or loaded. A
+        change that was not written is never kept."""
+        doc = self.image.to_json()
         try:
-            self.store.save(self.image.to_json())
+            self.store.save(doc)
         except OSError:
-            if self.store.path is not None and self.store.path.exists():
-                self.image = load_card(self.store.path)
-                self.profile = self.image.profile
+            self._roll_back()
             raise CardStatus(SW.MEMORY_FAILURE) from None
+        self._durable = doc
+
+    def _roll_back(self) -> None:
+        image = None
+        if self.store.path is not None:
+            try:
+                image = load_card(self.store.path)
+            except (OSError, BadCardImage):
+                image = None
+        if image is None:
+            image = CardImage.from_json(self._durable)
+        self.image, self.profile, self.alg = image, image.profile, image.profile.alg
 
     def _with_le(self, data: bytes, le: int | None) -> bytes:
         """Answer ``data`` when Le fits it exactly or is 'all' (00 / 0000); else 6Cxx (ISO 7816-3 §12.2.2).
@@ -193,7 +217,7 @@ class CardOS(SimulatedDevice):
             raise CardStatus(SW.DATA_INVALID)
         st = self._state()
         try:
-            key = st.keys[self.df.key_by_use(KeyUse.MAC).key_id].value  # type: ignore[union-attr]
+            key = st.keys[self.df.key_by_use(KeyUse.MAC).key_id].value  # type: ignore[union-attr]  # every DF has a MAC key
         except KeyError:
             raise CardStatus(SW.REF_NOT_FOUND) from None
         return crypto.process_key(self.alg, key, challenge)
@@ -367,7 +391,7 @@ class CardOS(SimulatedDevice):
         self.challenge = self._rng(cmd.le)
         return self.challenge + _OK
 
-    def _get_response(self, cmd: CommandAPDU, pending: bytes) -> bytes:
+    def _get_response(self, cmd: CommandAPDU, pending: bytes | None) -> bytes:
         if cmd.p1 or cmd.p2:
             raise CardStatus(SW.WRONG_P1P2)
         if not pending:

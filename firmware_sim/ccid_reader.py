@@ -6,7 +6,7 @@ Escape 02 firmware and 01 01 01 card-movement mode, sizes, TPDU level), §2.2.3 
 
 Sans-I/O: ``receive(serial bytes) -> serial bytes``; ``line_idle()`` when the host went quiet (a partial frame
 is then NAKed). The link to each card is the ``Iso7816Card`` character engine; an optional line filter per
-direction can damage card-line bytes (fault injection lives in ``hardware.faults``).
+direction can damage card-line bytes (fault injection lives in ``hardware.line_faults``).
 
 PIN pad (docs/serial.md §5, the GemPC PinPad personality): a PC_to_RDR_Secure starts a ``PinSession``
 (``firmware_sim.pinpad``); ``receive`` then answers nothing (only the echo) until the session ends through

@@ -67,7 +67,7 @@ class SimulatedDevice(abc.ABC):
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("process")
         if own is not None and not getattr(own, "_under_image_lock", False):
-            cls.process = _under_image_lock(own)  # type: ignore[method-assign]
+            cls.process = _under_image_lock(own)  # type: ignore[attr-defined]  # declared by the subclasses
 
     @property
     def atr(self) -> bytes:
@@ -121,7 +121,7 @@ def _under_image_lock(process: Callable[[Any, bytes], bytes]) -> Callable[[Any, 
             return process(self, apdu)
         finally:
             store.end_command()
-    locked._under_image_lock = True  # type: ignore[attr-defined]
+    locked._under_image_lock = True  # type: ignore[attr-defined]  # a marker on the function object
     return locked
 
 

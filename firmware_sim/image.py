@@ -127,7 +127,7 @@ def _decode_exactly(item: Item, rec: bytes | bytearray) -> str | None:
     decodings are canonical (the decoder rejects anything else), so only ``an`` (GBK) is re-encoded."""
     if not (len(rec) == 2 + item.length and rec[0] == item.tag and rec[1] == item.length):
         return None
-    raw = rec[2:]
+    raw = bytes(rec[2:])
     try:
         value = item.decode_value(raw)
         if item.fmt is Fmt.AN and item.encode_value(value) != raw:
@@ -429,7 +429,7 @@ class ImageStore:
     def mark_writing(self) -> None:
         """Note in the lock file (held) that a save is under way; a completed save clears the mark."""
         if self._held:
-            os.pwrite(self._lock.fd, _WRITING, _FLAG_AT)   # type: ignore[union-attr]
+            os.pwrite(self._lock.fd, _WRITING, _FLAG_AT)   # type: ignore[union-attr]  # held implies a lock file
 
     # --- cross-process coherence ---------------------------------------------------------------------
     @contextlib.contextmanager
@@ -470,13 +470,13 @@ class ImageStore:
         """The lock file's generation counter and save mark (0 and idle without a lock file)."""
         if not self._held:
             return 0, _IDLE
-        text = os.pread(self._lock.fd, _STATE_SIZE, 0)   # type: ignore[union-attr]
+        text = os.pread(self._lock.fd, _STATE_SIZE, 0)   # type: ignore[union-attr]  # held implies a lock file
         digits = text[:_FLAG_AT - 1]
         return (int(digits) if digits.isdigit() else 0), text[_FLAG_AT:_FLAG_AT + 1] or _IDLE
 
     def _record(self, generation: int, flag: bytes) -> None:
         if self._held:
-            os.pwrite(self._lock.fd, b"%020d %s\n" % (generation, flag), 0)   # type: ignore[union-attr]
+            os.pwrite(self._lock.fd, b"%020d %s\n" % (generation, flag), 0)   # type: ignore[union-attr]  # held implies a lock file
 
     def _signature(self) -> _Signature | None:
         try:
@@ -494,7 +494,7 @@ class ImageStore:
         self._depth -= 1
         if self._depth == 0 and self._held:
             self._held = False
-            fcntl.flock(self._lock.fd, fcntl.LOCK_UN)   # type: ignore[union-attr]
+            fcntl.flock(self._lock.fd, fcntl.LOCK_UN)   # type: ignore[union-attr]  # held implies a lock file
 
     def _lock_now(self) -> bool:
         """Take the exclusive flock on the lock file there is now; False where none can be made (a read-only

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from firmware_sim.device import Device
 from protocols import atr as atr_mod
@@ -27,15 +28,15 @@ class LinkProfile:
     pps_mute: bool = False  # never answer a PPS request (a card that cannot do PPS)
 
     @classmethod
-    def t0_only(cls, fidi: int | None = None, **kw: object) -> LinkProfile:
-        return cls(atr_mod.Offer(protocols=(0,), fidi=fidi, tb1=0, tc1=0), **kw)  # type: ignore[arg-type]
+    def t0_only(cls, fidi: int | None = None, **kw: Any) -> LinkProfile:
+        return cls(atr_mod.Offer(protocols=(0,), fidi=fidi, tb1=0, tc1=0), **kw)
 
     @classmethod
     def t1(cls, fidi: int | None = None, *, crc: bool = False, ifsc: int = 254, also_t0: bool = False,
-           **kw: object) -> LinkProfile:
+           **kw: Any) -> LinkProfile:
         protos = (1, 0) if also_t0 else (1,)
         return cls(atr_mod.Offer(protocols=protos, fidi=fidi, tb1=0, tc1=0, crc=crc, ifsc=ifsc),
-                   **kw)  # type: ignore[arg-type]
+                   **kw)
 
 
 class Phase(Enum):
@@ -67,7 +68,8 @@ class Iso7816Card:
         raw = device_atr if offer is None else atr_mod.make(offer, atr_mod.parse(device_atr, strict=False).historical)
         self._atr = atr_mod.parse(raw)
         self.phase = Phase.AFTER_ATR
-        self.protocol = self._atr.specific_protocol if self._atr.specific_mode else self._atr.default_protocol
+        specific = self._atr.specific_protocol   # not None exactly in specific mode
+        self.protocol = specific if specific is not None else self._atr.default_protocol
         self.fidi = self._atr.fidi if self._atr.specific_mode and not self._atr.implicit_parameters \
             else atr_mod.DEFAULT_FIDI
         self._buf.clear()
@@ -133,7 +135,7 @@ class Iso7816Card:
             self._t1 = t1.T1Card(self._t1_process, ifsc=self._atr.ifsc, crc=self._atr.crc, wtx=self.profile.wtx)
 
     def _t1_process(self, apdu: bytes) -> bytes:
-        """Run a command; a slow card (``take_wtx``, firmware_sim.faults) gets S(WTX) before its answer."""
+        """Run a command; a slow card (``take_wtx``, firmware_sim.device_faults) gets S(WTX) before its answer."""
         rsp = self.device.process(apdu)
         take_wtx = getattr(self.device, "take_wtx", None)
         if take_wtx is not None and self._t1 is not None:

@@ -20,11 +20,13 @@ returns key material.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from firmware_sim.card_os import CardStatus, _sw
 from firmware_sim.device import SimulatedDevice
 from firmware_sim.image import ImageStore
 from firmware_sim.psam_image import PsamImage, PsamKey, load_psam
+from protocols import commands as C
 from protocols import crypto
 from protocols import sw as SW
 from protocols.apdu import CommandAPDU
@@ -45,18 +47,24 @@ _MAY_MAC = frozenset({USAGE_MAC, USAGE_MAC_ENCRYPT})
 
 
 class PsamOS(SimulatedDevice):
+    image: PsamImage
+
     def __init__(self, image: PsamImage, store: ImageStore | None = None) -> None:
         self.image = image
         self.store = store or ImageStore(None)
+        self._handlers: dict[int, Callable[[CommandAPDU], bytes]] = {
+            C.SELECT.ins: self._select, C.READ_BINARY.ins: self._read_binary, C.PSAM_INIT.ins: self._init,
+            C.PSAM_INIT_VENDOR.ins: self._init, C.PSAM_COMPUTE.ins: self._compute,
+        }
         self._reset_volatile()
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> PsamOS:
-        return cls(load_psam(path), ImageStore(path))
+        return cls(load_psam(os.fspath(path)), ImageStore(os.fspath(path)))
 
     def reload(self) -> None:
         """Take up the image file as another process left it; the session key of the old one is forgotten."""
-        self.image = load_psam(self.store.path)  # type: ignore[arg-type]
+        self.image = load_psam(self.store.path)  # type: ignore[arg-type]  # a store that reloads has a path
         self._reset_volatile()
 
     def _reset_volatile(self) -> None:
@@ -73,18 +81,12 @@ class PsamOS(SimulatedDevice):
         except MalformedApdu:
             return _sw(SW.WRONG_LENGTH)
         try:
-            cla_ins = (cmd.cla, cmd.ins)
-            if cla_ins == (0x00, 0xA4):
-                return self._select(cmd)
-            if cla_ins == (0x00, 0xB0):
-                return self._read_binary(cmd)
-            if cla_ins in ((0x80, 0x1A), (0xBF, 0xDE)):
-                return self._init(cmd)
-            if cla_ins == (0x80, 0xFA):
-                return self._compute(cmd)
-            if cla_ins == (0x00, 0xC0):
-                return self._get_response(cmd, pending)
-            if cmd.cla not in (0x00, 0x80, 0xBF):
+            command = C.PSAM_BY_INS.get(cmd.ins)
+            if command is not None and cmd.cla in command.clas:
+                if command is C.GET_RESPONSE:
+                    return self._get_response(cmd, pending)
+                return self._handlers[cmd.ins](cmd)
+            if cmd.cla not in C.PSAM_CLAS:
                 return _sw(SW.CLA_NOT_SUPPORTED)
             return _sw(SW.INS_NOT_SUPPORTED)
         except CardStatus as st:

@@ -550,7 +550,8 @@ class CcidSerialReader:
         self.close()
 
 
-_OPTION_TYPES = {"baud": int, "protocol": int, "pps": lambda v: v not in ("0", "no", "off", "false"),
+_OPTION_TYPES: dict[str, Callable[[str], object]] = {
+                 "baud": int, "protocol": int, "pps": lambda v: v not in ("0", "no", "off", "false"),
                  "model": str, "response_timeout": float, "gap_timeout": float,
                  "echo": lambda v: v not in ("0", "no", "off", "false"), "psam": str, "psam_model": str}
 
@@ -580,7 +581,7 @@ def open_reader(spec: str, **overrides: object) -> CcidSerialReader:
     options.update(overrides)
     options.pop("psam", None)
     options.pop("psam_model", None)
-    return CcidSerialReader(url, **options)  # type: ignore[arg-type]
+    return CcidSerialReader(url, **options)  # type: ignore[arg-type]  # _OPTION_TYPES converted each value
 
 
 def open_readers(target: str) -> tuple[CcidSerialSlot, CcidSerialSlot | None]:

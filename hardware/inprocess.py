@@ -1,14 +1,20 @@
 """The in-process link: a simulated device in a slot of this process (reader spec ``sim``).
 
 No bytes cross a wire, so this is the fastest path and the reference the other links are compared with.
-``remove()``/``insert()`` simulate taking the card out and putting it back.
+``remove()``/``insert()`` simulate taking the card out and putting it back. :func:`open_sim_readers` gives the
+two slots a ``sim`` spec names (``host.spec``); :func:`sim_devices`, the devices themselves, from a demo name or
+image files (also what ``sscard emulate`` serves).
 """
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import ContextManager
 
+from firmware_sim import demo
+from firmware_sim.card_os import CardOS
 from firmware_sim.device import Device
+from firmware_sim.psam import PsamOS
 from protocols.errors import NoCard
 
 
@@ -57,3 +63,30 @@ class InProcessReader:
     def insert(self, device: Device) -> None:
         self.device = device
         self._powered = False
+
+
+# --- what a sim spec names -------------------------------------------------------------------------------
+class SimSpecError(ValueError):
+    """A ``sim`` reader spec names something that does not exist."""
+
+
+def sim_devices(target: str = "", psam: str | None = None) -> tuple[CardOS, PsamOS | None]:
+    """The card (a demo name or an image path) and the PSAM (a path, or the demo PSAM of the card's region)."""
+    if not target or (not target.endswith(".json") and target in demo.DEMO_PEOPLE):
+        card = CardOS(demo.demo_card(target or demo.DEFAULT_CARD))
+    else:
+        if not Path(target).is_file():
+            raise SimSpecError(f"sim: no card image at {target!r} (demo cards: {', '.join(demo.DEMO_PEOPLE)})")
+        card = CardOS.from_file(target)
+    if psam:
+        if not Path(psam).is_file():
+            raise SimSpecError(f"sim: no PSAM image at {psam!r}")
+        return card, PsamOS.from_file(psam)
+    path = demo.psam_path(card.image.region)
+    return card, (PsamOS(demo.demo_psam(card.image.region)) if path.is_file() else None)
+
+
+def open_sim_readers(target: str = "", psam: str | None = None) -> tuple[InProcessReader, InProcessReader | None]:
+    card, psam_dev = sim_devices(target, psam)
+    return (InProcessReader(card, "sscard sim card"),
+            InProcessReader(psam_dev, "sscard sim PSAM") if psam_dev is not None else None)

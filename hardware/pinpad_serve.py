@@ -4,12 +4,11 @@ slot, slot 1) on another, and the pad's keypad fed by a key script, the emulator
 Reference: docs/serial.md §5 (the GemPC PinPad libccid knows: one slot, so the PSAM needs a second reader),
 ``hardware.keypad`` (the sources of keys), ``firmware_sim.pinpad`` (what the pad does with them).
 
-``sscard emulate --serial-pty PATH --pinpad [--psam-pty PATH2] [--keys SCRIPT | --keypad-socket SOCK]`` runs
-:func:`serve_pinpad_cli`; the emulate command only wires the options (:func:`add_emulate_arguments`).
+``sscard emulate --serial-pty PATH --pinpad [--psam-pty PATH2] [--keys SCRIPT | --keypad-socket SOCK]``
+(``host.cli.emulate``, which holds the options) runs :func:`serve_pinpad_cli`.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -21,19 +20,6 @@ from hardware.keypad import Keypad, KeypadSocket, LinePlayer, ScriptPlayer, read
 from hardware.serial_serve import FirmwareServer, make_firmware
 
 CCID_TWIN = "/usr/lib/pcsc/drivers/serial/libccidtwin.so"
-
-
-def add_emulate_arguments(parser: argparse.ArgumentParser) -> None:
-    """The PIN-pad options of ``sscard emulate``."""
-    group = parser.add_argument_group("PIN pad (with --serial-pty)")
-    group.add_argument("--pinpad", action="store_true",
-                       help="serve the card in a GemPC PinPad; the PSAM goes to a second reader (--psam-pty)")
-    group.add_argument("--psam-pty", metavar="PATH", help="the PSAM reader's pty link (default: PATH-psam)")
-    group.add_argument("--keys", metavar="SCRIPT",
-                       help="keys the holder types, as a file or inline ('123456 OK', 'wait:2', CANCEL …; "
-                            "'-': lines typed on this terminal)")
-    group.add_argument("--keypad-socket", metavar="PATH",
-                       help='a Unix socket taking JSON lines such as {"keys": "123456 OK", "wait": 30}')
 
 
 @dataclass

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -174,8 +175,8 @@ class FirmwareServer:
         assert self.address is not None
         return f"socket://{self.address[0]}:{self.address[1]}"
 
-    def _start(self, target: object) -> None:
-        self._thread = threading.Thread(target=target, name="sscard-serial-serve", daemon=True)  # type: ignore
+    def _start(self, target: Callable[[], object]) -> None:
+        self._thread = threading.Thread(target=target, name="sscard-serial-serve", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -208,7 +209,7 @@ class FirmwareServer:
     def _tcp_loop(self) -> None:
         assert self._listener is not None
         while True:
-            r, _, _ = select.select([self._listener, self._stop_r], [], [])
+            r, _, _ = select.select([self._listener.fileno(), self._stop_r], [], [])
             if self._stop_r in r:
                 return
             conn, _ = self._listener.accept()
@@ -217,7 +218,7 @@ class FirmwareServer:
                 if self._serve(lambda n: conn.recv(n), lambda b: conn.sendall(b), conn.fileno()):
                     return
 
-    def _serve(self, read: object, write: object, fd: int) -> bool:
+    def _serve(self, read: Callable[[int], bytes], write: Callable[[bytes], object], fd: int) -> bool:
         """Serve until the peer goes away (False) or ``close`` is called (True)."""
         pad = self._pad
         watch = [fd, self._stop_r] + ([pad.fileno()] if pad is not None else [])
@@ -235,15 +236,15 @@ class FirmwareServer:
                     out = pad.keys() if pad.fileno() in r else b""
                     out += pad.tick()
                     self.stats.card_seconds += self.firmware.take_card_seconds() if out else 0.0
-                self._send(write, out)  # type: ignore[arg-type]
+                self._send(write, out)
             if fd not in r:
                 if partial and not r and (pad_wait is None or pad_wait >= self.idle_timeout):
                     with self._lock:
                         out = self.firmware.line_idle()
-                    self._send(write, out)  # type: ignore[arg-type]
+                    self._send(write, out)
                 continue
             try:
-                data = read(65536)  # type: ignore[operator]
+                data = read(65536)
             except OSError:
                 time.sleep(0.01)   # pty with no slave opener (EIO): wait for the host
                 continue
@@ -264,16 +265,16 @@ class FirmwareServer:
             self.stats.card_seconds += card
             if out and self.pace_card and card:
                 time.sleep(card)
-            self._send(write, out)  # type: ignore[arg-type]
+            self._send(write, out)
 
-    def _send(self, write: object, out: bytes) -> None:
+    def _send(self, write: Callable[[bytes], object], out: bytes) -> None:
         if not out:
             return
         self.stats.bytes_out += len(out)
         if self.keep_log:
             self.stats.log.append(("out", out))
         if not self.char_time:
-            write(out)  # type: ignore[operator]
+            write(out)
             return
         chunk = max(1, int(0.002 / self.char_time))
         self._tx_clock = max(self._tx_clock, time.monotonic())
@@ -281,7 +282,7 @@ class FirmwareServer:
             part = out[i:i + chunk]
             self._tx_clock += len(part) * self.char_time
             _sleep_until(self._tx_clock)
-            write(part)  # type: ignore[operator]
+            write(part)
 
 
 # --- convenience for the CLI ------------------------------------------------------------------------------------

@@ -200,7 +200,7 @@ class VpcdLink:
                 return
             if quickack:
                 # Re-armed after every recv: ACK the length segment now so vpcd's Nagle-held body follows.
-                sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+                sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)  # type: ignore[arg-type]  # not None here
             self._serving.set()
             for event in _decode(decoder, data):
                 if isinstance(event, vpcd.GetAtr):

@@ -77,6 +77,6 @@ class TracedPad:
 
 
 def traced_pad(reader: Any, hook: Callable[[bytes, bytes, float], None]) -> TracedPad | None:
-    """``reader``'s pad reporting to ``hook`` (for ``host.tracing.TracingReader``), or None."""
+    """``reader``'s pad reporting to ``hook`` (for ``host.trace.TracingReader``), or None."""
     pad = pin_pad_of(reader)
     return TracedPad(pad, hook) if pad is not None else None

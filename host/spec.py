@@ -105,7 +105,7 @@ def default_spec() -> str:
 
 
 #: While set, every reader ``open_readers`` returns is passed through it with its slot ("card"/"psam"),
-#: e.g. by ``sscard trace`` to record the APDUs of any command (host.tracing.traced_readers).
+#: e.g. by ``sscard trace`` to record the APDUs of any command (host.trace.traced_readers).
 READER_HOOK: ContextVar[Callable[[Reader, str], Reader] | None] = ContextVar("sscard_reader_hook", default=None)
 
 
@@ -121,7 +121,7 @@ def open_readers(spec: str | ReaderSpec) -> tuple[Reader, Reader | None]:
 def _open_readers(spec: str | ReaderSpec) -> tuple[Reader, Reader | None]:
     rs = spec if isinstance(spec, ReaderSpec) else ReaderSpec.parse(spec)
     if rs.kind == "sim":
-        from hardware.sim import SimSpecError, open_sim_readers
+        from hardware.inprocess import SimSpecError, open_sim_readers
         try:
             return open_sim_readers(rs.target, rs.options.get("psam"))
         except SimSpecError as exc:

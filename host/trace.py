@@ -1,36 +1,37 @@
 """APDU traces: one JSON line per exchange, decoded, with secrets and personal data redacted.
 
-docs/design.md §4 Traces: direction, hex, decoded command name, SW meaning (English and Chinese). PINs,
-PIN blocks, keys, names and ID numbers are replaced by ``<redacted n bytes>`` unless ``redact=False``:
-the data of PIN commands (INS 20, 24, 5E), of the PSAM's MAC and encipher command (``80 FA``: its input
-holds the data being written, or a PIN), of UPDATE BINARY, and of UPDATE RECORD with a personal item;
+docs/design.md §4 Traces: direction, hex, decoded command name (``protocols.commands``), SW meaning (English
+and Chinese). PINs, PIN blocks, keys, names and ID numbers are replaced by ``<redacted n bytes>`` unless
+``redact=False``: the data of PIN commands (INS 20, 24, 5E), of the PSAM's MAC and encipher command (``80 FA``:
+its input holds the data being written, or a PIN), of UPDATE BINARY, and of UPDATE RECORD with a personal item;
 short and extended Lc alike. The header and Lc stay visible.
 
-A command a PIN pad completed (``host.pinpad.PadTemplate``) is traced as its template, named "… (PIN pad)", with
-``"pin": "typed on the PIN pad: …"``: the holder typed the PIN on the reader, so no trace can hold it.
+:class:`TracingReader` wraps any reader and traces every exchange on the wire (GET RESPONSE included) and each
+power-up's ATR, adding a ``detail`` per command: which DF, file, record, item or key it addresses, from the
+card profile (:class:`Describer`; never data). :func:`traced_readers` wraps every reader ``host.spec`` opens
+while it is active; ``sscard trace -- COMMAND`` (``host.cli.trace``) is built on it.
+
+A command a PIN pad completed (``host.pinpad.PadTemplate``; a ``TracingReader``'s pad reports its verify and
+modify) is traced as its template, named "… (PIN pad)", with ``"pin": "typed on the PIN pad: …"``: the holder
+typed the PIN on the reader, so no trace can hold it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Callable
+from typing import IO, Any, Callable, ContextManager
 
-from host.pinpad import PAD_NOTE, PadTemplate
+from host.pinpad import PAD_NOTE, PadTemplate, TracedPad, traced_pad
+from host.reader import Reader
+from host.spec import READER_HOOK
 from protocols import sw as SW
 from protocols.apdu import CommandAPDU
+from protocols.commands import NAMES, PIN_UNBLOCK_RELOAD
 from protocols.errors import MalformedApdu
-from protocols.profile import GEN2, RecordFile
-
-_NAMES: dict[tuple[int, int], str] = {
-    (0x00, 0xA4): "SELECT", (0x00, 0xB2): "READ RECORD", (0x00, 0xB0): "READ BINARY",
-    (0x00, 0x84): "GET CHALLENGE", (0x00, 0xC0): "GET RESPONSE", (0x00, 0x88): "INTERNAL AUTHENTICATE",
-    (0x00, 0x82): "EXTERNAL AUTHENTICATE", (0x00, 0x20): "VERIFY", (0x80, 0x5E): "CHANGE PIN",
-    (0x84, 0x24): "PIN UNBLOCK/RELOAD", (0x84, 0x1E): "APPLICATION BLOCK", (0x84, 0x18): "APPLICATION UNBLOCK",
-    (0x84, 0x16): "CARD BLOCK", (0x00, 0xDC): "UPDATE RECORD", (0x04, 0xDC): "UPDATE RECORD (MAC)",
-    (0x00, 0xD6): "UPDATE BINARY", (0x04, 0xD6): "UPDATE BINARY (MAC)", (0x00, 0xE2): "APPEND RECORD",
-    (0x04, 0xE2): "APPEND RECORD (MAC)", (0x80, 0x1A): "PSAM INIT (DIVERSIFY)", (0xBF, 0xDE): "PSAM INIT (DIVERSIFY)", (0x80, 0xFA): "PSAM COMPUTE",
-}
+from protocols.profile import GEN2, PSAM_APP_AID, PSAM_KEYS, DFSpec, Item, RecordFile
 
 PERSONAL_TAGS: frozenset[int] = frozenset(
     it.tag for df in GEN2.dfs for f in df.files if isinstance(f, RecordFile) for it in f.items if it.personal)
@@ -39,8 +40,8 @@ PERSONAL_TAGS: frozenset[int] = frozenset(
 def command_name(apdu: bytes) -> str:
     if len(apdu) < 2:
         return "?"
-    name = _NAMES.get((apdu[0], apdu[1]))
-    if name == "PIN UNBLOCK/RELOAD" and len(apdu) > 3:
+    name = NAMES.get((apdu[0], apdu[1]))
+    if name == PIN_UNBLOCK_RELOAD.name and len(apdu) > 3:
         return "PIN RELOAD" if apdu[3] == 0x01 else "PIN UNBLOCK"
     return name or f"INS {apdu[1]:02X}"
 
@@ -123,3 +124,142 @@ class Tracer:
         if self.out is not None:
             self.out.write(json.dumps(entry, ensure_ascii=False) + "\n")
             self.out.flush()
+
+
+# --- readers that trace -------------------------------------------------------------------------------------
+_PSAM_APPS = {PSAM_APP_AID: "PSAM 3DES application", PSAM_APP_AID[:-1] + b"\x91": "PSAM SM4 application"}
+
+
+class Describer:
+    """Names what a command addresses, following SELECTs on one slot (stateful, data never shown)."""
+
+    def __init__(self, slot: str) -> None:
+        self.slot = slot
+        self.df: DFSpec | None = None
+
+    def __call__(self, apdu: bytes) -> str:
+        if len(apdu) < 4:
+            return ""
+        cla, ins, p1, p2 = apdu[:4]
+        data = (data_field(apdu) or (0, b""))[1]
+        if ins == 0xA4:
+            return self._select(p1, data)
+        if ins in (0xB2, 0xDC) and cla in (0x00, 0x04):
+            sfi, mode = p2 >> 3, p2 & 0x07
+            return self._record(sfi, p1, mode)
+        if ins in (0xB0, 0xD6):
+            return f"EF{p1 & 0x1F:02X} offset {p2}" if p1 & 0x80 else f"offset {(p1 << 8) | p2}"
+        if ins == 0x84 and cla == 0x00:
+            return f"{apdu[4] if len(apdu) == 5 else '?'} bytes"
+        if ins == 0x82:
+            return self._key(p2)
+        if (cla, ins) in ((0x80, 0x1A), (0xBF, 0xDE)):
+            names = [k.name for k in PSAM_KEYS if k.psam.p1 == p1 and k.psam.p2 == p2]
+            return f"key {names[0] if names else f'{p1:02X}/{p2:02X}'}, {p1 >> 5} level(s)"
+        if (cla, ins) == (0x80, 0xFA):
+            return {0x00: "encipher", 0x05: "MAC"}.get(p1, f"P1 {p1:02X}")
+        if (cla, ins) == (0x84, 0x1E):
+            return "permanent" if p2 == 1 else "temporary"
+        return ""
+
+    def _select(self, p1: int, data: bytes) -> str:
+        if p1 == 0x04:
+            if self.slot == "psam":
+                if data in _PSAM_APPS:
+                    return _PSAM_APPS[data]
+                return "PSAM MF (sx1.sh.社会保障)" if data == GEN2.ssse.aid else data.hex().upper()
+            for df in GEN2.dfs:
+                if df.aid == data:
+                    self.df = df
+                    return f"{df.name} {df.title}"
+            return data.hex().upper()
+        if len(data) == 2:
+            fid = int.from_bytes(data, "big")
+            if fid == 0x3F00:
+                self.df = None
+                return "MF"
+            return f"{fid:04X}"
+        return ""
+
+    def _record(self, sfi: int, p1: int, mode: int) -> str:
+        where = f"EF{sfi:02X}" if sfi else "current EF"
+        items: tuple[Item, ...] = ()
+        if self.df is not None and sfi:
+            with contextlib.suppress(KeyError):
+                ef = self.df.ef(-sfi)
+                if isinstance(ef, RecordFile):
+                    items = ef.items
+        if mode == 0x04:
+            title = f" {items[p1 - 1].title}" if 0 < p1 <= len(items) else ""
+            return f"{where} record {p1}{title}"
+        if mode == 0x05:
+            return f"{where} records {p1}–last"
+        title = next((f" {it.title}" for it in items if it.tag == p1), "")
+        return f"{where} tag {p1:02X}{title}"
+
+    def _key(self, key_id: int) -> str:
+        names = [k.name for k in self.df.keys if k.key_id == key_id] if self.df else []
+        return f"key {key_id:02X}" + (f" ({names[0]})" if names else "")
+
+
+class TracingReader:
+    """A Reader that reports every exchange (and each power-up's ATR) to ``sink``; the rest is delegated."""
+
+    def __init__(self, inner: Reader, slot: str, sink: Any, redact: bool = True) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.slot = slot
+        self._sink = sink
+        self._describe = Describer(slot)
+        self._detail = ""
+        self._tracer = Tracer(redact=redact, sink=self._entry, slot=slot)
+
+    def _entry(self, entry: dict[str, object]) -> None:
+        entry["detail"] = self._detail
+        self._sink(entry)
+
+    def connect(self) -> bytes:
+        atr = self.inner.connect()
+        self._describe.df = None
+        self._sink({"t": round(time.time(), 6), "slot": self.slot, "event": "power on", "atr": atr.hex().upper()})
+        return atr
+
+    def reset(self) -> bytes:
+        atr = self.inner.reset()
+        self._describe.df = None
+        self._sink({"t": round(time.time(), 6), "slot": self.slot, "event": "reset", "atr": atr.hex().upper()})
+        return atr
+
+    def transmit(self, apdu: bytes) -> bytes:
+        self._detail = self._describe(apdu)
+        t0 = time.perf_counter()
+        rsp = self.inner.transmit(apdu)
+        if len(rsp) >= 2:
+            self._tracer(apdu, rsp, time.perf_counter() - t0)
+        return rsp
+
+    def disconnect(self) -> None:
+        self.inner.disconnect()
+
+    def transaction(self) -> ContextManager[None]:
+        return self.inner.transaction()
+
+    def pin_pad(self) -> TracedPad | None:
+        """The reader's PIN pad, its verify and modify traced too (the template only: the pad holds the PIN)."""
+        def hook(apdu: bytes, rsp: bytes, seconds: float) -> None:
+            self._detail = self._describe(apdu)
+            self._tracer(apdu, rsp, seconds)
+        return traced_pad(self.inner, hook)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@contextlib.contextmanager
+def traced_readers(sink: Any, redact: bool = True) -> Iterator[None]:
+    """While active, every reader from ``host.spec.open_readers`` reports to ``sink`` (one dict per event)."""
+    token = READER_HOOK.set(lambda reader, slot: TracingReader(reader, slot, sink, redact))
+    try:
+        yield
+    finally:
+        READER_HOOK.reset(token)

@@ -7,10 +7,10 @@ values out. Used by the host driver (choosing protocol and speed) and by the sim
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import reduce
-from typing import Sequence
 
 from protocols.errors import MalformedFrame
 
@@ -198,8 +198,9 @@ class ATR:
     # -- T=1 specific bytes (first TA/TB/TC in groups i >= 3 that belong to T=1) -------------------------
     def _t1_byte(self, name: str) -> int | None:
         for g in self.groups[2:]:
-            if g.protocol == 1 and getattr(g, name) is not None:
-                return getattr(g, name)
+            value: int | None = getattr(g, name)
+            if g.protocol == 1 and value is not None:
+                return value
         return None
 
     @property

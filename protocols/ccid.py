@@ -75,7 +75,7 @@ class IccPowerOn(Message):
         return (self.power_select, 0, 0)
 
     @classmethod
-    def _from(cls, slot, seq, b7, b8, b9, data):  # type: ignore[override]
+    def _from(cls, slot: int, seq: int, b7: int, b8: int, b9: int, data: bytes) -> Message:
         return cls(slot, seq, b7)
 
 
@@ -103,7 +103,7 @@ class XfrBlock(Message):
         return self.data
 
     @classmethod
-    def _from(cls, slot, seq, b7, b8, b9, data):  # type: ignore[override]
+    def _from(cls, slot: int, seq: int, b7: int, b8: int, b9: int, data: bytes) -> Message:
         return cls(slot, seq, data, b7, b8 | b9 << 8)
 
 
@@ -130,7 +130,7 @@ class SetParameters(Message):
         return self.params
 
     @classmethod
-    def _from(cls, slot, seq, b7, b8, b9, data):  # type: ignore[override]
+    def _from(cls, slot: int, seq: int, b7: int, b8: int, b9: int, data: bytes) -> Message:
         return cls(slot, seq, b7, data)
 
 
@@ -143,7 +143,7 @@ class Escape(Message):
         return self.data
 
     @classmethod
-    def _from(cls, slot, seq, b7, b8, b9, data):  # type: ignore[override]
+    def _from(cls, slot: int, seq: int, b7: int, b8: int, b9: int, data: bytes) -> Message:
         return cls(slot, seq, data)
 
 
@@ -218,7 +218,7 @@ class Reply(Message):
         return getattr(self, self.PAYLOAD) if self.PAYLOAD else b""
 
     @classmethod
-    def _from(cls, slot, seq, b7, b8, b9, data):  # type: ignore[override]
+    def _from(cls, slot: int, seq: int, b7: int, b8: int, b9: int, data: bytes) -> Message:
         fields = {name: value for name, value in ((cls.B9, b9), (cls.PAYLOAD, data)) if name}
         return cls(slot, seq, b7, b8, **fields)
 

@@ -11,14 +11,11 @@ import enum
 import functools
 import hmac
 
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES  # cryptography >= 43 keeps 3DES here
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
-from protocols.atr import historical_bytes
 
-try:  # cryptography >= 43 moved 3DES to the "decrepit" package
-    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-except ImportError:  # pragma: no cover - older cryptography
-    from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES  # type: ignore[no-redef]
+from protocols.atr import historical_bytes
 
 __all__ = [
     "Alg", "block_size", "ecb_encrypt", "ecb_decrypt", "pad80", "unpad80", "cbc_mac_block", "mac",

@@ -16,7 +16,7 @@ NAK_FRAME = bytes([SYNC, NAK, SYNC ^ NAK])
 NOTIFY_SLOT_CHANGE = 0x50
 
 
-def lrc(data: bytes) -> int:
+def lrc(data: bytes | bytearray) -> int:
     return reduce(lambda a, b: a ^ b, data, 0)
 
 

@@ -15,10 +15,17 @@ from typing import Any
 from protocols.crypto import KEY_LENGTHS, Alg, card_factor, city_factor, derive, diversify, province_factor, sm3
 from protocols.profile import KEY_NAMES
 
-__all__ = ["KEY_NAMES", "TEST_ONLY", "IssuerKeys", "test_issuer_keys"]
+__all__ = ["HSM_KEY_ADDRESSES", "KEY_NAMES", "RELOAD_AUTH_ADDRESS", "RELOAD_SM_ADDRESS", "TEST_ONLY", "IssuerKeys",
+           "test_issuer_keys"]
 
 #: Marker every test key set carries in its label.
 TEST_ONLY = "TEST ONLY"
+
+#: Key "addresses" the HSM steps of the standard interface name keys by (docs/sources.md §4.2, §5.4): the
+#: terminal writes them into a step's output, the HSM finds the key by them. Opaque strings to both.
+RELOAD_AUTH_ADDRESS = "0090"      # key 06 (RLK): external authentication before PIN RELOAD
+RELOAD_SM_ADDRESS = "0173"        # STK: the enciphered, MAC'd PIN RELOAD command
+HSM_KEY_ADDRESSES: dict[str, str] = {RELOAD_AUTH_ADDRESS: "RLK", RELOAD_SM_ADDRESS: "STK"}
 
 
 
@@ -108,7 +115,8 @@ class IssuerKeys:
             try:
                 parsed[name] = bytes.fromhex(text)
             except ValueError:
-                raise ValueError(f"key {name}: not a hex string ({len(text)} characters; the value is not shown)") from None
+                raise ValueError(
+                    f"key {name}: not a hex string ({len(text)} characters; the value is not shown)") from None
         return cls(label=label, alg=Alg[alg_name], keys=parsed)
 
     def to_json(self) -> str:

@@ -5,9 +5,9 @@ Reference: docs/serial.md §1.5 (frame, PCK, success rule, byte vectors, card-si
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import reduce
-from typing import Callable, Iterable
 
 from protocols import atr as atr_mod
 from protocols.errors import MalformedFrame, ProtocolError
@@ -55,7 +55,7 @@ class PPS:
         if pck(data) != 0:
             raise MalformedFrame(f"PPS check byte wrong: {data.hex(' ')}")
         pps0 = data[1]
-        pos, vals = 2, []
+        pos, vals = 2, list[int | None]()
         for bit in (0x10, 0x20, 0x40):
             if pps0 & bit:
                 vals.append(data[pos])

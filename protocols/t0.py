@@ -6,9 +6,9 @@ in simtrace2 terms. Sans-I/O: bytes in, bytes out; the process callback of the c
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable
 
 from protocols.apdu import CommandAPDU
 from protocols.errors import MalformedApdu, MalformedFrame, ProtocolError

@@ -8,10 +8,10 @@ R, R, RESYNCH ×3, DEAD sequence a card must survive). Sans-I/O: blocks in, bloc
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from functools import reduce
-from typing import Callable
 
 from protocols.errors import MalformedFrame, ProtocolError
 
@@ -57,7 +57,7 @@ def swap_nibbles(b: int) -> int:
 
 # --- blocks (§1.7.1) ------------------------------------------------------------------------------------------------
 class Kind(Enum):
-    I = "I"
+    I = "I"  # noqa: E741  (ISO/IEC 7816-3 names the block kinds I, R and S)
     R = "R"
     S = "S"
 

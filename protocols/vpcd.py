@@ -12,7 +12,6 @@ vpcd side (bytes from the card → response payloads). Nothing here touches a so
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from protocols.errors import MalformedFrame
 
@@ -53,7 +52,7 @@ class Transmit:
     apdu: bytes
 
 
-Event = Union[PowerOff, PowerOn, Reset, GetAtr, Transmit]
+Event = PowerOff | PowerOn | Reset | GetAtr | Transmit
 
 _CONTROLS: dict[int, Event] = {
     CTRL_POWER_OFF: PowerOff(),

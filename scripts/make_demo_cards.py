@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from firmware_sim.demo import DEMO_DIR, DEMO_PEOPLE, card_path, psam_path
 from firmware_sim.image import atomic_write, dumps
-from firmware_sim.personalise import new_card, new_psam
+from firmware_sim.issuance.personalise import new_card, new_psam
 
 for i, (stem, (region, prof, serial, person)) in enumerate(DEMO_PEOPLE.items(), start=1):
     photo = (DEMO_DIR / f"photo-{i}.jpg").read_bytes()

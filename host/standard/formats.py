@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from host.errors import CardInfoFormat, IllegalCharacters, IllegalInput
-from host.separators import SEPARATORS, check_no_separators
+from host.errors import CardInfoFormat, IllegalInput
+from host.separators import check_no_separators
 
 _FILE_RE = re.compile(r"^(SSSE|3F00|MF|DF0[1-9A-F])(EF[0-9A-F]{2})(?::([0-9A-F]{2}))?$")
 _ITEM_RE = re.compile(r"^[0-9A-F]{2}(?::[0-9A-F]{2})?$")

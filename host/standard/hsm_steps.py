@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 
 from host import errors as E
 from host.card import check
-from host.hsm import RELOAD_AUTH_ADDRESS, RELOAD_SM_ADDRESS
 from host.standard.flows import basic_info_output, check_card_info, ef06_read_key, read_items
 from host.standard.formats import CardInfo, join_fields, split_fields
 from host.terminal import Terminal
 from protocols import crypto
 from protocols.atr import historical_bytes
 from protocols.apdu import CommandAPDU
+from protocols.keys import RELOAD_AUTH_ADDRESS, RELOAD_SM_ADDRESS
 from protocols.profile import RecordFile
 
 

@@ -5,7 +5,7 @@ interface never sees it: ``HolderPin`` sends the pad a 6-digit VERIFY or CHANGE 
 -31, two new PINs that differ → -34). Otherwise the interface takes a ``PinEntry`` callable. It is asked for one
 PIN at a time with a ``PinPrompt`` and returns the digits, or ``None`` when the holder cancels (-31); it may raise
 ``PinEntryTimeout`` (-32). The default prompts on the controlling terminal; tests use ``ScriptedPins``;
-``no_pin_entry`` refuses at once (-31); the WebSocket bridge asks its page (``host.serve``).
+``no_pin_entry`` refuses at once (-31); the WebSocket bridge asks its page (``host.bridge``).
 
 PIN RELOAD (and its HSM steps) always takes the new PIN from ``PinEntry``: the card wants it enciphered by the PSAM,
 which a pad that only puts digits into a template cannot do. With a pad the host cannot refuse the initial PIN as

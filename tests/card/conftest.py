@@ -8,7 +8,7 @@ import pytest
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import DEMO_DIR
 from firmware_sim.image import atomic_write, dumps
-from firmware_sim.personalise import new_card
+from firmware_sim.issuance.personalise import new_card
 
 PERSON = {"name": "测试员", "ssn": "440106199001011234", "card_number": "T44010001",
           "issue_date": "20240301", "expiry_date": "20340301"}
@@ -45,7 +45,7 @@ PHOTO = (DEMO_DIR / "photo-3.jpg").read_bytes()
 def make_image(tmp_path: Path, profile: str = "gen2", **kw: object) -> Path:
     region = "440300" if profile == "gen3" else "440100"
     kw.setdefault("photo", PHOTO)
-    img = new_card(PERSON, profile=profile, region=region, serial=0x123456, **kw)  # type: ignore[arg-type]
+    img = new_card(PERSON, profile=profile, region=region, serial=0x123456, **kw)  # type: ignore[arg-type]  # kw holds new_card's keyword options
     path = tmp_path / f"card-{profile}.json"
     atomic_write(path, dumps(img.to_json()))
     return path

@@ -17,6 +17,10 @@ from protocols.profile import PSAM_DDF_NAME, PSAM_KEYS, key_spec
 
 SSSE = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF"
 DES3_APP, SM4_APP = "00A4040006D15600000590", "00A4040006D15600000591"
+#: Keys of a card, counted from docs/design.md §3 and the profile's sources, not from the profile: SSSE 7 (IRK, MK,
+#: UK, RLK, RK, EK0D, STK), DF01 5 (RK, UK1, UK4, UK5, STK), DF02 3 (RK, UK3, STK), DF03 4 (RK, UK1, UK8, STK),
+#: DF04 2 (RK, STK).
+KEYS_PER_CARD = 7 + 5 + 3 + 4 + 2
 
 
 def run(psam: PsamOS, hex_: str) -> tuple[bytes, int]:
@@ -88,6 +92,7 @@ def test_production_key_addresses() -> None:
         held = {(k.p1, k.index) for k in img.keys if k.alg is alg}
         assert set(expected.values()) <= held
         assert {(s.psam.p1, s.psam.p2) for s in PSAM_KEYS} == held
+        assert len(held) == KEYS_PER_CARD                   # one address per card key, none shared
 
 
 @pytest.mark.parametrize("card_name, region", [("guangzhou-gen2", "440100"), ("shenzhen-gen3", "440300")])
@@ -107,7 +112,7 @@ def test_every_psam_key_gives_the_card_key_from_the_card_factors(card_name: str,
             derived = crypto.derive(card.profile.alg, stored.value, factors[:ks.psam.levels])
             assert derived == card.dfs[spec.name].keys[ks.key_id].value, (spec.name, ks.name)
             checked += 1
-    assert checked == sum(len(d.keys) for d in card.profile.dfs)
+    assert checked == KEYS_PER_CARD
 
 
 def test_psam_keys_are_level_keys_of_the_issuer() -> None:
@@ -262,6 +267,6 @@ def test_no_psam_command_returns_key_material() -> None:
                     if rsp[-2] == 0x61:
                         seen += psam.process(bytes((0x00, 0xC0, 0x00, 0x00, rsp[-1])))
     assert len(secrets) > len(img.keys)
-    for k in secrets:
-        for half in (k[:8], k[8:]):
+    for secret in secrets:
+        for half in (secret[:8], secret[8:]):
             assert not half or half not in seen

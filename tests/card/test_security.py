@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
 
 from firmware_sim.card_os import CardOS
 from firmware_sim.image import load_card
@@ -12,11 +13,6 @@ from protocols import crypto
 from protocols.crypto import Alg
 from tests.card.authn import external_auth, maced, pin_admin
 from tests.card.conftest import SSSE, Card, make_image
-
-try:  # cryptography >= 43
-    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-except ImportError:  # pragma: no cover
-    from cryptography.hazmat.primitives.ciphers.algorithms import TripleDES  # type: ignore[no-redef]
 
 VERIFY_RIGHT = "0020000003123456"
 VERIFY_WRONG = "0020000003999999"
@@ -86,7 +82,7 @@ def test_pin_try_is_durable_before_the_answer(tmp_path: Path) -> None:
     def spy(doc: dict) -> None:
         saved.append(doc["pin"]["tries_left"])
         real_save(doc)
-    card.os.store.save = spy  # type: ignore[method-assign]
+    card.os.store.save = spy  # type: ignore[method-assign]  # a spy around the store's save
     assert card.sw(VERIFY_RIGHT) == 0x9000
     assert saved == [2, 3]                              # decrement durably, then restore
 
@@ -343,6 +339,7 @@ def test_external_auth_success_resets_its_counter(card2: Card) -> None:
 
 
 def _ecb(alg: Alg, key: bytes, data: bytes) -> bytes:
+    cipher: CipherAlgorithm
     if alg is Alg.SM4:
         cipher = algorithms.SM4(key)
     else:

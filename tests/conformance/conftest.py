@@ -64,8 +64,8 @@ def bench(bench_path: str, request: pytest.FixtureRequest, tmp_path: Path) -> It
         path = _fresh_image(tmp_path, bench_path[4:])
         b = Bench(f"sim:{path}", "123456", fresh=True)
         taken: list[object] = []
-        b.remove = lambda: taken.append(b.terminals[-1].card_reader.remove())  # type: ignore[attr-defined]
-        b.insert = lambda: b.terminals[-1].card_reader.insert(taken.pop())  # type: ignore[attr-defined]
+        b.remove = lambda: taken.append(b.terminals[-1].card_reader.remove())
+        b.insert = lambda: b.terminals[-1].card_reader.insert(taken.pop())
     elif bench_path == "pcsc-vpcd":
         b = request.getfixturevalue("vpcd_bench_factory")(tmp_path)
     elif bench_path.startswith("ccid-serial-"):
@@ -117,7 +117,7 @@ def _vpcd_links(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[obje
 
 
 @pytest.fixture
-def vpcd_bench_factory(_vpcd_links: tuple) -> Callable[[Path], Bench]:  # type: ignore[type-arg]
+def vpcd_bench_factory(_vpcd_links: tuple) -> Callable[[Path], Bench]:
     from firmware_sim.card_os import CardOS
     from hardware.pcsc import PcscReader
     card_link, _psam_link, card_reader, psam_reader = _vpcd_links
@@ -156,5 +156,5 @@ def _serial_bench(tmp: Path, t1: bool) -> tuple[Bench, object]:
         taken.append(card)
 
     def insert() -> None:
-        server.firmware.insert(0, Iso7816Card(taken.pop(), profile))  # type: ignore[arg-type]
+        server.firmware.insert(0, Iso7816Card(taken.pop(), profile))  # type: ignore[arg-type]  # the card slot's device is a CardOS
     return Bench(f"ccid-serial:{server.url}", "123456", True, remove, insert, extended_length=t1), server

@@ -10,13 +10,13 @@ from tests.conformance.conftest import Bench, irreversible
 SSSE = bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF")
 
 
-def raw(term, hex_: str) -> tuple[bytes, int]:  # type: ignore[no-untyped-def]
+def raw(term, hex_: str) -> tuple[bytes, int]:
     """One exchange without the engine's 61xx/6Cxx help."""
     rsp = term.card_reader.transmit(bytes.fromhex(hex_))
     return rsp[:-2], int.from_bytes(rsp[-2:], "big")
 
 
-def session(bench: Bench):  # type: ignore[no-untyped-def]
+def session(bench: Bench):
     term = bench.terminal()
     term.connect()
     return term

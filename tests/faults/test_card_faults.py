@@ -5,6 +5,7 @@ fault the file on disk is the old image or the new one (docs/design.md §4).
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -15,7 +16,7 @@ import pytest
 
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import demo_psam
-from firmware_sim.faults import FaultyDevice, ForcedStatus, PowerLoss, TearingStore, TearPoint, wtx_process
+from firmware_sim.device_faults import FaultyDevice, ForcedStatus, PowerLoss, TearingStore, TearPoint, wtx_process
 from firmware_sim.image import ImageStore, load_card, load_json
 from firmware_sim.psam import PsamOS
 from hardware.inprocess import InProcessReader
@@ -86,7 +87,7 @@ def test_forced_status_words_surface_as_typed_errors(tmp_path: Path, ins: int, s
     with pytest.raises(error) as exc:
         FLOWS[flow](terminal(dev))
     if tries is not None:
-        assert exc.value.tries_left == tries           # type: ignore[attr-defined]
+        assert exc.value.tries_left == tries           # type: ignore[attr-defined]  # the flows that count tries raise WrongPin
     if isinstance(exc.value, CardError):
         assert exc.value.sw == sw
     assert path.read_bytes() == before                  # the card never saw the command
@@ -244,7 +245,7 @@ PREPS = [prep_wrong_pin, prep_right_pin_after_a_wrong_one, prep_change_pin, prep
 #: How many times each command writes the image, as docs/design.md §3/§4 have it (written here, not taken from the
 #: card): a counted try is written before the comparison and written again when it is reset; every other state
 #: change is one write.
-EXPECTED_SAVES = {
+EXPECTED_SAVES: dict[Callable[[CardOS], bytes], int] = {
     prep_wrong_pin: 1,                     # the decremented counter
     prep_right_pin_after_a_wrong_one: 2,   # the decremented counter, then the reset
     prep_change_pin: 3,                    # counter down, counter reset, the new PIN
@@ -304,9 +305,11 @@ def test_pin_unblock_and_reload_write_the_reset_counter() -> None:
 
 
 def cases() -> Iterator[tuple[str, Callable[[CardOS], bytes], int, TearPoint]]:
+    """Every save of every command, torn at every point. The saves are those of ``EXPECTED_SAVES``, not those
+    the card happens to make: a card that stops making one fails its case instead of losing it."""
     for profile in ("gen2", "gen3"):
         for prep in PREPS:
-            for k in range(1, len(saves_of(prep, profile)) + 1):
+            for k in range(1, EXPECTED_SAVES[prep] + 1):
                 for point in TearPoint:
                     yield profile, prep, k, point
 
@@ -359,6 +362,160 @@ def test_a_failing_flash_answers_6581_and_keeps_a_consistent_image(tmp_path: Pat
     after = load_json(path)
     assert after == (store.torn_doc if point is TearPoint.AFTER_RENAME else before)
     assert cos.image.to_json() == after                # the card reloaded what is really on disk
+
+
+# --- a save that fails: 6581, and the card takes up the image on disk ---------------------------------------------
+class FailingFlash(ImageStore):
+    """Fault injection — a deliberate FAKE: the store of an image file whose ``fail_on``-th save (1-based) raises
+    ``OSError`` (no space left) before it writes anything, as a full or worn-out flash does; every other save is
+    a real atomic write. With ``lose_file`` the failing save also deletes the image (the card cannot read back
+    what it had). ``written`` holds the images the real saves wrote."""
+
+    def __init__(self, path: Path, *, lose_file: bool = False) -> None:
+        super().__init__(path)
+        self.fail_on, self.lose_file = 10**9, lose_file
+        self.saves = 0
+        self.written: list[dict[str, Any]] = []
+
+    def save(self, doc: dict[str, Any]) -> None:
+        self.saves += 1
+        if self.saves == self.fail_on:
+            if self.lose_file:
+                assert self.path is not None
+                self.path.unlink()
+            raise OSError(errno.ENOSPC, "fault injection: no space left on the card's flash")
+        super().save(doc)
+        self.written.append(json.loads(json.dumps(doc)))
+
+
+class FailingMemory(ImageStore):
+    """Fault injection — a deliberate FAKE: a store with no file that keeps every image it accepts in ``kept`` and
+    refuses its ``fail_on``-th save with ``OSError``."""
+
+    def __init__(self, first: dict[str, Any]) -> None:
+        super().__init__(None)
+        self.fail_on, self.saves = 10**9, 0
+        self.kept = [first]
+
+    def save(self, doc: dict[str, Any]) -> None:
+        self.saves += 1
+        if self.saves == self.fail_on:
+            raise OSError(errno.EIO, "fault injection: the flash does not answer")
+        self.kept.append(json.loads(json.dumps(doc)))
+
+
+FAILED_SAVES = [(prep, k) for prep in PREPS for k in range(1, EXPECTED_SAVES[prep] + 1)]
+
+
+def _failing_card(tmp_path: Path, profile: str, prep: Callable[[CardOS], bytes], k: int,
+                  **kw: Any) -> tuple[CardOS, FailingFlash, bytes, dict[str, Any]]:
+    """A card on an image file, prepared for ``prep``'s command, whose store fails the command's k-th save.
+    Also returns the image on disk just before the command."""
+    path = ck.write_image(tmp_path / "card.json", profile)
+    store = FailingFlash(path, **kw)
+    cos = CardOS(load_card(path), store, rng=lambda n: bytes(n))
+    cos.power_on()
+    apdu = prep(cos)
+    store.fail_on = store.saves + k
+    return cos, store, apdu, load_json(path)
+
+
+@pytest.mark.parametrize("profile", ["gen2", "gen3"])
+@pytest.mark.parametrize("prep, k", FAILED_SAVES, ids=[f"{f.__name__[5:]}-save{k}" for f, k in FAILED_SAVES])
+def test_a_failed_save_answers_6581_and_the_card_keeps_the_image_on_disk(
+        tmp_path: Path, profile: str, prep: Callable[[CardOS], bytes], k: int) -> None:
+    """Whichever save of a command fails, the answer is 6581 and the card's state is the image on disk: the one
+    before the command, or what the command's earlier saves wrote (a try already counted) — never a change that
+    was not written."""
+    cos, store, apdu, before = _failing_card(tmp_path, profile, prep, k)
+    written_before = len(store.written)
+    assert cos.process(apdu) == b"\x65\x81"
+    disk = load_json(store.path)   # type: ignore[arg-type]
+    assert disk == (store.written[-1] if len(store.written) > written_before else before)
+    assert len(store.written) - written_before == k - 1
+    assert cos.image.to_json() == disk
+
+
+def _select_ssse(cos: CardOS) -> int:
+    return ck.sw(cos.process(ck.SELECT_SSSE))
+
+
+def test_a_failed_save_of_a_wrong_pin_counts_no_try(tmp_path: Path) -> None:
+    cos, store, apdu, _ = _failing_card(tmp_path, "gen2", prep_wrong_pin, 1)
+    assert ck.sw(cos.process(apdu)) == 0x6581
+    assert cos.image.pin_tries_left == load_card(store.path).pin_tries_left == 3   # type: ignore[arg-type]
+    assert ck.sw(cos.process(bytes.fromhex("0020000000"))) == 0x63C3
+    assert ck.sw(cos.process(ck.verify("000000"))) == 0x63C2            # the flash works again: one try counted
+
+
+@pytest.mark.parametrize("k, tries", [(1, 2), (2, 1)])
+def test_a_failed_save_of_a_right_pin_verifies_nothing(tmp_path: Path, k: int, tries: int) -> None:
+    """The right PIN after a wrong one: the decrement fails (tries stay 2) or the reset fails (the counted try
+    stays, 1); either way the PIN is not verified and the counter is the one on disk."""
+    cos, store, apdu, _ = _failing_card(tmp_path, "gen2", prep_right_pin_after_a_wrong_one, k)
+    assert ck.sw(cos.process(apdu)) == 0x6581
+    assert cos.image.pin_tries_left == load_card(store.path).pin_tries_left == tries   # type: ignore[arg-type]
+    assert not cos.pin_ok
+    assert ck.sw(cos.process(bytes.fromhex("0020000000"))) == 0x63C0 | tries
+
+
+def test_a_failed_save_of_an_update_record_leaves_the_record(tmp_path: Path) -> None:
+    cos, store, apdu, before = _failing_card(tmp_path, "gen2", prep_update_after_external_auth, 1)
+    old = cos.image.dfs["SSSE"].records[0xEF05][6]
+    assert old == b"\x07\x09" + ck.PERSON["card_number"].encode()
+    assert ck.sw(cos.process(apdu)) == 0x6581
+    assert cos.image.dfs["SSSE"].records[0xEF05][6] == old
+    assert load_card(store.path).dfs["SSSE"].records[0xEF05][6] == old   # type: ignore[arg-type]
+    assert cos.process(bytes.fromhex("00B2072C0B")) == old + b"\x90\x00"
+
+
+def test_a_failed_save_of_a_pin_reload_keeps_the_old_pin_and_the_blocked_counter(tmp_path: Path) -> None:
+    cos, store, apdu, _ = _failing_card(tmp_path, "gen2", prep_pin_reload, 1)
+    assert cos.image.pin_tries_left == 0
+    assert ck.sw(cos.process(apdu)) == 0x6581
+    on_disk = load_card(store.path)   # type: ignore[arg-type]
+    assert (cos.image.pin, cos.image.pin_tries_left) == (on_disk.pin, on_disk.pin_tries_left) == (ck.PIN, 0)
+    assert ck.sw(cos.process(ck.verify("654321"))) == 0x6983              # the new PIN was never taken
+    assert ck.sw(cos.process(ck.verify(ck.PIN))) == 0x6983                # and the counter is still blocked
+
+
+def test_a_failed_save_of_an_application_block_leaves_the_application_active(tmp_path: Path) -> None:
+    cos, store, apdu, _ = _failing_card(tmp_path, "gen2", prep_application_block, 1)
+    assert ck.sw(cos.process(apdu)) == 0x6581
+    on_disk = load_card(store.path)                                      # type: ignore[arg-type]
+    assert cos.image.dfs["SSSE"].status == on_disk.dfs["SSSE"].status == "active"
+    assert _select_ssse(cos) >> 8 == 0x61                                # not 6283: not blocked
+    assert ck.sw(cos.process(bytes.fromhex("00B2012C00"))) == 0x9000
+    assert ck.sw(cos.process(prep_application_block(cos))) == 0x9000      # and a working flash blocks it
+    assert load_card(store.path).dfs["SSSE"].status == "blocked"         # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("prep", [prep_wrong_pin, prep_update_after_external_auth, prep_pin_reload,
+                                  prep_application_block], ids=lambda f: f.__name__[5:])
+def test_a_failed_save_that_loses_the_image_file_keeps_the_last_image_written(
+        tmp_path: Path, prep: Callable[[CardOS], bytes]) -> None:
+    """The failing save takes the file with it: nothing on disk to read back, so the card keeps the last image it
+    wrote (or loaded), answers 6581 and raises nothing."""
+    cos, store, apdu, before = _failing_card(tmp_path, "gen2", prep, 1, lose_file=True)
+    last = store.written[-1] if store.written else before
+    assert cos.process(apdu) == b"\x65\x81"
+    assert not store.path.exists()   # type: ignore[union-attr]
+    assert cos.image.to_json() == last
+
+
+@pytest.mark.parametrize("prep", [prep_wrong_pin, prep_update_after_external_auth, prep_pin_reload,
+                                  prep_application_block], ids=lambda f: f.__name__[5:])
+def test_a_failed_save_of_a_card_without_a_file_keeps_the_last_image_kept(prep: Callable[[CardOS], bytes]) -> None:
+    """A store with no file (another kind of memory) that refuses a save: the card keeps the last image the store
+    accepted, as it would the image on disk."""
+    image = ck.new_image("gen2")
+    store = FailingMemory(image.to_json())
+    cos = CardOS(image, store, rng=lambda n: bytes(n))
+    cos.power_on()
+    apdu = prep(cos)
+    store.fail_on = store.saves + 1
+    assert cos.process(apdu) == b"\x65\x81"
+    assert cos.image.to_json() == store.kept[-1]
 
 
 @pytest.mark.parametrize("error, expected", [(PowerLoss, NoCard), (OSError, CardError)])

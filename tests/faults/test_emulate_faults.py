@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from firmware_sim.image import load_card
-from hardware.sim import write_new_card
+from firmware_sim.issuance.personalise import write_new_card
 
 ROOT = Path(__file__).resolve().parents[2]
 SSCARD = [sys.executable, "-m", "host.cli"]
@@ -91,7 +91,7 @@ def test_slow_card_asks_for_waiting_time_and_the_host_grants_it(tmp_path: Path) 
     """In-process pty: a slow T=1 card sends S(WTX request) before each answer; the read still succeeds."""
     from firmware_sim.card_os import CardOS
     from firmware_sim.demo import demo_psam
-    from firmware_sim.faults import FaultyDevice
+    from firmware_sim.device_faults import FaultyDevice
     from firmware_sim.iso7816_card import LinkProfile
     from firmware_sim.psam import PsamOS
     from hardware.serial_serve import serve_pty
@@ -105,7 +105,7 @@ def test_slow_card_asks_for_waiting_time_and_the_host_grants_it(tmp_path: Path) 
         out = real_receive(data)
         seen.append(out)
         return out
-    server.firmware.receive = spy  # type: ignore[method-assign]
+    server.firmware.receive = spy  # type: ignore[method-assign]  # a spy around the firmware's receive
     try:
         term = open_terminal(f"ccid-serial:{server.url}")
         try:

@@ -146,7 +146,7 @@ def test_the_child_script_reaches_every_flow() -> None:
               ck.sw(rsp))] += 1
         return rsp
 
-    cos.process = process  # type: ignore[method-assign]
+    cos.process = process  # type: ignore[method-assign]  # a spy around the card's process
     try:
         kill_child.script(cos, random.Random(7), lambda line: None)
     except _Enough:

@@ -22,8 +22,8 @@ from websockets.sync.client import connect
 
 from firmware_sim.card_os import CardOS
 from firmware_sim.image import load_card
+from firmware_sim.issuance.personalise import write_new_card, write_new_psam
 from firmware_sim.psam import PsamOS
-from hardware.sim import write_new_card, write_new_psam
 from tests.support import cardkit as ck
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ def bridge(spec: str) -> Iterator[str]:
 def read_basic_info(url: str) -> dict[str, object]:
     with connect(url) as ws:
         ws.send(json.dumps({"function": "iReadCardBas", "iType": 3}))
-        return json.loads(ws.recv(timeout=30))  # type: ignore[no-any-return]
+        return json.loads(ws.recv(timeout=30))
 
 
 def test_a_bridge_request_never_writes_back_a_pin_another_process_blocked(tmp_path: Path) -> None:
@@ -104,7 +104,7 @@ def test_a_command_waits_for_the_process_holding_the_image_and_sees_its_writes(t
                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             deadline = time.monotonic() + 60                   # a guard against a hang, not a measurement
-            while not _waits_for_lock(child.pid, mine.store.lock_path):  # type: ignore[arg-type]
+            while not _waits_for_lock(child.pid, mine.store.lock_path):  # type: ignore[arg-type]  # a store with a path has a lock path
                 assert child.poll() is None, f"the CLI used the image while it was locked: {child.communicate()}"
                 assert time.monotonic() < deadline, "the CLI neither waited for the lock nor finished"
                 time.sleep(0.01)

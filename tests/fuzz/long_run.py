@@ -78,7 +78,7 @@ def run_atheris(seconds: float, targets: list[str], corpus: Path, artifacts: Pat
 
 
 def atheris_child(name: str, argv: list[str]) -> None:
-    import atheris  # type: ignore[import-not-found]
+    import atheris
     with atheris.instrument_imports(include=["protocols", "firmware_sim"]):
         import fuzz_targets
     target = fuzz_targets.TARGETS[name]

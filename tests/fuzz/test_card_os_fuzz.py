@@ -16,6 +16,7 @@ the same invariants and seed the coverage-guided fuzzer (``fuzz_targets.seeds``)
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, strategies as st
@@ -24,7 +25,7 @@ from firmware_sim.card_os import CardOS
 from protocols import crypto
 from protocols.apdu import CommandAPDU
 from protocols.errors import MalformedApdu
-from protocols.profile import BinaryFile, KeyUse, RecordFile
+from protocols.profile import EF, BinaryFile, KeyUse, RecordFile
 from tests.fuzz.support import budget, data_allowed, diff_paths, valid_sw
 from tests.support import cardkit as ck
 
@@ -59,8 +60,10 @@ def checked(cos: CardOS, apdu: bytes) -> bytes:
            (ins == 0x82 and len(path) == 5 and path[0] == "dfs" and path[2] == "keys" and path[4] == "tries_left"), \
         (apdu.hex(), path)
     if ins == 0x82:                                    # the counter of the key the command named, no other
-        assert before["dfs"][path[1]]["keys"][path[3]]["id"] == f"{apdu[3]:02X}", (apdu.hex(), path)
-    node_b, node_a = before, after
+        df, key = changed[0][1], changed[0][3]
+        assert before["dfs"][df]["keys"][key]["id"] == f"{apdu[3]:02X}", (apdu.hex(), path)
+    node_b: Any = before
+    node_a: Any = after
     for part in path:
         node_b, node_a = node_b[part], node_a[part]
     assert node_a == node_b - 1, f"{path}: {node_b} -> {node_a}"
@@ -88,7 +91,7 @@ def select_fid(cos: CardOS, data: st.DataObject) -> bytes:
     return bytes((0x00, 0xA4, data.draw(st.sampled_from([0x00, 0x02])), 0x00, 0x02)) + fid.to_bytes(2, "big")
 
 
-def _files(cos: CardOS) -> tuple:  # type: ignore[type-arg]
+def _files(cos: CardOS) -> tuple[EF, ...]:
     return (cos.df or cos.profile.ssse).files
 
 
@@ -101,7 +104,7 @@ def read_record(cos: CardOS, data: st.DataObject) -> bytes:
 
 
 def read_binary(cos: CardOS, data: st.DataObject) -> bytes:
-    files = [f for f in _files(cos) if isinstance(f, BinaryFile)] or list(cos.profile.ssse.files[2:4])
+    files: list[EF] = [f for f in _files(cos) if isinstance(f, BinaryFile)] or list(cos.profile.ssse.files[2:4])
     ef = data.draw(st.sampled_from(files))
     return bytes((0x00, 0xB0, 0x80 | ef.sfi, data.draw(st.integers(0, 255)), data.draw(st.integers(0, 255))))
 
@@ -412,7 +415,7 @@ def test_checker_catches_a_change_on_rejection() -> None:
         cos.image.pin = "000000"
         return b"\x6A\x80"
 
-    cos.process = lying  # type: ignore[method-assign]
+    cos.process = lying  # type: ignore[method-assign]  # a card that lies, on purpose
     try:
         checked(cos, ck.SELECT_SSSE)
     except AssertionError:
@@ -425,10 +428,11 @@ def test_regression_seeds_replay_on_the_fuzz_target() -> None:
     with — so the coverage-guided fuzzer starts from the refused sequences themselves."""
     from tests.fuzz import fuzz_targets
     seeds = fuzz_targets.seeds("card_os")
-    assert len(seeds) > 1 + len(REGRESSIONS)                 # all but the extended-Lc one, for gen2 and gen3
+    assert len(REGRESSIONS) == 6
+    assert len(seeds) == 1 + 5 * 2                           # all but the extended-Lc one, for gen2 and gen3
     for seed in seeds[1:]:
         counter = iter(range(1 << 30))
-        cos = ck.card("gen3" if seed[0] & 1 else "gen2", rng=lambda n: next(counter).to_bytes(n, "big"))
+        cos = ck.card("gen3" if seed[0] & 1 else "gen2", rng=lambda n, c=counter: next(c).to_bytes(n, "big"))
         checked(cos, ck.SELECT_SSSE)
         answers = [_sw(checked(cos, apdu)) for apdu in fuzz_targets.chunks(seed[1:])]
         assert answers[-1] in (0x6984, 0x6982, 0x6988), [f"{a:04X}" for a in answers]

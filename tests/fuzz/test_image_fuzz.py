@@ -35,7 +35,7 @@ SCRIPT = [ck.SELECT_SSSE, bytes.fromhex("00C0000000"), bytes.fromhex("00B2012C00
           bytes.fromhex("00B2013C00"), ck.change_pin("123456", "654321")]
 
 
-def paths(doc: Any, prefix: tuple = ()) -> list[tuple]:  # type: ignore[type-arg]
+def paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     out = [prefix]
     if isinstance(doc, dict):
         for k, v in doc.items():

@@ -13,7 +13,7 @@ import pytest
 
 from firmware_sim.image import CardImage, load_card
 from firmware_sim.psam_image import PsamImage, load_psam
-from hardware.sim import write_new_card, write_new_psam
+from firmware_sim.issuance.personalise import write_new_card, write_new_psam
 from host.spec import ReaderSpec, ReaderSpecError
 from protocols.codecs import check_date
 from protocols.errors import BadCardImage
@@ -148,7 +148,7 @@ def test_paths_with_commas_and_equals_signs_work_from_the_cli(tmp_path: Path) ->
 def test_personalisation_takes_ascii_digits_only() -> None:
     import pytest as _pytest
 
-    from firmware_sim.personalise import new_card, new_psam
+    from firmware_sim.issuance.personalise import new_card, new_psam
     with _pytest.raises(ValueError, match="terminal"):
         new_psam("440100", terminal="４４０１０００００００１")
     with _pytest.raises(ValueError, match="region"):

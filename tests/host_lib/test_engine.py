@@ -33,7 +33,7 @@ class ScriptedDevice:
 
 
 def engine_for(device: object) -> ApduEngine:
-    e = ApduEngine(InProcessReader(device))  # type: ignore[arg-type]
+    e = ApduEngine(InProcessReader(device))  # type: ignore[arg-type]  # test devices that implement only part of Device
     e.connect()
     return e
 

@@ -16,8 +16,7 @@ from host import errors as E
 from host.pinpad import check_pad
 from host.standard import PinPrompt, ScriptedPins, SSCardDriver
 from host.terminal import Terminal
-from host.trace import Tracer
-from host.tracing import TracingReader
+from host.trace import Tracer, TracingReader
 from protocols import pinpad as P
 
 from tests.service.conftest import Images

@@ -8,7 +8,7 @@ import pytest
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import demo_psam
 from firmware_sim.image import atomic_write, dumps, load_card
-from firmware_sim.personalise import new_card
+from firmware_sim.issuance.personalise import new_card
 from firmware_sim.psam import PsamOS
 from hardware.inprocess import InProcessReader
 from protocols.crypto import Alg
@@ -136,7 +136,7 @@ def test_no_psam_and_gen3_without_psam() -> None:
 def test_wrong_card_is_reported() -> None:
     from tests.host_lib.test_engine import ScriptedDevice
     other_card = ScriptedDevice(["6A82"])     # fake: a card without the SSSE application
-    term = Terminal(InProcessReader(other_card))  # type: ignore[arg-type]
+    term = Terminal(InProcessReader(other_card))
     with pytest.raises(WrongCard) as info:
         term.read_basic_info(authenticate=False)
     assert error_code(info.value) == -1

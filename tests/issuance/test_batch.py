@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from firmware_sim.batch import (BatchConfig, BatchInputError, Row, fast_dumps, parse_people, read_people,
+from firmware_sim.issuance.batch import (BatchConfig, BatchInputError, Row, fast_dumps, parse_people, read_people,
                                 run_batch, serial_for)
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import DEMO_DIR
 from firmware_sim.image import dumps, load_card
-from firmware_sim.personalise import card_id_code
+from firmware_sim.issuance.personalise import card_id_code
 from host.cli import main
 from host.spec import open_terminal
 from protocols.crypto import Alg
@@ -33,11 +34,11 @@ def write_csv(tmp_path: Path, rows: list[str], header: str = HEADER) -> Path:
     return path
 
 
-def issue(path: Path, out: Path, **kw: object):  # type: ignore[no-untyped-def]
-    return run_batch(read_people(path), BatchConfig(out, photo_dir=path.parent, **kw))  # type: ignore[arg-type]
+def issue(path: Path, out: Path, **kw: object):
+    return run_batch(read_people(path), BatchConfig(out, photo_dir=path.parent, **kw))  # type: ignore[arg-type]  # kw holds BatchConfig's fields
 
 
-def ef05(card, name: str) -> bytes:  # type: ignore[no-untyped-def]
+def ef05(card, name: str) -> bytes:
     ef = card.profile.ssse.ef("EF05")
     index = [it.name for it in ef.items].index(name)
     return card.dfs["SSSE"].records[ef.fid][index]
@@ -239,12 +240,12 @@ _json = st.recursive(
 
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.text(max_size=6), _json, max_size=5))
-def test_fast_dumps_is_the_standard_text(doc: dict) -> None:  # type: ignore[type-arg]
+def test_fast_dumps_is_the_standard_text(doc: dict[str, Any]) -> None:
     assert fast_dumps(doc) == dumps(doc)
 
 
 def test_fast_dumps_falls_back_for_other_types() -> None:
-    doc = {"x": 1.5, "y": [1, (2, 3)], 1: "z"}
+    doc: dict[Any, Any] = {"x": 1.5, "y": [1, (2, 3)], 1: "z"}
     assert fast_dumps(doc) == dumps(doc)
     assert json.loads(fast_dumps({"a": [{}, []]})) == {"a": [{}, []]}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_sim.batch import BatchConfig, read_people, run_batch
+from firmware_sim.issuance.batch import BatchConfig, read_people, run_batch
 from firmware_sim.demo import DEMO_DIR
 from firmware_sim.image import load_card
 

@@ -39,7 +39,7 @@ class VpcdBench:
     psam_reader: str  # … and for slot 1
 
     def reader(self, slot: int = 0, **kw: object) -> PcscReader:
-        return PcscReader([self.card_reader, self.psam_reader][slot], **kw)  # type: ignore[arg-type]
+        return PcscReader([self.card_reader, self.psam_reader][slot], **kw)  # type: ignore[arg-type]  # kw holds PcscReader's keyword options
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +83,7 @@ def serve(pcscd_vpcd: VpcdBench) -> Iterator[Callable[..., VpcdLink]]:
     started: list[tuple[VpcdLink, int]] = []
 
     def _serve(device: Device, slot: int = 0, **kw: object) -> VpcdLink:
-        link = VpcdLink(device, port=pcscd_vpcd.port + slot, backoff=(0.02, 0.3), **kw).start()  # type: ignore[arg-type]
+        link = VpcdLink(device, port=pcscd_vpcd.port + slot, backoff=(0.02, 0.3), **kw).start()  # type: ignore[arg-type]  # kw holds VpcdLink's keyword options
         started.append((link, slot))
         with pcscd_vpcd.reader(slot) as probe:
             assert probe.wait_for_card(CARD_TIMEOUT), f"pcscd did not see the card in slot {slot}"

@@ -25,7 +25,7 @@ SELECT_SSSE = bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF")
 Serve = Callable[..., VpcdLink]
 
 
-def fresh_devices() -> tuple[object, object]:
+def fresh_devices() -> tuple[CardOS, PsamOS]:
     """The demo card and its city's PSAM, in memory (nothing written back to the shipped images)."""
     card = CardOS(demo_card())
     return card, PsamOS(demo_psam(card.image.region))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hardware.vpcd_link import VpcdLink
-from hardware import private_pcscd as pcscd_support
+from tests.support import pcscd as pcscd_support
 from tests.support.devices import EchoDevice
 from tests.support.pcscd import (
     CCID_TWIN_DRIVER, PrivatePcscd, free_port_block, listening_ports, reader_entry, slot_names, vpcd_entry,

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from firmware_sim.card_os import CardOS
-from firmware_sim.personalise import new_card, new_psam
+from firmware_sim.issuance.personalise import new_card, new_psam
 from firmware_sim.psam import PsamOS
-from host.hsm import SoftwareHsm
+from firmware_sim.hsm import SoftwareHsm
 from host.standard import ScriptedPins, SSCardDriver
 from host.standard.formats import split_fields
 from host.terminal import Terminal

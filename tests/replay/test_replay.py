@@ -13,7 +13,7 @@ import pytest
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import demo_psam
 from firmware_sim.image import atomic_write, dumps, load_card
-from firmware_sim.personalise import new_card
+from firmware_sim.issuance.personalise import new_card
 from firmware_sim.psam import PsamOS
 from hardware.inprocess import InProcessReader
 from host.terminal import Terminal
@@ -25,12 +25,15 @@ PERSON = {"name": "测试员", "ssn": "440106199001011234", "card_number": "T440
           "issue_date": "20240301", "expiry_date": "20340301"}
 
 
-def _replay(tmp_path: Path, profile: str = "gen2", image: dict | None = None) -> tuple[seq.Replay, Path]:
+def _replay(tmp_path: Path, profile: str = "gen2", image: dict | None = None,
+            region: str = "440100") -> tuple[seq.Replay, Path]:
+    """A card (a fresh one of ``profile`` and ``region``, or ``image``) and its region's PSAM, powered."""
     path = tmp_path / "card.json"
-    doc = image or new_card(PERSON, profile=profile, region="440100", serial=0x5A17).to_json()
+    serial = 0x5A18 if profile == "gen3" else 0x5A17
+    doc = image or new_card(PERSON, profile=profile, region=region, serial=serial).to_json()
     atomic_write(path, dumps(doc))
     card = InProcessReader(CardOS.from_file(path))
-    psam = InProcessReader(PsamOS(demo_psam("440100")))
+    psam = InProcessReader(PsamOS(demo_psam(region)))
     r = seq.Replay(card, psam, atr=card.connect())
     psam.connect()
     return r, path
@@ -152,13 +155,13 @@ def test_ten_unblocks_without_key_06_change_nothing(tmp_path: Path) -> None:
     assert path.read_bytes() == before and answers == {b""}
 
 
+def _gen3_replay(tmp_path: Path) -> tuple[seq.Replay, Path]:
+    """A Shenzhen gen3 card and the Shenzhen PSAM (SM4 application), powered."""
+    return _replay(tmp_path, "gen3", region="440300")
+
+
 def test_si3_gen3_card_read_with_challenges_as_data(tmp_path: Path) -> None:
-    path = tmp_path / "card.json"
-    atomic_write(path, dumps(new_card(PERSON, profile="gen3", region="440300", serial=0x5A18).to_json()))
-    card = InProcessReader(CardOS.from_file(path))
-    psam = InProcessReader(PsamOS(demo_psam("440300")))
-    r = seq.Replay(card, psam, atr=card.connect())
-    psam.connect()
+    r, path = _gen3_replay(tmp_path)
     out = seq.si3_gen3_read(r, "440300")
     assert out["ia_card"] == out["ia_psam"]
     assert out["version"] == bytes.fromhex("0304332E3030")
@@ -167,12 +170,7 @@ def test_si3_gen3_card_read_with_challenges_as_data(tmp_path: Path) -> None:
 
 def test_si3_external_authentication_needs_the_last_challenge(tmp_path: Path) -> None:
     """The cryptogram is bound to the card's last challenge: one more GET CHALLENGE in between makes it fail."""
-    path = tmp_path / "card.json"
-    atomic_write(path, dumps(new_card(PERSON, profile="gen3", region="440300", serial=0x5A18).to_json()))
-    card = InProcessReader(CardOS.from_file(path))
-    psam = InProcessReader(PsamOS(demo_psam("440300")))
-    r = seq.Replay(card, psam, atr=card.connect())
-    psam.connect()
+    r, path = _gen3_replay(tmp_path)
     r.c(seq.SSSE, "61xx")
     r3, r4 = r.c("0084000008").hex().upper(), r.c("0084000008").hex().upper()
     r.p("00A4000002DF02")

@@ -134,7 +134,7 @@ def serial_bench(tmp_path: Path) -> Iterator[BenchFactory]:
         profiles = [card_profile, psam_profile]
         cards = [Iso7816Card(d, p) if d is not None else None for d, p in zip(devs, profiles)]
         fw = CcidSerialFirmware(cards[:1] if model.name == "GemPCTwin" else cards, model)
-        server = FirmwareServer(fw, **server_kw)  # type: ignore[arg-type]
+        server = FirmwareServer(fw, **server_kw)  # type: ignore[arg-type]  # server_kw holds FirmwareServer's keyword options
         started.append(server)
         if tcp:
             server.serve_tcp()

@@ -27,7 +27,7 @@ APDUS = [H("00A404000F7378312E73682EC9E7BBE1B1A3D5CF00"), H("00B2010400"), H("00
 
 
 def check_all(reader_slot: object) -> None:
-    engine = ApduEngine(reader_slot)  # type: ignore[arg-type]
+    engine = ApduEngine(reader_slot)  # type: ignore[arg-type]  # a slot of the reader is a Reader
     engine.connect()
     for apdu in APDUS:
         rsp = engine.transmit(apdu)
@@ -50,9 +50,9 @@ def test_pps_picks_the_fastest_common_speed(serial_bench: BenchFactory):
     bench = serial_bench(card_profile=LinkProfile.t0_only(0x96), psam_profile=LinkProfile.t0_only(0x18))
     with CcidSerialReader(bench.url) as reader:
         reader.card.connect()
-        reader.psam.connect()   # type: ignore[union-attr]
-        assert reader.card.fidi == 0x96 and reader.psam.fidi == 0x18   # type: ignore[union-attr]
-        assert bench.cards[0].fidi == 0x96 and bench.cards[1].fidi == 0x18   # type: ignore[union-attr]
+        reader.psam.connect()   # type: ignore[union-attr]  # this reader has a PSAM slot
+        assert reader.card.fidi == 0x96 and reader.psam.fidi == 0x18   # type: ignore[union-attr]  # this reader has a PSAM slot
+        assert bench.cards[0].fidi == 0x96 and bench.cards[1].fidi == 0x18   # type: ignore[union-attr]  # this reader has a PSAM slot
         assert [s.params[0] for s in bench.firmware.slots] == [0x96, 0x18] and bench.firmware.stats["pps"] == 2
         check_all(reader.card)
         check_all(reader.psam)
@@ -82,8 +82,8 @@ def test_t1_lrc_crc_chaining(serial_bench: BenchFactory, crc: bool, ifsc: int):
         check_all(reader.card)
         big = H("80E00000FF") + bytes(range(255)) + b"\x00"
         assert reader.card.transmit(big) == bytes(range(255))[::-1] + H("9000")
-        reader.psam.connect()   # type: ignore[union-attr]
-        assert reader.psam.protocol == 1 and reader.psam.fidi == 0x11    # type: ignore[union-attr]
+        reader.psam.connect()   # type: ignore[union-attr]  # this reader has a PSAM slot
+        assert reader.psam.protocol == 1 and reader.psam.fidi == 0x11    # type: ignore[union-attr]  # this reader has a PSAM slot
         check_all(reader.psam)
 
 
@@ -91,7 +91,7 @@ def test_preferred_protocol_when_card_offers_both(serial_bench: BenchFactory):
     bench = serial_bench(card_profile=LinkProfile.t1(0x18, also_t0=True))
     with CcidSerialReader(bench.url, protocol=0) as reader:
         reader.card.connect()
-        assert reader.card.protocol == 0 and bench.cards[0].protocol == 0   # type: ignore[union-attr]
+        assert reader.card.protocol == 0 and bench.cards[0].protocol == 0   # type: ignore[union-attr]  # this reader has a PSAM slot
         check_all(reader.card)
     with CcidSerialReader(bench.url) as reader:                           # default: the card's first offer
         reader.card.connect()
@@ -155,7 +155,7 @@ def test_no_card_removal_and_reinsertion(serial_bench: BenchFactory):
     bench = serial_bench(no_psam=True)
     with CcidSerialReader(bench.url) as reader:
         with pytest.raises(NoCard):
-            reader.psam.connect()   # type: ignore[union-attr]
+            reader.psam.connect()   # type: ignore[union-attr]  # this reader has a PSAM slot
         reader.card.connect()
         card = bench.cards[0]
         assert card is not None

@@ -112,7 +112,7 @@ def test_pyscard_sees_card_and_psam_readers(peers: dict[str, PeerReader]):
         for name, slot in ((p.card_name, 0), (p.psam_name, 1)):
             with PcscReader(name) as reader:
                 atr_raw = reader.connect()
-                assert atr_raw == p.server.firmware.slots[slot].card.atr.raw   # type: ignore[attr-defined, union-attr]
+                assert atr_raw == p.server.firmware.slots[slot].card.atr.raw
                 assert atr_mod.parse(atr_raw).protocols == ((0,) if tag == "t0" else (1,))
                 assert reader.protocol == (1 if tag == "t0" else 2)            # SCARD_PROTOCOL_T0 / _T1
 
@@ -163,7 +163,7 @@ def test_basic_info_and_pin_through_our_driver_on_the_same_firmware(tmp_path: Pa
     term = open_terminal(f"ccid-serial:{server.path}")
     try:
         _flow(term)
-        assert term.card_reader.fidi == 0x96   # type: ignore[attr-defined]
+        assert term.card_reader.fidi == 0x96
     finally:
         term.close()
         server.close()

@@ -9,7 +9,7 @@ import pytest
 
 from firmware_sim.iso7816_card import LinkProfile
 from hardware.ccid_serial import CcidSerialReader, PySerialPipe
-from hardware.faults import ByteFaults, FaultyPipe
+from hardware.line_faults import ByteFaults, FaultyPipe
 from host.engine import ApduEngine
 from protocols.errors import ProtocolError, ReaderError, ReaderTimeout
 from tests.serial.conftest import BenchFactory, ScriptDevice
@@ -55,10 +55,10 @@ def test_thousands_of_apdus_at_byte_error_rate_1e3(serial_bench: BenchFactory):
     apdus = workload(rnd, 2400)
     wrong = 0
     with CcidSerialReader(bench.url, pipe=pipe, gap_timeout=0.02, response_timeout=0.5) as reader:
-        engines = [ApduEngine(reader.card), ApduEngine(reader.psam)]  # type: ignore[arg-type]
+        engines = [ApduEngine(reader.card), ApduEngine(reader.psam)]  # type: ignore[arg-type]  # both slots exist on this reader
         for e in engines:
             e.connect()
-        assert reader.card.protocol == 1 and reader.psam.protocol == 0   # type: ignore[union-attr]
+        assert reader.card.protocol == 1 and reader.psam.protocol == 0   # type: ignore[union-attr]  # both slots exist on this reader
         for i, apdu in enumerate(apdus):
             rsp = engines[i % 2].transmit(apdu)
             wrong += rsp.data + rsp.sw.to_bytes(2, "big") != ScriptDevice.final(apdu)

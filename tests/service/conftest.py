@@ -9,7 +9,7 @@ import pytest
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import DEMO_DIR
 from firmware_sim.image import atomic_write, dumps
-from firmware_sim.personalise import new_card, new_psam
+from firmware_sim.issuance.personalise import new_card, new_psam
 from firmware_sim.psam import PsamOS
 from firmware_sim.psam_image import PsamImage
 from hardware.inprocess import InProcessReader

@@ -14,10 +14,11 @@ import urllib.request
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from host import cli
-from host.hsm import SoftwareHsm
-from host.serve import EXAMPLE_PAGE, BackgroundBridge, Bridge, load_token, normalise_origin, token_path
+from firmware_sim.hsm import SoftwareHsm
+from host.bridge import EXAMPLE_PAGE, BackgroundBridge, Bridge, load_token, normalise_origin, token_path
 from host.standard import SSCardDriver, ScriptedPins, console_pin_entry
 from host.standard.formats import split_fields
 
@@ -75,7 +76,7 @@ def test_bad_requests(bridge):
 def refused(url: str, origin: str | None = None) -> int:
     """The HTTP status of a refused handshake (fails if the bridge accepts it)."""
     with pytest.raises(InvalidStatus) as err:
-        connect(url, origin=origin).close()
+        connect(url, origin=None if origin is None else Origin(origin)).close()
     return err.value.response.status_code
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from host.serve import EXAMPLE_PAGE, BackgroundBridge, Bridge
+from host.bridge import EXAMPLE_PAGE, BackgroundBridge, Bridge
 from host.standard import SSCardDriver
 
 from tests.service.browser import chromium_path, open_page

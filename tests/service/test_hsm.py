@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from host import errors as E
-from host.hsm import HsmError, SoftwareHsm
+from firmware_sim.hsm import HsmError, SoftwareHsm
 from host.standard.formats import split_fields
 from protocols.atr import historical_bytes
 from protocols.crypto import Alg

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from host import cli
-from host.shell import CardShell, holds_pin, sw_matches
+from host.cli.shell import CardShell, holds_pin, sw_matches
 
 GOOD = """\
 # read the card
@@ -89,7 +89,7 @@ def test_completion():
 
 
 def test_interactive_session_from_stdin(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr("host.shell.HISTORY", tmp_path / "history")
+    monkeypatch.setattr("host.cli.shell.HISTORY", tmp_path / "history")
     monkeypatch.setattr(sys, "stdin", io.StringIO("cd SSSE\nbogus\ncat EF05 7\napdu 00B2072C00 --expect-sw 6A82\nexit\n"))
     assert cli.main(["shell", "-r", "sim"]) == 0
     out = capsys.readouterr().out

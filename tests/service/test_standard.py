@@ -220,7 +220,7 @@ def test_separators_are_illegal_characters_for_every_item_format():
 
 def test_a_card_holding_a_separator_is_not_passed_on(images):
     from firmware_sim.image import atomic_write, dumps
-    from firmware_sim.personalise import new_card
+    from firmware_sim.issuance.personalise import new_card
     person = {"name": "陈|110101199001011234|X", "ssn": "440106198503127715", "card_number": "A44010001"}
     path = images.root / "separator.json"
     atomic_write(path, dumps(new_card(person, region="440100").to_json()))

@@ -8,7 +8,7 @@ from typing import Any
 
 from firmware_sim.card_os import CardOS
 from firmware_sim.image import CardImage, ImageStore, atomic_write, dumps
-from firmware_sim.personalise import new_card
+from firmware_sim.issuance.personalise import new_card
 from protocols import crypto
 
 PERSON = {"name": "测试员", "ssn": "440106199001011234", "card_number": "T44010001",

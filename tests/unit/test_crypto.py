@@ -1,7 +1,8 @@
 """Known-answer and property tests for protocols.crypto (docs/design.md §3).
 
 Composite recipes (3DES EDE, retail MAC, CBC-MAC, diversification, authentication) are recomputed here
-from single-block ECB steps, whose own correctness is pinned by published vectors.
+from single-block ECB steps, whose own correctness is pinned by published vectors. Vectors from outside the
+project (ICAO Doc 9303, FIPS 113, Bouncy Castle, the openssl command line) are in test_vectors.py.
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def sm4_cbc_mac_by_hand(key: bytes, data: bytes, iv: bytes) -> bytes:
 def test_alg_ids_are_the_fci_9f0c_values() -> None:
     assert Alg.DES3 == 0x01 and Alg.SM4 == 0x03
     assert crypto.block_size(DES) == 8 and crypto.block_size(SM4) == 16
-    assert crypto.block_size(3) == 16  # type: ignore[arg-type]
+    assert crypto.block_size(3) == 16  # type: ignore[arg-type]  # a plain int, as the FCI carries it
     with pytest.raises(ValueError):
         crypto.block_size(2)  # type: ignore[arg-type]  # SSF33 is not supported
 
@@ -349,8 +350,8 @@ def test_cbc_mac_block_is_the_whole_last_block() -> None:
 
 def test_process_recipes_reject_bad_lengths() -> None:
     for call in (lambda: crypto.process_key(DES, K16, bytes(7)), lambda: crypto.process_key(SM4, SM4_KEY, bytes(16)),
-                 lambda: crypto.process_encrypt(DES, K1, bytes(9)), lambda: crypto.internal_auth_answer(DES, K16, bytes(15)),
-                 lambda: crypto.fold(bytes(8))):
+                 lambda: crypto.process_encrypt(DES, K1, bytes(9)),
+                 lambda: crypto.internal_auth_answer(DES, K16, bytes(15)), lambda: crypto.fold(bytes(8))):
         with pytest.raises(ValueError):
             call()
 

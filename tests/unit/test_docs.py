@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.source_tree   # the repository's docs and sources, not the installed product
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 SOURCE_DIRS = ("protocols", "firmware_sim", "hardware", "host", "tests", "examples", "scripts", "benchmarks")

@@ -13,8 +13,8 @@ from protocols.keys import KEY_NAMES, TEST_ONLY, IssuerKeys, test_issuer_keys
 H = bytes.fromhex
 ATR = H("3B6D0000") + H("00814E43238697159900BF7C7A")
 EXPECTED_NAMES = {"IRK", "MK", "UK", "RK", "EK0D", "RLK", "STK", "DF01.RK", "DF01.UK1", "DF01.UK4", "DF01.UK5",
-                  "DF01.STK", "DF02.RK", "DF02.UK3", "DF02.STK", "DF03.RK", "DF03.UK1", "DF03.UK8", "DF03.STK", "DF04.RK",
-                  "DF04.STK"}
+                  "DF01.STK", "DF02.RK", "DF02.UK3", "DF02.STK", "DF03.RK", "DF03.UK1", "DF03.UK8", "DF03.STK",
+                  "DF04.RK", "DF04.STK"}
 
 
 @pytest.fixture(params=[Alg.DES3, Alg.SM4], ids=["des3", "sm4"])
@@ -45,7 +45,7 @@ def test_test_keys_are_deterministic_and_per_alg() -> None:
 
 def test_keys_are_read_only_and_not_in_repr(keyset: IssuerKeys) -> None:
     with pytest.raises(TypeError):
-        keyset.keys["IRK"] = bytes(16)  # type: ignore[index]
+        keyset.keys["IRK"] = bytes(16)  # type: ignore[index]  # the point: the mapping is read-only
     text = repr(keyset)
     assert all(k.hex() not in text.lower() for k in keyset.keys.values())
     hash(keyset)  # usable as a dict key despite the mapping field
@@ -167,7 +167,7 @@ def test_des3_key_length_rule() -> None:
 
 def test_constructor_rejects_unknown_alg() -> None:
     with pytest.raises(ValueError, match="unknown algorithm"):
-        IssuerKeys("x", 2, dict(test_issuer_keys(Alg.SM4).keys))  # type: ignore[arg-type]
+        IssuerKeys("x", 2, dict(test_issuer_keys(Alg.SM4).keys))  # type: ignore[arg-type]  # the point: an int that is no Alg
 
 
 def test_from_json_rejects_bad_text() -> None:

@@ -1,19 +1,86 @@
-"""The declarative profile: every record schema's test vector round-trips."""
+"""The declarative profile: every record schema's test vector holds both ways, as (encoded bytes, decoded value)
+pairs in the manner of pySim's EF test vectors (docs/peers.md), plus the encodings real cards hold that the decoder
+reads (docs/design.md §3 "Encodings seen on real cards")."""
 from __future__ import annotations
 
 import pytest
 
-from protocols.profile import GEN1, GEN2, GEN3, PROFILES, PSAM_KEYS, PsamAddress, RecordFile, normalise_version, profile
+from protocols.profile import (
+    GEN1,
+    GEN2,
+    GEN3,
+    PROFILES,
+    PSAM_KEYS,
+    Item,
+    PsamAddress,
+    RecordFile,
+    normalise_version,
+    profile,
+)
 
+H = bytes.fromhex
 ITEMS = [(p.name, df.name, f.name, it) for p in PROFILES.values() for df in p.dfs for f in df.files
          if isinstance(f, RecordFile) for it in f.items]
 
 
 @pytest.mark.parametrize("prof, df, ef, item", ITEMS, ids=[f"{p}-{d}-{e}-{i.name}" for p, d, e, i in ITEMS])
-def test_every_item_vector_round_trips(prof: str, df: str, ef: str, item) -> None:  # type: ignore[no-untyped-def]
+def test_every_item_vector_holds_both_ways(prof: str, df: str, ef: str, item: Item) -> None:
+    raw = H(item.example_bytes)
+    assert len(raw) == item.length
+    assert item.encode_value(item.example) == raw
+    assert item.decode_value(raw) == item.example
     rec = item.encode_record(item.example)
-    assert rec[0] == item.tag and rec[1] == item.length and len(rec) == item.length + 2
-    assert item.decode_value(rec[2:]) == item.example
+    assert rec == bytes((item.tag, item.length)) + raw
+
+
+def _item(ef: str, name: str) -> Item:
+    f = GEN2.ssse.ef(ef)
+    assert isinstance(f, RecordFile)
+    return f.item(name)
+
+
+# --- what real cards hold (docs/design.md §3 "Encodings seen on real cards") --------------------------------------
+#: (EF, item, value field as a real card holds it, the value the host reads)
+REAL_CARD_VALUES = [
+    ("EF05", "issue_date", "32303132", "2012"),                       # an early card: the ASCII year only
+    ("EF05", "expiry_date", "32303232", "2022"),
+    ("EF05", "issue_date", "FFFFFFFF", ""),                           # never set: all FF
+    ("EF06", "birth_date", "FFFFFFFF", ""),
+    ("EF05", "card_number", "FF" * 9, ""),
+    ("EF06", "name", "FF" * 30, ""),
+    ("EF06", "name_ext", "FF" * 20, ""),
+    ("EF06", "ethnicity", "FF", ""),
+    ("EF0D", "first_region", "FFFFFF", ""),
+    ("EF06", "name", "D5C5C8FD" + "20" * 26, "张三"),                  # gen1: GBK padded with 20
+    ("EF06", "name", "D5C5C8FD20D0A1C3F7" + "20" * 21, "张三 小明"),    # an inner space stays
+    ("EF05", "card_number", "413132333435363738", "A12345678"),
+    ("EF05", "spec_version", "322E3000", "2.0"),                      # gen2: "2.0\0", shown as "2.00"
+    ("EF05", "spec_version", "332E3030", "3.00"),
+    ("EF05", "spec_version", "312E3030", "1.00"),
+]
+
+
+@pytest.mark.parametrize(("ef", "name", "raw", "value"), REAL_CARD_VALUES,
+                         ids=[f"{ef}-{name}-{raw[:12]}" for ef, name, raw, _ in REAL_CARD_VALUES])
+def test_real_card_encodings_decode(ef: str, name: str, raw: str, value: str) -> None:
+    assert _item(ef, name).decode_value(H(raw)) == value
+
+
+def test_gen1_names_encode_and_decode_padded_with_20() -> None:
+    name = _item("EF06", "name")
+    raw = H("D5C5C8FD" + "20" * 26)
+    assert name.encode_value("张三", GEN1.text_pad) == raw
+    assert name.decode_value(raw) == "张三"
+    assert name.encode_record("张三", GEN1.text_pad) == H("091E") + raw
+
+
+def test_gen2_version_bytes_both_ways() -> None:
+    """gen2 cards hold "2.0" ‖ 00 (32 2E 30 00); terminals show "2.00" (docs/design.md §3 profiles)."""
+    version = _item("EF05", "spec_version")
+    assert version.encode_value(GEN2.card_version) == H("322E3000")
+    assert normalise_version(version.decode_value(H("322E3000"))) == GEN2.version == "2.00"
+    assert version.encode_value(GEN3.card_version) == H("332E3030")
+    assert normalise_version(version.decode_value(H("332E3030"))) == GEN3.version
 
 
 def test_known_vectors_from_the_notes() -> None:
@@ -32,7 +99,9 @@ def test_profiles_differ_where_design_says() -> None:
     assert GEN3.pin_admin_key == GEN2.pin_admin_key == GEN1.pin_admin_key == 0x06
     assert GEN3.fci_alg and not GEN2.fci_alg and not GEN1.fci_alg
     assert GEN2.card_version == "2.0" and GEN2.version == "2.00" and GEN1.text_pad == 0x20
-    assert [it.tag for it in GEN1.ssse.ef("EF06").items] == [0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D]
+    gen1_ef06 = GEN1.ssse.ef("EF06")
+    assert isinstance(gen1_ef06, RecordFile)
+    assert [it.tag for it in gen1_ef06.items] == [0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D]
     assert not GEN1.strict_le and GEN2.strict_le
 
 
@@ -41,7 +110,8 @@ def test_psam_addresses_as_production_terminals_send_them() -> None:
     ssse = GEN2.ssse
     assert {k.name: str(k.psam) for k in ssse.keys if k.name in ("UK", "RLK", "STK", "IRK", "RK")} == {
         "UK": "48 12", "RLK": "48 10", "STK": "48 09", "IRK": "67 08", "RK": "47 0A"}
-    assert GEN2.df("DF01").key_by_id(0x88).psam == PsamAddress(0x67, 0x2E)
+    rk1 = GEN2.df("DF01").key_by_id(0x88)
+    assert rk1 is not None and rk1.psam == PsamAddress(0x67, 0x2E)
     assert len({k.psam for k in PSAM_KEYS}) == len(PSAM_KEYS)
     assert normalise_version("2.0") == "2.00" and normalise_version("3.00") == "3.00"
 

@@ -180,7 +180,7 @@ def test_reader_card_round_trip(nulls: int, single: bool, p2: int, data: bytes):
     assert sel == data[::-1] + H("90 00")                                # via 61xx
 
 
-def test_transceive_long_response_chains_61xx():
+def test_transceive_long_response_chains_61xx() -> None:
     card = t0.T0Card(EchoDevice())
     tpdus: list[bytes] = []
 

@@ -3,7 +3,7 @@ DEAD (docs/serial.md §1.7)."""
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -89,7 +89,7 @@ def pair(ifsc: int = 254, ifsd: int = 32, crc: bool = False, wtx: int = 0) -> tu
     return t1.T1Host(ifsc=ifsc, crc=crc), t1.T1Card(echo_process, ifsc=ifsc, ifsd=ifsd, crc=crc, wtx=wtx)
 
 
-def test_simple_exchange_and_sequence_numbers():
+def test_simple_exchange_and_sequence_numbers() -> None:
     host, card = pair()
     trace: list[str] = []
     assert run(host, card, host.begin(SELECT_MF), trace=trace) == SELECT_MF[::-1] + H("90 00")
@@ -110,7 +110,7 @@ def test_chaining_both_ways(ifsc: int, ifsd: int, size: int):
     assert len(trace) == blocks_out + blocks_in - 1   # our chained I-blocks + one R per chained card block
 
 
-def test_ifs_negotiation():
+def test_ifs_negotiation() -> None:
     host, card = pair(ifsd=32)
     trace: list[str] = []
     assert run(host, card, host.begin_ifs(254), trace=trace) == b""
@@ -119,7 +119,7 @@ def test_ifs_negotiation():
     assert run(host, card, host.begin(apdu)) == apdu + H("90 00")
 
 
-def test_card_requests_ifs_and_wtx():
+def test_card_requests_ifs_and_wtx() -> None:
     host, card = pair(wtx=3)
     wtx: list[int] = []
     assert run(host, card, host.begin(SELECT_MF), wtx=wtx) == SELECT_MF[::-1] + H("90 00")
@@ -130,7 +130,7 @@ def test_card_requests_ifs_and_wtx():
     assert step.send == H("00 E1 01 20 C0") and host2.ifsc == 32
 
 
-def test_edc_error_gets_r_block_and_retransmission():
+def test_edc_error_gets_r_block_and_retransmission() -> None:
     host, card = pair()
     corrupt_next = [True]
 
@@ -164,7 +164,7 @@ def test_garbage_card_gives_r_twice_then_resynch_thrice_then_dead():
     sent = [host.begin(SELECT_MF).hex(" ")]
     with pytest.raises(ProtocolError, match="DEAD"):
         for _ in range(10):
-            sent.append(host.receive(H("6A 82")).send.hex(" "))  # type: ignore[union-attr]
+            sent.append(host.receive(H("6A 82")).send.hex(" "))
     assert sent[1:] == ["00 82 00 82"] * 2 + ["00 c0 00 c0"] * 3
     with pytest.raises(ProtocolError, match="DEAD"):
         host.begin(SELECT_MF)

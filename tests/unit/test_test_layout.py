@@ -1,13 +1,17 @@
 """The test suite cannot shadow the product: every test folder is a package under ``tests``, none is named
-like a product package, and the product packages a test imports are the ones in the repository."""
+like a product package, and the product packages a test imports are the ones under test: the repository's, or in
+the wheel run (scripts/wheel-run.sh, which sets SSCARD_TEST_INSTALLED=1) the installed wheel's."""
 from __future__ import annotations
 
 import importlib
+import os
+import sysconfig
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+INSTALLED = os.environ.get("SSCARD_TEST_INSTALLED") == "1"
 PRODUCT = ("protocols", "firmware_sim", "hardware", "host")
 TEST_DIRS = sorted({p.parent for p in (ROOT / "tests").rglob("*.py")} - {ROOT / "tests"})
 
@@ -23,6 +27,12 @@ def test_tests_is_one_package() -> None:
 
 
 @pytest.mark.parametrize("name", PRODUCT)
-def test_product_packages_come_from_the_repository(name: str) -> None:
+def test_product_packages_come_from_where_they_are_tested(name: str) -> None:
     module = importlib.import_module(name)
-    assert Path(module.__file__).resolve().parent == ROOT / name
+    assert module.__file__ is not None
+    where = Path(module.__file__).resolve().parent
+    if INSTALLED:
+        assert where == Path(sysconfig.get_paths()["purelib"]).resolve() / name
+        assert not (ROOT / name).exists(), "the wheel run's folder holds a copy of the product"
+    else:
+        assert where == ROOT / name

@@ -1,13 +1,15 @@
-"""A local software key service standing in for the provincial HSM (加密机) of the HSM flows
-(docs/sources.md §5.4).
+"""The provincial HSM (加密机) of the HSM flows, emulated: a local software key service standing in for the
+device (docs/sources.md §5.4), for tests, benches and demos. The terminal library never calls it: as with a
+real HSM, the caller carries the strings between the interface's HSM steps and the HSM.
 
 It holds issuer root keys (by default the published TEST ONLY sets of ``protocols.keys``), derives the card
 keys root → province → city → card and computes what a PSAM would: internal-authentication results,
 external-authentication cryptograms and the enciphered, MAC'd PIN RELOAD command. Its inputs are the
 ``…_HSM_Step`` outputs of ``host.standard``; its answers are the ``pKey`` of the next step.
 
-Key addresses in those outputs are opaque strings; this service knows ``0090`` (key 06, the PIN
-management external-authentication key, RLK) and ``0173`` (the secure-messaging key STK of the reload).
+Key addresses in those outputs are opaque strings (``protocols.keys.HSM_KEY_ADDRESSES``); this service knows
+``0090`` (key 06, the PIN management external-authentication key, RLK) and ``0173`` (the secure-messaging key
+STK of the reload).
 """
 from __future__ import annotations
 
@@ -15,11 +17,7 @@ from collections.abc import Iterable
 
 from protocols import crypto
 from protocols.crypto import Alg
-from protocols.keys import IssuerKeys, test_issuer_keys
-
-KEY_ADDRESSES: dict[str, str] = {"0090": "RLK", "0173": "STK"}
-RELOAD_AUTH_ADDRESS = "0090"
-RELOAD_SM_ADDRESS = "0173"
+from protocols.keys import HSM_KEY_ADDRESSES, IssuerKeys, test_issuer_keys
 
 
 class HsmError(ValueError):
@@ -123,6 +121,6 @@ class SoftwareHsm:
     @staticmethod
     def _key_name(address: str) -> str:
         try:
-            return KEY_ADDRESSES[address]
+            return HSM_KEY_ADDRESSES[address]
         except KeyError:
             raise HsmError(f"unknown key address {address!r}") from None

@@ -1,6 +1,6 @@
 """Batch issuance: personalise one card image per row of a CSV of people.
 
-Each good row becomes ``DIR/<card_number>.json`` built by :func:`firmware_sim.personalise.new_card`:
+Each good row becomes ``DIR/<card_number>.json`` built by :func:`firmware_sim.issuance.personalise.new_card`:
 keys diversified root → city → card from the card's own ATR, card identification code MACed with the
 card's IRK (docs/design.md §3 "Key diversification", "Card identification code"). Bad rows are reported with
 their line number and the batch goes on.
@@ -30,7 +30,6 @@ import csv
 import ctypes
 import json
 import os
-import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,10 +38,10 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from firmware_sim.image import atomic_write, dumps, remove_stale_temporaries
-from firmware_sim.personalise import REQUIRED, new_card
+from firmware_sim.issuance.personalise import REQUIRED, new_card, read_jpeg
 from protocols.crypto import Alg
 from protocols.keys import IssuerKeys, test_issuer_keys
-from protocols.profile import PHOTO_SIZE, PROFILES, RecordFile
+from protocols.profile import PROFILES, RecordFile
 
 SETTINGS = ("region", "profile", "serial", "photo")
 ITEM_COLUMNS = frozenset(it.name for p in PROFILES.values() for df in p.dfs for f in df.files
@@ -129,37 +128,6 @@ def parse_people(lines: Iterable[str]) -> Iterator[Row]:
             yield Row(line, {}, f"{len(cells)} cells, the header has {len(names)}")
             continue
         yield Row(line, {n: c.strip() for n, c in zip(names, cells)})
-
-
-def read_jpeg(path: Path | str, what: str = "photo") -> bytes:
-    """The bytes of the JPEG at ``path``: a regular file of at most the card's photo size (EF08) that starts
-    with the SOI marker ``FF D8`` and ends with the EOI marker ``FF D9``; ``ValueError`` naming ``what`` if not.
-    A FIFO or device is refused without being read."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise ValueError(f"{what}: no such file") from None
-    except OSError as exc:
-        raise ValueError(f"{what}: cannot be read ({exc.strerror})") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError(f"{what}: not a regular file")
-        if st.st_size > PHOTO_SIZE:
-            raise ValueError(f"{what}: {st.st_size} bytes; the card's photo file holds {PHOTO_SIZE}")
-        data = b""
-        while len(data) <= PHOTO_SIZE:
-            chunk = os.read(fd, PHOTO_SIZE + 1 - len(data))
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        os.close(fd)
-    if len(data) > PHOTO_SIZE:
-        raise ValueError(f"{what}: more than the card's photo file holds ({PHOTO_SIZE} bytes)")
-    if len(data) < 4 or data[:2] != b"\xFF\xD8" or data[-2:] != b"\xFF\xD9":
-        raise ValueError(f"{what}: not a JPEG (a JPEG starts with FF D8 and ends with FF D9)")
-    return data
 
 
 def photo_in(folder: Path, name: str) -> bytes:
@@ -403,6 +371,27 @@ def run_batch(rows: list[Row], config: BatchConfig, *, workers: int = 1,
     result.errors.sort(key=lambda e: e.line)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def issue_cards(people_csv: Path | str, out_dir: Path | str, *, profile: str = "gen2", region: str = "440100",
+                workers: int = 1, durable: bool = False, encoding: str = "utf-8-sig",
+                issuers: Iterable[IssuerKeys] = (), progress: Progress | None = None,
+                photo_dir: Path | str | None = None) -> BatchResult:
+    """Personalise a card image per good row of ``people_csv`` into ``out_dir`` with ``issuers`` (one key set
+    per algorithm; the TEST ONLY sets for an algorithm not given). Photos are read from ``photo_dir``
+    (default: the CSV's folder) and never from outside it.
+
+    Raises ``BatchInputError`` (a ``ValueError``) when the CSV as a whole is unusable; bad rows are in
+    ``result.errors`` with their line numbers.
+    """
+    csv_path = Path(people_csv)
+    photos = Path(photo_dir) if photo_dir is not None else csv_path.parent
+    if not photos.is_dir():
+        raise BatchInputError(f"photo folder {photos}: not a folder")
+    rows = read_people(csv_path, encoding)
+    config = BatchConfig(Path(out_dir), profile=profile, region=region, photo_dir=photos,
+                         durable=durable, issuers={k.alg: k for k in issuers})
+    return run_batch(rows, config, workers=workers, progress=progress)
 
 
 # --- processes ---------------------------------------------------------------------------------------------

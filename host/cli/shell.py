@@ -26,9 +26,10 @@ from typing import IO, Any
 
 from host import errors as E
 from host.card import check
+from host.cli.columns import pad
+from host.cli.options import reader_arg
 from host.engine import ApduEngine
 from host.terminal import Terminal
-from host.tracing import pad
 from protocols import sw as SW
 from protocols.apdu import hex_problem
 from protocols.profile import BinaryFile, DFSpec, EF, RecordFile
@@ -97,7 +98,7 @@ class CardShell(cmd.Cmd):
         self._update_prompt()
 
     # --- plumbing --------------------------------------------------------------------------------------------
-    def _chain(self, previous):  # type: ignore[no-untyped-def]
+    def _chain(self, previous):
         def hook(apdu: bytes, rsp: bytes, seconds: float) -> None:
             self.last_sw = (rsp[-2] << 8) | rsp[-1]
             if previous is not None:
@@ -435,7 +436,7 @@ def interactive(shell: CardShell) -> int:
     try:
         import readline
     except ImportError:  # pragma: no cover - platforms without readline
-        readline = None  # type: ignore[assignment]
+        readline = None  # type: ignore[assignment]  # None marks a platform without readline
     if readline is not None:
         readline.set_completer_delims(" \t")
         try:
@@ -472,12 +473,12 @@ def cmd_shell(args: object) -> int:
         term.close()
 
 
-def add_parser(sub: object, reader_arg: object) -> None:
-    sp = sub.add_parser(  # type: ignore[attr-defined]
+def add_parser(sub: Any) -> None:
+    sp = sub.add_parser(
         "shell", help="interactive card shell (ls/cd/cat/verify/apdu); --script runs a file",
         description="Lines may end with --expect-sw SW (X = any hex digit). --script exits 0 when every line "
                     "passed, 1 at the first failing line (named as FILE:LINE), 2 for a line it cannot parse.")
-    reader_arg(sp)  # type: ignore[operator]
+    reader_arg(sp)
     sp.add_argument("--script", metavar="FILE", help="run FILE non-interactively (exit 1 naming the failing line)")
     sp.set_defaults(func=cmd_shell)
 

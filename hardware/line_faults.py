@@ -1,4 +1,5 @@
-"""Fault injection for byte links — a deliberate FAKE for tests: it damages bytes on purpose.
+"""Line faults: noise on byte links (serial lines) — a deliberate FAKE for tests: it damages bytes on purpose.
+Faults inside an emulated device (removal, forced status words, torn writes) are ``firmware_sim.device_faults``.
 
 Two shapes, both seeded (same seed, same faults):
 

@@ -1,4 +1,4 @@
-"""Personalisation: build card and PSAM images from a person's record and an issuer key set.
+"""Personalisation: build card and PSAM images from a person's record and an issuer key set, and write them.
 
 ATR and card identification code: docs/design.md §3, docs/sources.md §4.7–4.8. Card keys are diversified
 root → province → city → card; a PSAM holds each key at the level its address implies (docs/design.md §3).
@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import os
+import stat
 from collections.abc import Mapping
+from pathlib import Path
 
-from firmware_sim.image import ACTIVE, CardImage, DFState, KeyState
+from firmware_sim.image import (ACTIVE, CardImage, DFState, KeyState, atomic_write, dumps,
+                                remove_stale_temporaries)
 from firmware_sim.psam_image import PsamImage, PsamKey
 from protocols import crypto
 from protocols.atr import historical_bytes
 from protocols.codecs import check_date, encode_cn
 from protocols.crypto import Alg
 from protocols.keys import IssuerKeys, test_issuer_keys
-from protocols.profile import PSAM_KEYS, BinaryFile, CardProfile, Item, RID, profile as get_profile
+from protocols.profile import PHOTO_SIZE, PSAM_KEYS, BinaryFile, CardProfile, Item, RID, profile as get_profile
 
 ATR_PREFIX = bytes.fromhex("3B6D0000")   # TS, T0 (TB1, TC1, 13 historical bytes), TB1, TC1
 CHIP_MAKER = bytes.fromhex("0081")       # docs/sources.md §4.8: 0081 Huada
@@ -155,3 +159,57 @@ def new_psam(region: str = "440100", terminal: str = "440100000001",
     atr = bytes.fromhex("3B6C0000") + bytes.fromhex("0090") + b"PSM" + b"\x00\x00" + serial.to_bytes(5, "big")
     return PsamImage(atr, region, terminal, keys,
                      "test PSAM with the TEST ONLY issuer keys" if all(i.is_test_only for i in issuers) else "")
+
+
+# --- the photo (EF08) ---------------------------------------------------------------------------------
+def read_jpeg(path: Path | str, what: str = "photo") -> bytes:
+    """The bytes of the JPEG at ``path``: a regular file of at most the card's photo size (EF08) that starts
+    with the SOI marker ``FF D8`` and ends with the EOI marker ``FF D9``; ``ValueError`` naming ``what`` if not.
+    A FIFO or device is refused without being read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ValueError(f"{what}: no such file") from None
+    except OSError as exc:
+        raise ValueError(f"{what}: cannot be read ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{what}: not a regular file")
+        if st.st_size > PHOTO_SIZE:
+            raise ValueError(f"{what}: {st.st_size} bytes; the card's photo file holds {PHOTO_SIZE}")
+        data = b""
+        while len(data) <= PHOTO_SIZE:
+            chunk = os.read(fd, PHOTO_SIZE + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    if len(data) > PHOTO_SIZE:
+        raise ValueError(f"{what}: more than the card's photo file holds ({PHOTO_SIZE} bytes)")
+    if len(data) < 4 or data[:2] != b"\xFF\xD8" or data[-2:] != b"\xFF\xD9":
+        raise ValueError(f"{what}: not a JPEG (a JPEG starts with FF D8 and ends with FF D9)")
+    return data
+
+
+# --- image files ----------------------------------------------------------------------------------------
+def write_new_card(out: Path, person: Mapping[str, str], *, profile: str, region: str, serial: int,
+                   photo: bytes = b"", pin: str = "", issuer: IssuerKeys | None = None) -> bytes:
+    """Personalise a card image to ``out`` (atomically); returns its ATR."""
+    card = new_card(person, profile=profile, region=region, serial=serial, photo=photo, pin=pin, issuer=issuer)
+    _write_image(Path(out), dumps(card.to_json()))
+    return card.atr
+
+
+def write_new_psam(out: Path, region: str, terminal: str, issuers: tuple[IssuerKeys, ...] | None = None) -> str:
+    """A PSAM image with the city keys of ``region`` to ``out`` (atomically); returns its terminal number."""
+    psam = new_psam(region, terminal, issuers)
+    _write_image(Path(out), dumps(psam.to_json()))
+    return psam.terminal
+
+
+def _write_image(out: Path, text: str) -> None:
+    """Write a new image (``0600``; an existing file keeps its mode) and drop temp files of killed writes."""
+    remove_stale_temporaries(out.parent, out.name)
+    atomic_write(out, text)

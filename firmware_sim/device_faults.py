@@ -1,6 +1,6 @@
 """Card-OS fault injection — a deliberate FAKE for tests and for ``sscard emulate``: it misbehaves on purpose.
 
-Faults at the level of the card operating system (byte-level line faults are ``hardware.faults``):
+Faults at the level of the card operating system (byte-level line faults are ``hardware.line_faults``):
 
 * :class:`FaultyDevice` wraps a real ``CardOS``/``PsamOS`` (any ``firmware_sim.device.Device``) and can
   remove the card at the N-th command (before or after the card ran it), force a status word on chosen

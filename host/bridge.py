@@ -1,4 +1,5 @@
-"""``sscard serve``: a local WebSocket bridge to the standard interface for browser counter pages (docs/sources.md §6).
+"""A local WebSocket bridge to the standard interface for browser counter pages (docs/sources.md §6); the
+``sscard serve`` command (``host.cli.serve``) runs it.
 
 Each text message is one request, ``{"function": "iReadCardBas", "iType": 3}`` (parameters named as in the
 C prototypes: ``iType``, ``iAuthType``, ``pCardInfo``, ``pFileAddr``, ``pWriteData``, ``pKey``; an optional
@@ -341,7 +342,7 @@ def start_server(bridge: Bridge, host: str = "127.0.0.1", port: int = DEFAULT_PO
     from websockets.asyncio.server import serve
     if not allow_remote and not is_loopback(host):
         raise ValueError(f"refusing to serve on non-loopback address {host!r} without --allow-remote")
-    return serve(bridge.handler, host, port, process_request=bridge.process_request,  # type: ignore[return-value]
+    return serve(bridge.handler, host, port, process_request=bridge.process_request,
                  max_size=1 << 20, compression=None)
 
 
@@ -421,61 +422,3 @@ class BackgroundBridge:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-# --- the command -------------------------------------------------------------------------------------------------
-def add_parser(sub: Any, reader_arg: Any) -> None:
-    sp = sub.add_parser("serve", help="WebSocket bridge to the standard interface for browser counter pages",
-                        description="Serve {\"function\":\"iReadCardBas\",\"iType\":3}-style requests on "
-                                    f"ws://127.0.0.1:{DEFAULT_PORT}/ (and the example counter page at http://…/).")
-    reader_arg(sp)
-    sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    sp.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT}; 0 = any)")
-    sp.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (the card is exposed!)")
-    sp.add_argument("--allow-origin", "--origin", dest="origin", action="append", default=[], metavar="ORIGIN",
-                    help="also accept pages from ORIGIN (e.g. https://counter.example.gov.cn; 'null' for "
-                         "file:// pages and sandboxed frames); repeatable. The page needs the token too")
-    sp.add_argument("--show-token", action="store_true",
-                    help="print the bridge token and the counter page's address with it, then exit")
-    sp.add_argument("--page", metavar="HTML", help="page served at / (default: examples/counter.html if present)")
-    sp.add_argument("--no-page", action="store_true", help="serve no page")
-    sp.add_argument("--device-number", default="", help="终端设备号 reported by iReadCardBas")
-    sp.add_argument("--pin-timeout", type=int, default=2 * DEFAULT_TIMEOUT, metavar="S",
-                    help="seconds for the holder's PIN, on the page or (per key) on the reader's PIN pad "
-                         f"(default {2 * DEFAULT_TIMEOUT})")
-    sp.set_defaults(func=cmd_serve)
-
-
-def cmd_serve(args: Any) -> int:
-    from host.standard import SSCardDriver
-    if not args.allow_remote and not is_loopback(args.host):
-        raise ValueError(f"refusing to serve on non-loopback address {args.host!r} without --allow-remote")
-    origins = tuple(normalise_origin(o) for o in args.origin)
-    token = load_token()
-    if args.show_token:
-        print(token)
-        print(f"counter page: http://{_url_host(args.host)}:{args.port}/#{TOKEN_PARAM}={token}")
-        return 0
-    page = None if args.no_page else Path(args.page) if args.page else (EXAMPLE_PAGE if EXAMPLE_PAGE.is_file() else None)
-    if page is not None and not page.is_file():
-        raise ValueError(f"no page at {page}")
-    driver = SSCardDriver(args.reader, pin_entry=no_pin_entry, device_number=args.device_number)
-    bridge = Bridge(driver, page, origins, token, pin_timeout=args.pin_timeout)
-
-    def ready(server: Server) -> None:
-        host, port = server.sockets[0].getsockname()[:2]
-        host = _url_host(host)
-        print(f"sscard bridge on ws://{host}:{port}/" + (f" (counter page: http://{host}:{port}/)" if page else "")
-              + f"; clients need the token in {token_path()} (sscard serve --show-token)", flush=True)
-
-    try:
-        asyncio.run(serve_forever(bridge, args.host, args.port, args.allow_remote, ready=(ready,)))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        bridge.close()
-    return 0

@@ -1,0 +1,65 @@
+"""The ``sscard`` command line: one module per command, assembled into one parser here.
+
+    read · apdu · card new/batch · psam new · pin · write · block/unblock · readers · emulate · trace · shell
+    · serve
+
+Each command module has ``add_parser(sub)``, which adds its sub-command and sets ``func`` to the function that
+runs it; ``main`` parses, runs, and turns an error into a message and an exit code. Commands that talk to a
+card take ``--reader SPEC`` (reader specs: docs/design.md §2; ``host.cli.options``).
+
+Exit codes (``host.cli.exits``): 0 success · 1 the card refused a command · 2 bad arguments or input · 3 no
+card or reader failure · 4 bad card/PSAM image · 5 wrong PIN, blocked PIN or failed authentication · 6 no
+PSAM. ``trace -- CMD`` exits with CMD's code; ``shell --script`` with 0 (every line passed), 1 (a line failed:
+FILE:LINE is printed) or 2 (a line could not be parsed); ``serve`` with 0 when stopped (Ctrl-C), 2 for bad
+options (host.cli.trace, host.cli.shell, host.cli.serve).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from host import errors as E
+from host.cli import apdu, block, card, emulate, pin, psam, read, readers, serve, shell, trace, write
+from host.cli.exits import EXIT_AUTH, EXIT_CARD, EXIT_IMAGE, EXIT_NO_PSAM, EXIT_READER, EXIT_USAGE
+from host.spec import ReaderSpecError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sscard", description="Social security card terminal and emulator.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in (read, apdu, card, psam, pin, write, block, readers, emulate):
+        command.add_parser(sub)
+    trace.add_parser(sub, main)     # runs the traced command through main: handed in, not imported
+    shell.add_parser(sub)
+    serve.add_parser(sub)
+    return p
+
+
+# Exit code and message for each error type, most specific first (the table the module docstring states).
+_EXITS: tuple[tuple[tuple[type[BaseException], ...], int, bool], ...] = (
+    ((E.WrongPin, E.PinBlocked, E.AuthenticationFailed), EXIT_AUTH, True),
+    ((E.NoPsam,), EXIT_NO_PSAM, False),
+    ((E.CardError,), EXIT_CARD, True),
+    ((E.BadCardImage,), EXIT_IMAGE, False),
+    ((E.ReaderError,), EXIT_READER, False),
+    ((E.WrongCard,), EXIT_CARD, False),
+    ((ReaderSpecError, E.MalformedApdu, ValueError, OSError), EXIT_USAGE, False),
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        for types, code, with_interface_code in _EXITS:
+            if isinstance(exc, types):
+                prefix = "bad image: " if code == EXIT_IMAGE else ""
+                suffix = f" (code {E.error_code(exc)})" if with_interface_code else ""
+                print(f"sscard: {prefix}{exc}{suffix}", file=sys.stderr)
+                return code
+        raise

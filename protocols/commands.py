@@ -1,0 +1,76 @@
+"""The commands of the card and the PSAM: one table of INS, the CLAs each is valid with, and its name.
+
+Bytes and meanings: docs/sources.md §3.1 (the card), docs/design.md §3 "PSAM". The emulated card
+(``firmware_sim.card_os``) and PSAM (``firmware_sim.psam``) dispatch on this table and refuse a CLA it does not
+list for them (6E00) or an INS it does not know (6D00); traces (``host.trace``) name commands from it. The host's
+card and PSAM clients write the bytes they send as production traces show them (``00 B2 01 05``, ``BF DE``);
+``tests/unit/test_commands.py`` checks that everything they send is in this table.
+
+CLA: 00 ISO, 80 proprietary, BF the PSAM vendor's; 84 and 04 carry a MAC (secure messaging, docs/design.md §3).
+A command valid with both 00 and 04 is shown as "… (MAC)" when sent with 04.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SECURED_CLA = 0x04      # the MAC'd form of an ISO (CLA 00) command
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str                  # as traces show it
+    ins: int
+    clas: tuple[int, ...]      # the CLAs the device takes it with
+
+    def name_for(self, cla: int) -> str:
+        """The command's name as sent with ``cla``: its CLA 04 form is "… (MAC)"."""
+        return f"{self.name} (MAC)" if cla == SECURED_CLA else self.name
+
+
+# --- the card (docs/sources.md §3.1) ----------------------------------------------------------------------------
+SELECT = Command("SELECT", 0xA4, (0x00,))
+READ_RECORD = Command("READ RECORD", 0xB2, (0x00,))
+READ_BINARY = Command("READ BINARY", 0xB0, (0x00,))
+GET_CHALLENGE = Command("GET CHALLENGE", 0x84, (0x00,))
+GET_RESPONSE = Command("GET RESPONSE", 0xC0, (0x00,))
+INTERNAL_AUTHENTICATE = Command("INTERNAL AUTHENTICATE", 0x88, (0x00,))
+EXTERNAL_AUTHENTICATE = Command("EXTERNAL AUTHENTICATE", 0x82, (0x00,))
+VERIFY = Command("VERIFY", 0x20, (0x00,))
+CHANGE_PIN = Command("CHANGE PIN", 0x5E, (0x80,))
+PIN_UNBLOCK_RELOAD = Command("PIN UNBLOCK/RELOAD", 0x24, (0x84,))      # P2 00 UNBLOCK, 01 RELOAD
+APPLICATION_BLOCK = Command("APPLICATION BLOCK", 0x1E, (0x84,))
+APPLICATION_UNBLOCK = Command("APPLICATION UNBLOCK", 0x18, (0x84,))
+CARD_BLOCK = Command("CARD BLOCK", 0x16, (0x84,))
+UPDATE_RECORD = Command("UPDATE RECORD", 0xDC, (0x00, SECURED_CLA))
+UPDATE_BINARY = Command("UPDATE BINARY", 0xD6, (0x00, SECURED_CLA))
+APPEND_RECORD = Command("APPEND RECORD", 0xE2, (0x00, SECURED_CLA))
+
+# --- the PSAM (docs/design.md §3 "PSAM") ------------------------------------------------------------------------
+PSAM_INIT = Command("PSAM INIT (DIVERSIFY)", 0x1A, (0x80,))
+PSAM_INIT_VENDOR = Command("PSAM INIT (DIVERSIFY)", 0xDE, (0xBF,))   # the vendor form of 80 1A, same meaning
+PSAM_COMPUTE = Command("PSAM COMPUTE", 0xFA, (0x80,))               # P1 00 encipher, 05 MAC
+
+CARD_COMMANDS: tuple[Command, ...] = (
+    SELECT, READ_RECORD, READ_BINARY, GET_CHALLENGE, GET_RESPONSE, INTERNAL_AUTHENTICATE, EXTERNAL_AUTHENTICATE,
+    VERIFY, CHANGE_PIN, PIN_UNBLOCK_RELOAD, APPLICATION_BLOCK, APPLICATION_UNBLOCK, CARD_BLOCK,
+    UPDATE_RECORD, UPDATE_BINARY, APPEND_RECORD,
+)
+PSAM_COMMANDS: tuple[Command, ...] = (SELECT, READ_BINARY, PSAM_INIT, PSAM_INIT_VENDOR, PSAM_COMPUTE, GET_RESPONSE)
+
+
+def _by_ins(commands: tuple[Command, ...]) -> dict[int, Command]:
+    table = {c.ins: c for c in commands}
+    if len(table) != len(commands):
+        raise ValueError("a device has one command per INS")
+    return table
+
+
+#: Each device's commands by INS, and every CLA it takes (any other CLA is refused before the INS is looked at).
+CARD_BY_INS = _by_ins(CARD_COMMANDS)
+PSAM_BY_INS = _by_ins(PSAM_COMMANDS)
+CARD_CLAS = frozenset(cla for c in CARD_COMMANDS for cla in c.clas)
+PSAM_CLAS = frozenset(cla for c in PSAM_COMMANDS for cla in c.clas)
+
+#: (CLA, INS) → name, for traces: every command of either device with every CLA it is valid with.
+NAMES: dict[tuple[int, int], str] = {
+    (cla, c.ins): c.name_for(cla) for c in CARD_COMMANDS + PSAM_COMMANDS for cla in c.clas}

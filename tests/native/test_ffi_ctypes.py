@@ -1,0 +1,180 @@
+"""The library from a second language's FFI: Python's ctypes (tests/native/ffi.py) in a subprocess, as any
+counter program would call it. The process already runs Python, so the library uses that interpreter
+(native/sscard.c); what is checked is the C ABI: GBK strings in and out, buffers, codes, the PIN callback,
+the HSM steps across calls, configuration read again after sscard_close."""
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from firmware_sim.demo import DEMO_DIR
+from host.standard import SSCardDriver, no_pin_entry
+from tests.native.conftest import run_python
+
+EF_ALL = "SSSEEF05|05|06|07|$SSSEEF06|08|09|4E|0A|0B|0D|$"
+
+
+def ffi(code: str, env: dict[str, str]) -> object:
+    """Run ``code`` with ``lib`` = tests.native.ffi.Lib(); it sets ``result``, which comes back through JSON."""
+    script = "import json\nfrom tests.native.ffi import Lib\nlib = Lib()\nresult = None\n" + textwrap.dedent(code) \
+        + "\nprint('RESULT ' + json.dumps(result, ensure_ascii=False))\n"
+    done = run_python(script, env)
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+    line = [ln for ln in done.stdout.decode("utf-8").splitlines() if ln.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+@pytest.fixture
+def card(tmp_path: Path) -> Path:
+    """A card image of its own (the demo card, gen2) that writes go to."""
+    return Path(shutil.copy(DEMO_DIR / "guangzhou-gen2.json", tmp_path / "card.json"))
+
+
+def test_read_card_bas_matches_the_python_driver(native_lib, lib_env):
+    got = ffi("result = lib.iReadCardBas(3)", lib_env)
+    assert got == list(SSCardDriver("sim", pin_entry=no_pin_entry).iReadCardBas(3))
+
+
+def test_read_card_output_is_gbk(native_lib, lib_env):
+    got = ffi(f"result = lib.raw('iReadCard', 3, 2, b'', {EF_ALL.encode()!r})[1].hex()", lib_env)
+    raw = bytes.fromhex(got)
+    assert raw.startswith(b"SSSEEF05|") and "陈晓明".encode("gbk") in raw
+    assert raw.decode("gbk") == SSCardDriver("sim", pin_entry=no_pin_entry).iReadCard(3, 2, "", EF_ALL)[1]
+
+
+def test_write_gbk_name_and_read_it_back(native_lib, lib_env, card):
+    """東 is 96 7C in GBK: its second byte is '|', so the separators are found in the decoded text, never in bytes."""
+    env = dict(lib_env, SSCARD_READER=f"sim:{card}")
+    assert "王東".encode("gbk") == b"\xcd\xf5\x96|"
+    got = ffi("""
+        w = lib.iWriteCard(1, "", "SSSEEF06|09|$", "SSSEEF06|王東|$")
+        r = lib.raw("iReadCard", 1, 2, b"", b"SSSEEF06|09|$")
+        result = [w, r[0], r[1].hex()]
+    """, env)
+    assert got[:2] == [[0, ""], 0]
+    assert bytes.fromhex(got[2]) == b"SSSEEF06|\xcd\xf5\x96||$"
+    assert SSCardDriver(f"sim:{card}", pin_entry=no_pin_entry).iReadCardBas(1)[1].split("|")[4] == "王東"
+
+
+def test_bad_inputs_through_ctypes(native_lib, lib_env):
+    got = ffi(r"""
+        result = {
+            "null_out": lib.dll.iReadCardBas(3, None),
+            "null_cardinfo": lib.raw("iReloadPIN", 3, None)[0],
+            "null_fileaddr": lib.raw("iReadCard", 3, 2, b"", None)[0],
+            "null_key": lib.raw("iReadCardBas_HSM_Step2", None)[0],
+            "itype_big": lib.raw("iReadCardBas", 2**31 - 1)[0],
+            "itype_zero": lib.raw("iVerifyPIN", 0)[0],
+            "authtype": lib.raw("iReadCard", 3, 0, b"", b"SSSEEF05|$")[0],
+            "addr_malformed": lib.raw("iReadCard", 3, 2, b"", b"SSSEEF05|05")[0],
+            "addr_unknown_file": lib.raw("iReadCard", 3, 2, b"", b"DF09EF99|01|$")[0],
+            "not_gbk": lib.raw("iReadCard", 3, 2, b"\xff\xfe|", b"SSSEEF05|$")[0],
+            "not_gbk_write": lib.raw("iWriteCard", 3, b"", b"SSSEEF06|09|$", b"SSSEEF06|\x81\x7f|$")[0],
+            "separator_in_value": lib.raw("iWriteCard", 3, b"", b"SSSEEF06|09|$", "SSSEEF06|王|五|$".encode("gbk"))[0],
+            "other_card": lib.raw("iReloadPIN", 3, b"0" * 32 + b"|")[0],
+            "still_works": lib.iReadCardBas(3)[0],
+        }
+    """, lib_env)
+    assert got == {"null_out": -14, "null_cardinfo": -14, "null_fileaddr": -14, "null_key": -14, "itype_big": -14,
+                   "itype_zero": -14, "authtype": -14, "addr_malformed": -23, "addr_unknown_file": got["addr_unknown_file"],
+                   "not_gbk": -41, "not_gbk_write": -41, "separator_in_value": -23, "other_card": -22,
+                   "still_works": 0}
+    assert got["addr_unknown_file"] < 0
+
+
+def test_missing_card_image_is_minus_11(native_lib, lib_env):
+    env = dict(lib_env, SSCARD_READER="sim:/nonexistent/card.json")
+    code, out = ffi("result = lib.iReadCardBas(1)", env)
+    assert code == -11 and "no card image" in out and out.endswith("|")
+
+
+def test_pin_functions_without_a_callback_or_terminal_refuse_at_once(native_lib, lib_env):
+    got = ffi("result = [lib.iVerifyPIN(1)[0], lib.iChangePIN(1)[0], lib.iReadCard(1, 1, '', 'SSSEEF05|$')[0]]",
+              lib_env)
+    assert got == [-31, -31, -31]
+
+
+def test_pin_callback_verify_change_and_tries(native_lib, lib_env, card):
+    env = dict(lib_env, SSCARD_READER=f"sim:{card}")
+    got = ffi("""
+        prompts = lib.set_pins("000000", "123456", "246810", "246810", "246810")
+        result = [lib.iVerifyPIN(1), lib.iChangePIN(1), lib.iVerifyPIN(1), prompts]
+    """, env)
+    assert got == [[-51, "2|wrong PIN, 2 tries left|"], [0, ""], [0, ""], [1, 1, 2, 3, 1]]
+
+
+def test_hsm_steps_across_calls(native_lib, lib_env):
+    got = ffi("""
+        from firmware_sim.hsm import SoftwareHsm
+        code1, step1 = lib.iReadCardBas_HSM_Step1(3)
+        result = [code1, lib.iReadCardBas_HSM_Step2(SoftwareHsm().read_basic_info(step1)), lib.iReadCardBas(3)]
+    """, lib_env)
+    assert got[0] == 0 and got[1] == got[2] and got[1][0] == 0
+
+
+def test_reload_pin_through_the_hsm_asks_the_new_pin_from_the_callback(native_lib, lib_env, card):
+    env = dict(lib_env, SSCARD_READER=f"sim:{card}")
+    got = ffi("""
+        from firmware_sim.hsm import SoftwareHsm
+        hsm = SoftwareHsm()
+        prompts = lib.set_pins("246810", "246810", "246810")
+        _, step1 = lib.iReadCardBas_HSM_Step1(1)
+        region, atr = step1.split("|")[:2]
+        c1, r1 = lib.iReloadPIN_HSM_Step1(1, "")
+        c2, r2 = lib.iReloadPIN_HSM_Step2(hsm.reload_pin_auth(r1, region, atr))
+        c3, r3 = lib.iReloadPIN_HSM_Step3(hsm.reload_pin_command(r2, region, atr))
+        result = [c1, c2, c3, lib.iVerifyPIN(1)[0], prompts]
+    """, env)
+    assert got == [0, 0, 0, 0, [2, 3, 1]]
+
+
+def test_photo_and_its_buffer(native_lib, lib_env):
+    got = ffi("""
+        full = lib.raw("iReadPhoto", 3)
+        small = lib.raw("iReadPhoto", 3, size=100)
+        need = int(small[1].split(b"|")[0])
+        again = lib.raw("iReadPhoto", 3, size=need)
+        result = [full[0], full[1].decode(), small[0], small[1].decode(), need, again[0], again[1] == full[1]]
+    """, lib_env)
+    code, out, small_code, small_out, need, again_code, same = got
+    assert code == 0 and out.endswith("|")
+    photo = base64.b64decode(out[:-1])
+    assert photo[:2] == b"\xFF\xD8" and photo == SSCardDriver("sim").contact.read_photo()
+    assert (small_code, need, again_code, same) == (-42, len(out) + 1, 0, True)
+    assert len(small_out) <= 99 and small_out.startswith(f"{need}|")
+
+
+def test_reader_info_from_the_config_file(native_lib, lib_env):
+    conf = Path(lib_env["XDG_CONFIG_HOME"]) / "sscard"
+    conf.mkdir()
+    (conf / "sscard.toml").write_text('device_number = "柜台-01"\n', encoding="utf-8")
+    got = ffi("result = lib.reader_info()", lib_env)
+    assert got == [0, "柜台-01", "440100000001"]
+
+
+def test_close_reads_the_configuration_again(native_lib, lib_env):
+    got = ffi("""
+        import os
+        first = lib.iReadCardBas(1)[1].split("|")[2]
+        os.environ["SSCARD_READER"] = "sim:shenzhen-gen3"
+        same = lib.iReadCardBas(1)[1].split("|")[2]        # the open reader is kept …
+        closed = lib.close()
+        after = lib.iReadCardBas(1)[1].split("|")[2]       # … until sscard_close
+        result = [first, same, closed, after]
+    """, lib_env)
+    assert got == ["A44010001", "A44010001", 0, "B44030002"]
+
+
+def test_calls_from_python_threads_are_serialised(native_lib, lib_env):
+    got = ffi("""
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(4) as pool:
+            outs = list(pool.map(lambda i: lib.iReadCardBas(3 if i % 2 else 1), range(24)))
+        result = [len(set(map(tuple, outs))), outs[0][0]]
+    """, lib_env)
+    assert got == [1, 0]
