@@ -169,7 +169,7 @@ class Secure(Message):
         return self.data
 
     @classmethod
-    def _from(cls, slot, seq, b7, b8, b9, data):  # type: ignore[override]
+    def _from(cls, slot: int, seq: int, b7: int, b8: int, b9: int, data: bytes) -> Message:
         return cls(slot, seq, data, b7, b8 | b9 << 8)
 
 

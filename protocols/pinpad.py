@@ -83,7 +83,7 @@ def encode_features(features: dict[int, int]) -> bytes:
     return b"".join(bytes([tag, 4]) + code.to_bytes(4, "big") for tag, code in features.items())
 
 
-# --- outcomes ----------------------------------------------------------------------------------------------------
+# --- outcomes -----------------------------------------------------------------------------------------------------
 # Status words a pad makes itself (PC/SC part 10 §2.5.2): they stand where the card's status word would.
 SW_PIN_TIMEOUT = 0x6400       # no key in time
 SW_PIN_CANCELLED = 0x6401     # the holder pressed Cancel
@@ -114,7 +114,7 @@ class PinPadError(MalformedFrame):
     """A structure or template the pad cannot use (the pad answers ``SW_BAD_PARAMETER`` / a CCID parameter error)."""
 
 
-# --- the format bytes --------------------------------------------------------------------------------------------
+# --- the format bytes ---------------------------------------------------------------------------------------------
 class Encoding(IntEnum):
     BINARY = 0
     BCD = 1
@@ -174,7 +174,7 @@ def _extra_digit(min_digits: int, max_digits: int) -> int:
     return (min_digits << 8) | max_digits
 
 
-# --- the structures ----------------------------------------------------------------------------------------------
+# --- the structures -----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PinVerify:
     """PC/SC part 10 PIN_VERIFY_STRUCTURE (what FEATURE_VERIFY_PIN_DIRECT takes); ``template`` is abData, the APDU
@@ -281,7 +281,7 @@ class PinModify:
 PinRequest = PinVerify | PinModify
 
 
-# --- putting the PIN into the template ----------------------------------------------------------------------------------
+# --- putting the PIN into the template ----------------------------------------------------------------------------
 def _split_apdu(template: bytes) -> tuple[bytes, bytearray, bytes]:
     """header, data field, trailing Le of a short APDU template (4 bytes: no data field yet)."""
     header = template[:4]
@@ -379,7 +379,7 @@ def modify_apdu(request: PinModify, old: str | None, new: str) -> bytes:
     return _assemble(header, bytes(data), rest)
 
 
-# --- this card (docs/design.md §3 PIN) ----------------------------------------------------------------------------------
+# --- this card (docs/design.md §3 PIN) ----------------------------------------------------------------------------
 CARD_FORMAT = PinFormat(Encoding.BCD, 0, units_bytes=True, block_size=0)
 
 
@@ -396,7 +396,7 @@ def change_request(min_digits: int = 4, max_digits: int = 12, timeout: int = DEF
                      offset_new=1, timeout=timeout, lang_id=lang_id)
 
 
-# --- keys and entry -------------------------------------------------------------------------------------------------------
+# --- keys and entry -----------------------------------------------------------------------------------------------
 ENTER, CANCEL, CLEAR, BACKSPACE = "ENTER", "CANCEL", "CLEAR", "BACKSPACE"
 DIGITS = tuple("0123456789")
 KEYS = DIGITS + (ENTER, CANCEL, CLEAR, BACKSPACE)

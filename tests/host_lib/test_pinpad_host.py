@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -64,8 +65,11 @@ class PadReader(InProcessReader):
         return self.pad
 
 
+PadTerminal = tuple[Terminal, ScriptPad, CardOS]   # the terminal, its card reader's pad, the card
+
+
 @pytest.fixture
-def pad_terminal(tmp_path):
+def pad_terminal(tmp_path: Path) -> PadTerminal:
     images = Images(tmp_path)
     card = CardOS.from_file(images.card("gen2"))
     psam = images.psam("440100")
@@ -74,7 +78,7 @@ def pad_terminal(tmp_path):
     return Terminal(reader, InProcessReader(PsamOS.from_file(psam), "psam")), reader.pad, card
 
 
-def test_terminal_uses_the_pad_when_no_pin_is_given(pad_terminal):
+def test_terminal_uses_the_pad_when_no_pin_is_given(pad_terminal: PadTerminal) -> None:
     term, pad, card = pad_terminal
     assert term.pin_pad() is pad
     pad.type("111111 OK")
@@ -113,7 +117,7 @@ def test_pad_answers_become_interface_codes(answer, code):
         assert E.error_code(err.value) == code
 
 
-def test_the_interface_takes_the_pin_on_the_pad(pad_terminal):
+def test_the_interface_takes_the_pin_on_the_pad(pad_terminal: PadTerminal) -> None:
     term, pad, card = pad_terminal
     notices: list[PinPrompt] = []
     entry = ScriptedPins.of("135790", "135790")        # only PIN RELOAD may ask it
@@ -137,7 +141,7 @@ def test_the_interface_takes_the_pin_on_the_pad(pad_terminal):
     assert entry.prompts == [PinPrompt.NEW, PinPrompt.CONFIRM] and card.image.pin == "135790"
 
 
-def test_traces_mark_pad_commands_and_hold_no_pin(pad_terminal):
+def test_traces_mark_pad_commands_and_hold_no_pin(pad_terminal: PadTerminal) -> None:
     term, pad, _ = pad_terminal
     tracer = Tracer(keep=True)
     traced = Terminal(term.card_reader, term.psam_reader, trace=tracer)

@@ -28,6 +28,7 @@ from firmware_sim.demo import demo_psam
 from firmware_sim.iso7816_card import LinkProfile
 from firmware_sim.psam import PsamOS
 from hardware import keypad as K
+from hardware.ccid_serial import CcidSerialSlot
 from hardware.pinpad_serve import PinPadBench, serve_pinpad
 from host.spec import open_terminal
 from host.errors import WrongPin
@@ -207,7 +208,7 @@ def test_our_ccid_serial_driver_sends_pc_to_rdr_secure(tmp_path: Path, tag: str)
     term = open_terminal(b.bench.spec)
     try:
         pad = term.pin_pad()
-        assert pad is not None and term.psam_reader is not None and term.psam_reader.pin_pad() is None  # type: ignore
+        assert pad is not None and isinstance(term.psam_reader, CcidSerialSlot) and term.psam_reader.pin_pad() is None
         t = typing(b.keypad, "111111 OK")
         with pytest.raises(WrongPin, match="2 tries left"):
             term.verify_pin(timeout=20)
@@ -246,6 +247,7 @@ def test_verify_through_the_bridge_with_the_pin_typed_on_the_pad(tmp_path: Path)
                                  "--keypad-socket", sock], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=env, start_new_session=True)
     bridge = None
+    assert emulator.stderr is not None
     try:
         spec = None
         for _ in range(20):
@@ -259,6 +261,7 @@ def test_verify_through_the_bridge_with_the_pin_typed_on_the_pad(tmp_path: Path)
         bridge = subprocess.Popen([sys.executable, "-m", "host.cli", "serve", "--port", "0", "-r", spec,
                                    "--pin-timeout", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env=env, start_new_session=True)
+        assert bridge.stdout is not None and bridge.stderr is not None
         line = bridge.stdout.readline()
         match = re.search(r"ws://127\.0\.0\.1:\d+/", line)
         assert match, line + bridge.stderr.read()

@@ -240,7 +240,7 @@ def test_counter_page_asks_the_pin_on_its_own_pad(images, tmp_path):
                 press(page, keys)
             page.wait_for(DONE)
             assert "PIN changed" in text(page, "status"), text(page, "status")
-    assert driver.contact.card_reader.device.image.pin == "246810"    # type: ignore[attr-defined]
+    assert driver.contact.card_reader.device.image.pin == "246810"
     keep(png)
 
 

@@ -10,7 +10,7 @@ from firmware_sim.psam import PsamOS
 from hardware.inprocess import InProcessReader
 from host.terminal import Terminal
 from host.trace import command_name
-from protocols import commands as C, sw as SW
+from protocols import commands as C, pinpad as P, sw as SW
 
 
 def _sw(rsp: bytes) -> int:
@@ -47,6 +47,14 @@ def test_traces_name_every_command_of_the_table() -> None:
             assert name == ("PIN RELOAD" if command is C.PIN_UNBLOCK_RELOAD else command.name_for(cla))
     assert command_name(bytes.fromhex("04DC010C")) == "UPDATE RECORD (MAC)"
     assert command_name(bytes.fromhex("00FA0000")) == "INS FA"
+
+
+def test_pin_pad_templates_are_commands_of_the_table() -> None:
+    """What a reader's PIN pad sends for the host (protocols.pinpad) is a command of the card's table, named so."""
+    for request, command in ((P.verify_request(), C.VERIFY), (P.change_request(), C.CHANGE_PIN)):
+        cla, ins = request.template[0], request.template[1]
+        assert cla in command.clas and ins == command.ins and C.CARD_BY_INS[ins] is command
+        assert command_name(request.template) == command.name
 
 
 def test_the_host_sends_only_commands_of_the_table() -> None:

@@ -11,8 +11,7 @@ from firmware_sim.ccid_reader import GEMCORE_SIM_PRO, GEMPC_PINPAD, CcidSerialFi
 from firmware_sim.demo import demo_card
 from firmware_sim.iso7816_card import Iso7816Card
 from firmware_sim.pinpad import PinSession
-from protocols import ccid, gemcore
-from protocols import pinpad as P
+from protocols import ccid, gemcore, pinpad as P
 
 H = bytes.fromhex
 
@@ -83,7 +82,7 @@ def test_features_tlv():
         P.parse_features(H("06 02 42 33"))
 
 
-# --- the insertion rule -----------------------------------------------------------------------------------------------
+# --- the insertion rule -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("pin, apdu", [("123456", "00200000 03 123456"), ("12345", "00200000 03 12345F"),
                                        ("1234", "00200000 02 1234"), ("123456789012", "00200000 06 123456789012")])
 def test_this_card_verify(pin, apdu):
@@ -145,7 +144,7 @@ def test_card_templates_give_what_the_host_would_send(old, new):
     assert P.modify_apdu(P.change_request(), old, new) == H("805E0100") + bytes([len(data)]) + data
 
 
-# --- keys ---------------------------------------------------------------------------------------------------------------
+# --- keys ---------------------------------------------------------------------------------------------------------
 def test_key_scripts():
     assert P.parse_keys("12 wait:1.5 BS, 3 ok # a comment\nCANCEL esc 确认 <") == \
         ["1", "2", P.Wait(1.5), P.BACKSPACE, "3", P.ENTER, P.CANCEL, P.CANCEL, P.ENTER, P.BACKSPACE]
@@ -196,7 +195,7 @@ def test_session_refuses_a_template_that_cannot_take_the_pin():
         PinSession(P.PinVerify(H("00 20 00 00 02 FF FF"), P.PinFormat(P.Encoding.BCD, 0, block_size=2), 4, 8))
 
 
-# --- the GemPC PinPad firmware ---------------------------------------------------------------------------------------
+# --- the GemPC PinPad firmware ------------------------------------------------------------------------------------
 SELECT_SSSE = H("00A404000F7378312E73682EC9E7BBE1B1A3D5CF")
 
 
