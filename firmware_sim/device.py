@@ -96,10 +96,10 @@ class SimulatedDevice(abc.ABC):
         store.end_command()
         return True
 
+    @abc.abstractmethod
     def reload(self) -> None:
-        """Read the image file again (another process changed it). Devices that persist an image override
-        this; the store calls it with the image's lock held."""
-        raise NotImplementedError(f"{type(self).__name__} cannot reload its image")
+        """Read the image file again (another process changed it); the store calls it with the image's lock
+        held."""
 
     @abc.abstractmethod
     def _reset_volatile(self) -> None:

@@ -324,9 +324,9 @@ def remove_stale_temporaries(folder: Path | str, name: str | None = None) -> lis
     """Delete the temp files that interrupted writes left in ``folder``: of the image ``name`` only, or of
     every ``*.json`` image when ``name`` is None. Returns the names removed.
 
-    ``IMAGE.PID.THREAD.tmp`` (:func:`atomic_write`) is stale once process PID is gone; ``IMAGE.XXXXXXXX.tmp``
-    (``tempfile.mkstemp``, fault injection) is stale whenever the image is opened again. Nothing else is
-    touched.
+    ``IMAGE.PID.THREAD.tmp`` (:func:`atomic_write`) is stale once process PID is gone;
+    ``IMAGE.<8 random characters>.tmp`` (``tempfile.mkstemp``, fault injection) is stale whenever the image is
+    opened again. Nothing else is touched.
     """
     removed: list[str] = []
     try:

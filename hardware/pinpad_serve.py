@@ -17,7 +17,7 @@ from firmware_sim.ccid_reader import GEMPC_PINPAD, CcidSerialFirmware
 from firmware_sim.device import Device
 from firmware_sim.iso7816_card import Iso7816Card, LinkProfile
 from hardware.keypad import Keypad, KeypadSocket, LinePlayer, ScriptPlayer, read_script
-from hardware.serial_serve import FirmwareServer, make_firmware
+from hardware.serial_serve import FirmwareServer, make_firmware, run_until_stopped
 
 CCID_TWIN = "/usr/lib/pcsc/drivers/serial/libccidtwin.so"
 
@@ -104,12 +104,4 @@ def serve_pinpad_cli(devices: list[Device], path: str | None, baud: int | None, 
         say(f"keypad: JSON lines on {keypad_socket}, e.g. {{\"keys\": \"123456 OK\", \"wait\": 30}}")
     if keys == "-":
         say("keypad: type keys here when the pad asks (123456 OK, CANCEL, BS, CLEAR)")
-    stop = stop or threading.Event()
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        bench.close()
-    return 0
+    return run_until_stopped(bench.close, stop)

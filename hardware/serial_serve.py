@@ -324,6 +324,11 @@ def serve_pty_cli(devices: list[Device], path: str | None, baud: int | None,
           file=sys.stderr, flush=True)
     print(f"reader.conf: DEVICENAME {server.url}:GemCoreSIMPro  LIBPATH /usr/lib/pcsc/drivers/serial/libccidtwin.so",
           file=sys.stderr, flush=True)
+    return run_until_stopped(server.close, stop)
+
+
+def run_until_stopped(close: Callable[[], None], stop: threading.Event | None = None) -> int:
+    """Serve until ``stop`` is set or the process is interrupted, then ``close``; the exit code (0)."""
     stop = stop or threading.Event()
     try:
         while not stop.wait(0.5):
@@ -331,7 +336,7 @@ def serve_pty_cli(devices: list[Device], path: str | None, baud: int | None,
     except KeyboardInterrupt:
         pass
     finally:
-        server.close()
+        close()
     return 0
 
 

@@ -148,29 +148,16 @@ class Escape(Message):
 
 
 @dataclass(frozen=True)
-class Secure(Message):
-    """PC_to_RDR_Secure (CCID rev 1.1 §6.1.11): abData = bPINOperation ‖ the PIN structure as CCID lays it out
-    (:func:`secure_data`, :func:`parse_secure`); answered by a DataBlock with the card's response, or a failure with
-    bError ``ERR_PIN_TIMEOUT`` / ``ERR_PIN_CANCELLED``."""
+class Secure(XfrBlock):
+    """PC_to_RDR_Secure (CCID rev 1.1 §6.1.11): the header of an XfrBlock (bBWI, wLevelParameter), abData =
+    bPINOperation ‖ the PIN structure as CCID lays it out (:func:`secure_data`, :func:`parse_secure`); answered
+    by a DataBlock with the card's response, or a failure with bError ``ERR_PIN_TIMEOUT`` / ``ERR_PIN_CANCELLED``."""
 
     TYPE: ClassVar[int] = 0x69
-    data: bytes = b""
-    bwi: int = 0
-    level: int = 0  # wLevelParameter
 
     @property
     def pin_operation(self) -> int | None:
         return self.data[0] if self.data else None
-
-    def _specific(self) -> tuple[int, int, int]:
-        return (self.bwi, self.level & 0xFF, self.level >> 8)
-
-    def _data(self) -> bytes:
-        return self.data
-
-    @classmethod
-    def _from(cls, slot: int, seq: int, b7: int, b8: int, b9: int, data: bytes) -> Message:
-        return cls(slot, seq, data, b7, b8 | b9 << 8)
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,15 @@ def _extra_digit(min_digits: int, max_digits: int) -> int:
 
 
 # --- the structures -----------------------------------------------------------------------------------------------
+def _check_data_length(data: bytes, header: int, what: str) -> None:
+    """A part 10 structure: ``header`` bytes ending with ulDataLength (4, little-endian), then abData, an APDU."""
+    if len(data) < header + 4:
+        raise PinPadError(f"{what} of {len(data)} bytes is shorter than {header} + an APDU")
+    n = int.from_bytes(data[header - 4:header], "little")
+    if header + n != len(data):
+        raise PinPadError(f"ulDataLength {n} does not match the {len(data) - header} bytes of abData")
+
+
 @dataclass(frozen=True)
 class PinVerify:
     """PC/SC part 10 PIN_VERIFY_STRUCTURE (what FEATURE_VERIFY_PIN_DIRECT takes); ``template`` is abData, the APDU
@@ -213,11 +222,7 @@ class PinVerify:
 
     @classmethod
     def from_part10(cls, data: bytes) -> PinVerify:
-        if len(data) < cls.HEADER + 4:
-            raise PinPadError(f"PIN_VERIFY_STRUCTURE of {len(data)} bytes is shorter than {cls.HEADER} + an APDU")
-        n = int.from_bytes(data[15:19], "little")
-        if cls.HEADER + n != len(data):
-            raise PinPadError(f"ulDataLength {n} does not match the {len(data) - cls.HEADER} bytes of abData")
+        _check_data_length(data, cls.HEADER, "PIN_VERIFY_STRUCTURE")
         extra = int.from_bytes(data[5:7], "little")
         return cls(bytes(data[19:]), PinFormat.from_bytes(data[2], data[3], data[4]), extra >> 8, extra & 0xFF,
                    data[0], data[1], data[7], data[8], int.from_bytes(data[9:11], "little"), data[11],
@@ -267,11 +272,7 @@ class PinModify:
 
     @classmethod
     def from_part10(cls, data: bytes) -> PinModify:
-        if len(data) < cls.HEADER + 4:
-            raise PinPadError(f"PIN_MODIFY_STRUCTURE of {len(data)} bytes is shorter than {cls.HEADER} + an APDU")
-        n = int.from_bytes(data[20:24], "little")
-        if cls.HEADER + n != len(data):
-            raise PinPadError(f"ulDataLength {n} does not match the {len(data) - cls.HEADER} bytes of abData")
+        _check_data_length(data, cls.HEADER, "PIN_MODIFY_STRUCTURE")
         extra = int.from_bytes(data[7:9], "little")
         return cls(bytes(data[24:]), PinFormat.from_bytes(data[2], data[3], data[4]), extra >> 8, extra & 0xFF,
                    data[5], data[6], data[9], data[0], data[1], data[10], data[11],

@@ -97,10 +97,7 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PeerRe
     finally:
         for p in out.values():
             p.server.close()
-        rest = [e for e in daemon.entries if e not in mine]   # leave the shared daemon without our dead ptys
-        daemon.stop()
-        if rest:
-            daemon.start(rest)
+        daemon.withdraw(mine)                                  # leave the shared daemon without our dead ptys
 
 
 def test_pyscard_sees_card_and_psam_readers(peers: dict[str, PeerReader]):

@@ -116,10 +116,7 @@ def pads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Bench]]
     finally:
         for b in benches.values():
             b.bench.close()
-        rest = [e for e in daemon.entries if e not in mine]   # leave the shared daemon without our dead ptys
-        daemon.stop()
-        if rest:
-            daemon.start(rest)
+        daemon.withdraw(mine)                                  # leave the shared daemon without our dead ptys
 
 
 # --- PC/SC: libccid drives the pad ----------------------------------------------------------------------------------

@@ -264,6 +264,13 @@ class PrivatePcscd:
         self.stop()
         return self.start(entries)
 
+    def withdraw(self, reader_conf_entries: list[str]) -> None:
+        """Run on without these entries (their ptys or ports are gone): restart with the rest, or stop."""
+        rest = [e for e in self.entries if e not in reader_conf_entries]
+        self.stop()
+        if rest:
+            self.start(rest)
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
