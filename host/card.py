@@ -140,11 +140,12 @@ class SSCard:
         return it.decode_value(self.read_item_raw(ef, it))
 
     def read_file(self, path: str) -> dict[str, str]:
+        """Every item of a record file, e.g. ``read_file('SSSE/EF06')`` (see :meth:`read_values`)."""
         df, ef = self.profile.find_file(path)
         if not isinstance(ef, RecordFile):
             raise ValueError(f"{path} is not a record file")
         self.enter(df.name)
-        return {it.name: it.decode_value(self.read_item_raw(ef, it)) for it in ef.items}
+        return self.read_values(ef)
 
     def read_binary(self, ef: BinaryFile) -> bytes:
         """The whole transparent file, in chunks of at most 255 bytes (short APDUs work on every reader)."""

@@ -101,10 +101,6 @@ class Terminal:
         return self.psam
 
     # --- authentication through the PSAM (docs/design.md §3 "Process key") ---------------------------
-    @property
-    def card_factor(self) -> bytes:
-        return crypto.card_factor(self.card.atr)
-
     def factors(self) -> tuple[bytes, bytes, bytes]:
         """card ‖ city ‖ province factors of the card in the slot (the region from its card ID code)."""
         return crypto.factors(self.card.region(), self.card.atr)

@@ -213,7 +213,6 @@ class CardProfile:
     pin_tries: int = 3
     default_pin: str = "123456"
     pin_admin_key: int = 0x06            # EXTERNAL AUTHENTICATE needed before PIN UNBLOCK and RELOAD
-    challenge_length: int = 8
 
     def df(self, ref: str | bytes | int) -> DFSpec:
         for d in self.dfs:
@@ -454,10 +453,6 @@ def normalise_version(text: str) -> str:
 PSAM_KEYS: tuple[KeySpec, ...] = tuple({k.psam: k for p in PROFILES.values() for d in p.dfs for k in d.keys}.values())
 PSAM_TERMINAL_SFI = 0x16   # EF16 terminal number, READ BINARY 00 B0 96 00 06
 PSAM_PUBLIC_SFI = 0x15     # EF15 public data (PSAM serial …), READ BINARY 00 B0 95 00 0F
-
-
-def psam_key_for(name: str) -> KeySpec:
-    return key_spec(name)
 
 
 #: The PSAM application holding the keys of each algorithm, by AID and by FID (DF01, DF02).
