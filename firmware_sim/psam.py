@@ -56,6 +56,9 @@ class PsamOS(SimulatedDevice):
             C.SELECT.ins: self._select, C.READ_BINARY.ins: self._read_binary, C.PSAM_INIT.ins: self._init,
             C.PSAM_INIT_VENDOR.ins: self._init, C.PSAM_COMPUTE.ins: self._compute,
         }
+        # Card keys already derived, by (stored key, factors): the same card's next INIT skips the
+        # diversification. Holds only what the stored keys give anyway; bounded.
+        self._derived: dict[tuple[Alg, bytes, bytes], bytes] = {}
         self._reset_volatile()
 
     @classmethod
@@ -171,11 +174,23 @@ class PsamOS(SimulatedDevice):
         if levels == 0 or n not in (8 * levels, 8 * levels + 8):
             raise CardStatus(SW.WRONG_LENGTH)
         stored = self._find_key(cmd.p1, cmd.p2)
-        key = crypto.derive(self.app, stored.value, [cmd.data[8 * i:8 * i + 8] for i in range(levels)])
+        key = self._derive(stored.value, cmd.data[:8 * levels])
         if n == 8 * levels + 8:
             key = crypto.process_key(self.app, key, cmd.data[-8:])
         self.work_key, self.work_usage = key, cmd.p1 & 0x1F
         return _OK
+
+    def _derive(self, root: bytes, factors: bytes) -> bytes:
+        """``root`` diversified by ``factors`` (8 bytes each, lowest level first)."""
+        assert self.app is not None
+        cache_key = (self.app, root, factors)
+        key = self._derived.get(cache_key)
+        if key is None:
+            if len(self._derived) >= 64:
+                self._derived.clear()
+            key = crypto.derive(self.app, root, [factors[i:i + 8] for i in range(0, len(factors), 8)])
+            self._derived[cache_key] = key
+        return key
 
     def _compute(self, cmd: CommandAPDU) -> bytes:
         """``80 FA``: P1 00 encipher (ECB), P1 05 CBC-MAC with the IV in front; data a whole number of blocks."""

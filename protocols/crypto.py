@@ -3,7 +3,8 @@ internal and external authentication, secure messaging, enciphered LV fields and
 (docs/design.md §3; each recipe as real cards and production terminals compute it).
 
 Sans-I/O: standard library and ``cryptography`` only. Everything takes and returns ``bytes``.
-Cipher objects are cached per key because these functions sit on the card emulator's hot paths.
+ECB cipher contexts are cached per key because these functions sit on the card emulator's
+hot paths: an ECB context keeps no state between whole blocks, so one context serves every call.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import hmac
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES  # cryptography >= 43 keeps 3DES here
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, CipherContext, algorithms, modes
 
 from protocols.atr import historical_bytes
 
@@ -78,18 +79,37 @@ def _check_blocks(alg: Alg, data: bytes) -> None:
         raise ValueError(f"data length {len(data)} is not a multiple of the {alg.name} block size")
 
 
+# ECB contexts by (decrypt?, algorithm, key). A caller takes a context out while it uses it and puts it back,
+# so two threads never share one (the one that finds none makes its own); emptied when it reaches its bound.
+_CONTEXTS: dict[tuple[bool, Alg, bytes], CipherContext] = {}
+_CONTEXTS_BOUND = 256
+
+
+def _ecb_update(decrypt: bool, alg: Alg, key: bytes, data: bytes) -> bytes:
+    slot = (decrypt, alg, key)
+    context = _CONTEXTS.pop(slot, None)
+    if context is None:
+        cipher = _ecb(alg, key)
+        context = cipher.decryptor() if decrypt else cipher.encryptor()
+    out = context.update(data)
+    if len(_CONTEXTS) >= _CONTEXTS_BOUND:
+        _CONTEXTS.clear()
+    _CONTEXTS[slot] = context
+    return out
+
+
 def ecb_encrypt(alg: Alg, key: bytes, data: bytes) -> bytes:
     """ECB-encrypt ``data`` (a whole number of blocks) under ``key``."""
     alg = Alg(alg)
     _check_blocks(alg, data)
-    return _ecb(alg, bytes(key)).encryptor().update(data)
+    return _ecb_update(False, alg, bytes(key), data)
 
 
 def ecb_decrypt(alg: Alg, key: bytes, data: bytes) -> bytes:
     """ECB-decrypt ``data`` (a whole number of blocks) under ``key``."""
     alg = Alg(alg)
     _check_blocks(alg, data)
-    return _ecb(alg, bytes(key)).decryptor().update(data)
+    return _ecb_update(True, alg, bytes(key), data)
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
@@ -139,7 +159,7 @@ def cbc_mac_block(alg: Alg, key: bytes, data: bytes, iv: bytes = b"") -> bytes:
         first = key[:8] if alg is Alg.DES3 else key
         cbc = Cipher(_algorithm(alg, first), modes.CBC(chain)).encryptor()
         chain = cbc.update(head)[-block:]
-    return _ecb(alg, key).encryptor().update(_xor(chain, last))
+    return _ecb_update(False, alg, key, _xor(chain, last))
 
 
 def mac(alg: Alg, key: bytes, data: bytes, iv: bytes = b"") -> bytes:

@@ -149,6 +149,19 @@ def test_diversify_and_compute_match_the_card_keys() -> None:
     assert block[:4] == crypto.mac(Alg.DES3, stk, b"\x84\x1E\x00\x00\x04", iv)
 
 
+def test_one_psam_serves_card_after_card() -> None:
+    """A PSAM keeps no card's key for the next: two cards in turn, then the first again, each gets its own."""
+    psam = powered()
+    assert run(psam, DES3_APP)[1] == 0x9000
+    first = demo_card("guangzhou-gen2")
+    other_atr = first.atr[:-8] + bytes(8 - i for i in range(8))
+    for atr in (first.atr, other_atr, first.atr):
+        card_f, city_f, _ = crypto.factors("440100", atr)
+        assert run(psam, "BFDE470A" + lc(card_f + city_f))[1] == 0x9000
+        rk = crypto.derive_card_key(Alg.DES3, test_issuer_keys(Alg.DES3).keys["RK"], "440100", atr)
+        assert collect(psam, "80FA000008" + "00" * 8) == crypto.ecb_encrypt(Alg.DES3, rk, bytes(8))
+
+
 def _card(name: str) -> CardOS:
     cos = CardOS(demo_card(name))
     cos.power_on()

@@ -454,3 +454,24 @@ def test_equal() -> None:
 def test_sm3_published_vector() -> None:
     # GB/T 32905-2016 example 1
     assert crypto.sm3(b"abc") == H("66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0")
+
+
+def test_cached_ecb_contexts_answer_as_fresh_ciphers() -> None:
+    """ECB contexts are kept per key: across more keys than the cache holds, both directions and both
+    algorithms interleaved, every answer is what a fresh cipher gives."""
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    def fresh(alg: Alg, key: bytes, data: bytes, decrypt: bool) -> bytes:
+        algorithm = algorithms.SM4(key) if alg is SM4 else TripleDES(key + key[:8])
+        cipher = Cipher(algorithm, modes.ECB())
+        context = cipher.decryptor() if decrypt else cipher.encryptor()
+        return context.update(data) + context.finalize()
+
+    for round_ in range(2):
+        for i in range(300):
+            key = bytes([i % 256, i // 256, round_]) + bytes(range(13))
+            for alg, size in ((DES, 8), (SM4, 16)):
+                data = bytes([i % 256]) * size * (1 + i % 3)
+                assert crypto.ecb_encrypt(alg, key, data) == fresh(alg, key, data, False)
+                assert crypto.ecb_decrypt(alg, key, data) == fresh(alg, key, data, True)
