@@ -4,7 +4,8 @@
 Each text message is one request, ``{"function": "iReadCardBas", "iType": 3}`` (parameters named as in the
 C prototypes: ``iType``, ``iAuthType``, ``pCardInfo``, ``pFileAddr``, ``pWriteData``, ``pKey``; an optional
 ``id`` is echoed), and gets one answer ``{"code": 0, "output": "…", "function": "…"}`` with the codes and
-output strings of ``host.standard``. Vendor extras: ``iReadPhoto`` (``<base64 JPEG>|``), ``iGetReaderInfo``.
+output strings of ``host.standard``. Vendor extras: ``iReadPhoto`` (``<base64 JPEG>|``; ``|`` when the card holds no
+photo), ``iGetReaderInfo``.
 
 Safety: any web page the counter PC opens could otherwise read and write the card through the bridge, so
 

@@ -15,7 +15,7 @@ from protocols import crypto
 from protocols.atr import historical_bytes
 from protocols.apdu import CommandAPDU
 from protocols.crypto import Alg
-from protocols.errors import AuthenticationFailed, NoPsam
+from protocols.errors import AuthenticationFailed, CardError, NoPsam
 from protocols.profile import BinaryFile, Cond, KeyUse, RecordFile, normalise_version
 
 from host.card import SSCard, check
@@ -52,6 +52,22 @@ class BasicInfo:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+#: Items a counter shows beyond iReadCardBas, by file: (pFileAddr-style path, item names).
+HOLDER_ITEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("SSSEEF0D", ("first_region",)),
+    ("DF01EF0A", ("nationality",)),
+    ("DF01EF06", ("residence_region",)),
+)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """What ``sscard read`` shows: the basic information and the ``HOLDER_ITEMS`` the card let us read."""
+
+    basic: BasicInfo
+    items: dict[str, str]
 
 
 class Terminal:
@@ -159,20 +175,32 @@ class Terminal:
         gen3 the terminal too (RKSSSE, key 0A) before EF06 is read. Each file is read with one READ RECORD
         (all records) where the card supports it."""
         with self.session():
-            card = self.card
-            card.select_df("SSSE")
-            ssse = card.profile.ssse
-            if authenticate is None:
-                authenticate = self.psam is not None
-            terminal = self.psam.terminal_number() if self.psam is not None else ""
-            ef05, ef06 = ssse.ef("EF05"), ssse.ef("EF06")
-            assert isinstance(ef05, RecordFile) and isinstance(ef06, RecordFile)
-            v05 = card.read_values(ef05)
-            if authenticate:
-                self.authenticate_card()
-            if ef06.read.cond is not Cond.FREE:
-                self._read_access("SSSE", ef06.read.cond, ef06.read.key_id)
-            v06 = card.read_values(ef06)
+            return self._basic_info(authenticate)
+
+    def read_holder(self, authenticate: bool | None = None) -> Holder:
+        """The basic information and, in the same session, the other coded items a counter shows
+        (``HOLDER_ITEMS``: first application region, nationality, residence region). An item whose file the
+        card lacks, or that needs a key the terminal cannot use (no PSAM, ``authenticate`` False, the PSAM
+        lacks the key), is left out rather than failing the read."""
+        with self.session():
+            basic = self._basic_info(authenticate)
+            return Holder(basic, self._holder_items(basic.authenticated))
+
+    def _basic_info(self, authenticate: bool | None) -> BasicInfo:
+        card = self.card
+        card.select_df("SSSE")
+        ssse = card.profile.ssse
+        if authenticate is None:
+            authenticate = self.psam is not None
+        terminal = self.psam.terminal_number() if self.psam is not None else ""
+        ef05, ef06 = ssse.ef("EF05"), ssse.ef("EF06")
+        assert isinstance(ef05, RecordFile) and isinstance(ef06, RecordFile)
+        v05 = card.read_values(ef05)
+        if authenticate:
+            self.authenticate_card()
+        if ef06.read.cond is not Cond.FREE:
+            self._read_access("SSSE", ef06.read.cond, ef06.read.key_id)
+        v06 = card.read_values(ef06)
         return BasicInfo(
             region=v05["card_id"][:6], ssn=v06["ssn"], card_number=v05["card_number"][:9],
             card_id=v05["card_id"], name=v06["name"] + v06.get("name_ext", ""),
@@ -180,6 +208,38 @@ class Terminal:
             terminal_number=terminal, card_type=v05["card_type"], init_org=v05["init_org"], sex=v06["sex"],
             ethnicity=v06["ethnicity"], birthplace=v06["birthplace"], birth_date=v06["birth_date"],
             algorithm=Alg(card.alg).name, authenticated=bool(authenticate))
+
+    def _holder_items(self, use_keys: bool) -> dict[str, str]:
+        """The items of ``HOLDER_ITEMS`` this card and terminal can read, one READ RECORD each (not the whole
+        file: the files hold personal items the view does not show). A DF whose selection or authentication
+        failed is not tried again, so a wrong key costs the card one try at most."""
+        values: dict[str, str] = {}
+        given_up: set[str] = set()
+        authenticated: set[int] = set()        # keys authenticated in the current DF
+        for path, names in HOLDER_ITEMS:
+            df, ef = self.card.profile.find_file(path)
+            assert isinstance(ef, RecordFile)
+            key_id = ef.read.key_id if ef.read.cond is not Cond.FREE else None
+            if df.name in given_up or (key_id is not None and (not use_keys or self.psam is None)):
+                continue
+            try:
+                if self.card.current_df is None or self.card.current_df.name != df.name:
+                    authenticated.clear()      # selecting another DF resets the card's security state
+                self.card.enter(df.name)
+                if key_id is not None and key_id not in authenticated:
+                    self._read_access(df.name, ef.read.cond, key_id)
+                    authenticated.add(key_id)
+            except (CardError, NoPsam, ValueError, KeyError):
+                given_up.add(df.name)
+                self.card.current_df = None
+                continue
+            for name in names:
+                item = ef.item(name)
+                try:
+                    values[name] = item.decode_value(self.card.read_item_raw(ef, item))
+                except (CardError, ValueError):
+                    pass                          # the card lacks the file or the item: not shown
+        return values
 
     def read_items(self, path: str, items: list[str] | None = None) -> dict[str, str]:
         """Items of one record file, authenticating first when its read condition needs a key."""
@@ -197,13 +257,15 @@ class Terminal:
             return {name: values[name] for name in chosen if name in values}
 
     def read_photo(self) -> bytes:
-        """EF08 (photo, JPEG) after the read authentication it needs."""
+        """EF08 (photo, JPEG) after the read authentication it needs; b"" when the card holds no photo."""
         with self.session():
             self.card.select_df("SSSE")
             ef = self.card.profile.ssse.ef("EF08")
             assert isinstance(ef, BinaryFile)
             self._read_access("SSSE", ef.read.cond, ef.read.key_id)
             data = self.card.read_binary(ef)
+        if not data.strip(b"\x00\xFF"):
+            return b""                                 # never written: all 00 (or FF, the erased state)
         end = data.rfind(b"\xFF\xD9")
         return data[:end + 2] if end >= 0 else data.rstrip(b"\x00")
 

@@ -1,60 +1,186 @@
-"""``sscard read``: the card holder's basic information (EF05, EF06), as a table or JSON."""
+"""``sscard read``: the card holder's view (EF05, EF06 and the other coded items a counter shows), as a table or
+JSON; ``--photo FILE`` saves the photo (EF08).
+
+Codes are shown with their names from the tables in ``protocols`` (region codes GB/T 2260, ethnicity GB 3304,
+nationality GB/T 2659, sex GB/T 2261.1); a code a table does not have is shown as it is, marked unknown. Region
+names are Chinese in every language: the official lists have no English names. A card past its expiry date, or
+before its issue date, gets one warning line on stderr; the exit code stays 0.
+"""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import os
+import sys
 from typing import Any
 
 from host.cli.columns import display_width
-from host.cli.exits import EXIT_OK
+from host.cli.exits import EXIT_CARD, EXIT_OK
 from host.cli.options import reader_arg
 from host.spec import open_terminal
-from host.terminal import BasicInfo
-from protocols.regions import region_name
+from host.terminal import BasicInfo, Holder
+from protocols import holder_codes
+from protocols.codecs import check_date
+from protocols.holder_codes import Named
+from protocols.regions import lookup
 
+LANGS = ("zh", "en", "both")
+
+# (key, Chinese label, English label), in the order the table shows them; keys of BasicInfo or Holder.items.
 LABELS = (
     ("name", "姓名", "Name"), ("ssn", "社会保障号码", "Social security number"),
     ("card_number", "卡号", "Card number"), ("region", "发卡地区", "Issuing region"),
     ("issue_date", "发卡日期", "Issue date"), ("expiry_date", "有效期至", "Expiry date"),
     ("spec_version", "规范版本", "Card version"), ("card_id", "卡识别码", "Card identification code"),
-    ("sex", "性别", "Sex"), ("birth_date", "出生日期", "Birth date"),
+    ("card_type", "卡的类别", "Card type"),
+    ("sex", "性别", "Sex"), ("ethnicity", "民族", "Ethnicity"), ("birthplace", "出生地", "Birthplace"),
+    ("birth_date", "出生日期", "Birth date"), ("nationality", "国籍", "Nationality"),
+    ("first_region", "初次申领地", "First application region"), ("residence_region", "常住地", "Residence region"),
     ("terminal_number", "终端机编号", "Terminal number"), ("authenticated", "卡片认证", "Card authenticated"),
 )
+REGION_KEYS = ("region", "birthplace", "first_region", "residence_region")
+DATE_KEYS = ("issue_date", "expiry_date", "birth_date")
+UNKNOWN_REGION = Named("未知地区", "unknown region")
+UNKNOWN_ETHNICITY = Named("未知民族", "unknown ethnicity")
+UNKNOWN_NATIONALITY = Named("未知国籍", "unknown nationality")
+
+
+def pick(named: Named, lang: str) -> str:
+    """The Chinese, the English, or both ('男 male')."""
+    return named.zh if lang == "zh" else named.en if lang == "en" else f"{named.zh} {named.en}"
 
 
 def _date(d: str) -> str:
     return f"{d[:4]}-{d[4:6]}-{d[6:]}" if len(d) == 8 else d
 
 
-def format_basic_info(info: BasicInfo) -> str:
-    values = info.as_dict()
-    values["region"] = f"{info.region} {region_name(info.region)}"
-    for k in ("issue_date", "expiry_date", "birth_date"):
-        values[k] = _date(str(values[k]))
-    values["sex"] = {"1": "男 male", "2": "女 female"}.get(info.sex, info.sex)
-    values["authenticated"] = ("是 yes (" + info.algorithm + ")") if info.authenticated else "否 no"
-    labels = [f"{zh} {en}" for _, zh, en in LABELS]
-    width = max(display_width(label) for label in labels)
-    return "\n".join(label + " " * (width - display_width(label) + 2) + str(values[key])
-                     for label, (key, _, _) in zip(labels, LABELS))
+def region_text(code: str, lang: str) -> str:
+    """'440106 广东省广州市天河区'; a retired code says since when; an unknown one says so."""
+    if not code:
+        return ""
+    region = lookup(code)
+    if region is None:
+        return f"{code} {pick(UNKNOWN_REGION, lang)}"
+    text = f"{code} {region.name}"
+    if region.retired is not None:
+        y = region.retired
+        text += {"zh": f"（{y}年起停用）", "en": f" (code retired {y})"}.get(lang, f"（{y}年起停用 code retired {y}）")
+    return text
+
+
+def _coded(code: str, named: Named | None, unknown: Named, lang: str) -> str:
+    if not code:
+        return ""
+    return f"{code} {pick(named or unknown, lang)}"
+
+
+def view_values(holder: Holder, lang: str = "both") -> dict[str, str]:
+    """Every row's text by key; items the card did not give are left out."""
+    info = holder.basic
+    values = {key: str(value) for key, value in info.as_dict().items()}
+    values.update(holder.items)
+    for key in REGION_KEYS:
+        if key in values:
+            values[key] = region_text(values[key], lang)
+    for key in DATE_KEYS:
+        values[key] = _date(values[key])
+    sex = holder_codes.sex(info.sex)
+    values["sex"] = pick(sex, lang) if sex else info.sex
+    values["ethnicity"] = _coded(info.ethnicity, holder_codes.ethnicity(info.ethnicity), UNKNOWN_ETHNICITY, lang)
+    if "nationality" in values:
+        code = holder.items["nationality"]
+        values["nationality"] = _coded(code, holder_codes.nationality(code), UNKNOWN_NATIONALITY, lang)
+    answer = pick(Named("是", "yes") if info.authenticated else Named("否", "no"), lang)
+    values["authenticated"] = answer + (f" ({info.algorithm})" if info.authenticated else "")
+    return values
+
+
+def format_holder(holder: Holder, lang: str = "both") -> str:
+    """The table: one row per item, labels aligned by display width (CJK characters take two columns)."""
+    values = view_values(holder, lang)
+    rows = [(pick(Named(zh, en), lang), values[key]) for key, zh, en in LABELS if key in values]
+    width = max(display_width(label) for label, _ in rows)
+    return "\n".join(label + " " * (width - display_width(label) + 2) + value for label, value in rows)
+
+
+def format_basic_info(info: BasicInfo, lang: str = "both") -> str:
+    """The table for the basic information alone (no other items)."""
+    return format_holder(Holder(info, {}), lang)
+
+
+def _day(d: str) -> dt.date | None:
+    try:
+        return check_date(d)
+    except ValueError:
+        return None
+
+
+def validity(info: BasicInfo, today: dt.date) -> str:
+    """'expired' (today is after the expiry date), 'not_yet_valid' (before the issue date), 'valid', or
+    'unknown' when the card's dates are not full dates (unset, or ASCII years on early cards)."""
+    issued, expires = _day(info.issue_date), _day(info.expiry_date)
+    if expires is not None and today > expires:
+        return "expired"
+    if issued is not None and today < issued:
+        return "not_yet_valid"
+    return "valid" if issued is not None and expires is not None else "unknown"
+
+
+def validity_warning(info: BasicInfo, today: dt.date, lang: str = "both") -> str | None:
+    """One line for an expired or not-yet-valid card, None otherwise."""
+    state = validity(info, today)
+    if state == "expired":
+        d = _date(info.expiry_date)
+        zh, en = f"卡已过期（有效期至 {d}）", f"the card has expired (expiry date {d})"
+    elif state == "not_yet_valid":
+        d = _date(info.issue_date)
+        zh, en = f"卡尚未生效（发卡日期 {d}）", f"the card is not valid yet (issue date {d})"
+    else:
+        return None
+    return {"zh": f"警告：{zh}", "en": f"warning: {en}"}.get(lang, f"警告 warning: {zh} {en}")
+
+
+def save_photo(path: str, photo: bytes) -> None:
+    """Write the photo's bytes as they are; a new file is created ``0600`` (it is personal data)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(photo)
 
 
 def add_parser(sub: Any) -> None:
-    sp = sub.add_parser("read", help="read the card holder's basic information (EF05, EF06)")
+    sp = sub.add_parser("read", help="read the card holder's information (EF05, EF06 and the coded items)")
     reader_arg(sp)
-    sp.add_argument("--json", action="store_true", help="one JSON object instead of a table")
-    sp.add_argument("--no-auth", action="store_true", help="skip card authentication through the PSAM")
+    sp.add_argument("--json", action="store_true", help="one JSON object (the codes as the card holds them)")
+    sp.add_argument("--no-auth", action="store_true",
+                    help="skip authentication through the PSAM (and the items that need a key)")
+    sp.add_argument("--photo", metavar="FILE", help="save the holder's photo (JPEG, EF08) to FILE")
+    sp.add_argument("--lang", choices=LANGS, default="both", help="labels and names: zh, en or both (default)")
     sp.set_defaults(func=cmd_read)
 
 
 def cmd_read(args: argparse.Namespace) -> int:
     term = open_terminal(args.reader)
     try:
-        info = term.read_basic_info(authenticate=None if not args.no_auth else False)
+        holder = term.read_holder(authenticate=None if not args.no_auth else False)
+        photo = term.read_photo() if args.photo else None
     finally:
         term.close()
+    today = dt.date.today()
     if args.json:
-        print(json.dumps(info.as_dict(), ensure_ascii=False))
+        data = holder.basic.as_dict()
+        data.update({name: holder.items.get(name) for name in ("nationality", "first_region", "residence_region")})
+        data["validity"] = validity(holder.basic, today)
+        print(json.dumps(data, ensure_ascii=False))
     else:
-        print(format_basic_info(info))
+        print(format_holder(holder, args.lang))
+    warning = validity_warning(holder.basic, today, args.lang)
+    if warning:
+        print(f"sscard: {warning}", file=sys.stderr)
+    if photo is not None:
+        if not photo:
+            none = {"zh": f"卡内没有照片，未写入 {args.photo}", "en": f"the card holds no photo; {args.photo} not written"}
+            print("sscard: " + none.get(args.lang, f"{none['zh']} · {none['en']}"), file=sys.stderr)
+            return EXIT_CARD
+        save_photo(args.photo, photo)
     return EXIT_OK

@@ -328,7 +328,8 @@ class SSCardDriver:
 
     # --- vendor extras --------------------------------------------------------------------------------------
     def iReadPhoto(self, iType: int) -> Result:
-        """Vendor extra: the holder's photo (SSSE EF08) as base64 JPEG, ``<base64>|`` (needs RKSSSE via the PSAM)."""
+        """Vendor extra: the holder's photo (SSSE EF08) as base64 JPEG, ``<base64>|`` (needs RKSSSE via the PSAM);
+        an empty field, ``|``, when the card holds no photo."""
         def flow(term: Terminal) -> str:
             return join_fields([base64.b64encode(term.read_photo()).decode("ascii")])
         return self._run(iType, flow)

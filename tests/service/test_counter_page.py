@@ -58,6 +58,19 @@ def test_counter_page_shows_holder_and_photo(images, tmp_path):
     keep(png)
 
 
+def test_counter_page_says_no_photo_for_a_card_without_one(images, tmp_path):
+    driver = SSCardDriver(images.terminal(images.card("gen2", photo=b"")))
+    with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE)) as bg:
+        with open_page(f"http://127.0.0.1:{bg.port}/?auto=1#token={bg.bridge.token}") as page:
+            page.wait_for(DONE)
+            assert page.evaluate("document.body.dataset.state") == "done", text(page, "status")
+            assert text(page, "name") == "陈晓明"
+            assert text(page, "photo-note") == "无照片 no photo"
+            assert page.evaluate("getComputedStyle(document.getElementById('photo-empty')).display") != "none"
+            assert page.evaluate("getComputedStyle(document.getElementById('photo')).display") == "none"
+            keep(page.screenshot(tmp_path / "counter-page-no-photo.png"))
+
+
 def test_counter_page_reports_a_missing_card(images, tmp_path):
     term = images.terminal(images.card("gen2"))
     term.card_reader.remove()

@@ -303,6 +303,11 @@ def test_read_photo_and_reader_info(make_driver):
     assert driver.iGetReaderInfo() == (0, "SIM0001|440300000009|")
 
 
+def test_read_photo_of_a_card_without_one_is_an_empty_field(images):
+    driver = SSCardDriver(images.terminal(images.card("gen2", photo=b"")))
+    assert driver.iReadPhoto(3) == (0, "|")
+
+
 def test_spec_string_constructor_reads_demo_card():
     driver = SSCardDriver("sim:shenzhen-gen3")
     code, out = driver.iReadCardBas(3)
