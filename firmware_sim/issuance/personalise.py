@@ -205,10 +205,12 @@ def read_jpeg(path: Path | str, what: str = "photo") -> bytes:
 
 # --- image files ----------------------------------------------------------------------------------------
 def write_new_card(out: Path, person: Mapping[str, str], *, profile: str, region: str, serial: int,
-                   photo: bytes = b"", pin: str = "", issuer: IssuerKeys | None = None) -> bytes:
-    """Personalise a card image to ``out`` (atomically); returns its ATR."""
+                   photo: bytes = b"", pin: str = "", issuer: IssuerKeys | None = None,
+                   replace: bool = True) -> bytes:
+    """Personalise a card image to ``out`` (atomically); returns its ATR. ``replace=False``: an image already at
+    ``out`` is kept and ``FileExistsError`` raised."""
     card = new_card(person, profile=profile, region=region, serial=serial, photo=photo, pin=pin, issuer=issuer)
-    _write_image(Path(out), dumps(card.to_json()))
+    _write_image(Path(out), dumps(card.to_json()), replace=replace)
     return card.atr
 
 
@@ -219,7 +221,7 @@ def write_new_psam(out: Path, region: str, terminal: str, issuers: tuple[IssuerK
     return psam.terminal
 
 
-def _write_image(out: Path, text: str) -> None:
+def _write_image(out: Path, text: str, replace: bool = True) -> None:
     """Write a new image (``0600``; an existing file keeps its mode) and drop temp files of killed writes."""
     remove_stale_temporaries(out.parent, out.name)
-    atomic_write(out, text)
+    atomic_write(out, text, replace=replace)

@@ -161,7 +161,9 @@ def test_rerun_and_workers_write_identical_images(tmp_path: Path) -> None:
     path = write_csv(tmp_path, rows)
     one = issue(path, tmp_path / "a")
     two = run_batch(read_people(path), BatchConfig(tmp_path / "b", photo_dir=tmp_path), workers=2)
-    again = issue(path, tmp_path / "a")
+    kept = issue(path, tmp_path / "a")                       # images already there are kept …
+    assert kept.issued == 0 and len(kept.errors) == 600 and all(e.exists for e in kept.errors)
+    again = issue(path, tmp_path / "a", force=True)          # … unless forced
     assert one.issued == two.issued == again.issued == 600
     for p in (tmp_path / "a").glob("*.json"):
         assert p.read_bytes() == (tmp_path / "b" / p.name).read_bytes()
