@@ -23,6 +23,7 @@ from firmware_sim.issuance.personalise import read_jpeg, write_new_card
 from host.cli.exits import EXIT_OK, EXIT_USAGE
 from host.cli.options import issuer_keys
 from protocols.keys import IssuerKeys
+from protocols.pin import PinFormatError, check_pin
 
 
 def add_parser(sub: Any) -> None:
@@ -39,7 +40,7 @@ def add_parser(sub: Any) -> None:
     cn.add_argument("--serial", type=int, default=1)
     cn.add_argument("--issue-date")
     cn.add_argument("--expiry-date")
-    cn.add_argument("--initial-pin")
+    cn.add_argument("--initial-pin", help="6 digits (default 123456)")
     cn.add_argument("--photo", help="JPEG file for EF08 (at most 4096 bytes)")
     cn.add_argument("--issuer-keys", metavar="KEYS.json", help="issuer key set (default: the test-only set)")
     cn.add_argument("--force", action="store_true")
@@ -75,6 +76,11 @@ def cmd_card_new(args: argparse.Namespace) -> int:
         "issue_date": args.issue_date, "expiry_date": args.expiry_date}.items() if v is not None}
     for key, value in person.items():
         check_no_separators(value, f"--{key.replace('_', '-')}")
+    if args.initial_pin:
+        try:
+            check_pin(args.initial_pin, "--initial-pin")     # the PIN rule sscard pin and the interface follow
+        except PinFormatError as exc:
+            raise ValueError(str(exc)) from None
     photo = read_jpeg(args.photo, f"--photo {args.photo}") if args.photo else b""
     out = Path(args.out)
     exists = f"{out} exists: not replaced (use --force to replace it)"
