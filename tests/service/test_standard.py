@@ -195,6 +195,24 @@ def test_write_card_checks_every_value_before_writing(make_driver, data, code):
     assert split_fields(driver.iReadCardBas(1)[1])[4] == "陈晓明"   # nothing was written
 
 
+@pytest.mark.parametrize("addr, data, code, words", [
+    ("SSSEEF06|0D|$", "SSSEEF06|19900230|$", E.ILLEGAL_INPUT, "birth_date (出生日期): not a real calendar date"),
+    ("SSSEEF06|08|$", "SSSEEF06|440106198503127715|$", E.ILLEGAL_INPUT, "ssn (社会保障号码): the check character"),
+    ("SSSEEF06|0A|$", "SSSEEF06|3|$", E.ILLEGAL_INPUT, "sex (性别): not a code of GB/T 2261.1-2003"),
+    ("SSSEEF06|0B|$", "SSSEEF06|57|$", E.ILLEGAL_INPUT, "ethnicity (民族): not a code of GB/T 3304-1991"),
+    ("DF01EF0A|37|$", "DF01EF0A|ZZZ|$", E.ILLEGAL_INPUT, "nationality (国籍)"),
+    # characters and lengths of every value are checked before what any value means: -42 wins over -23
+    ("SSSEEF06|0A|$DF01EF06|28|$", "SSSEEF06|3|$DF01EF06|1391234567890123|$", E.DATA_LENGTH, "phone (联系电话)"),
+])
+def test_write_card_checks_each_value_against_its_item(make_driver, addr, data, code, words):
+    driver, _ = make_driver("gen2")
+    got, out = driver.iWriteCard(1, "", addr, data)
+    assert got == code and words in out, out
+    assert "440106198503127715" not in out
+    info = split_fields(driver.iReadCardBas(1)[1])
+    assert info[1] == "440106198503127719" and info[4] == "陈晓明"      # nothing was written
+
+
 @pytest.mark.parametrize("data", [
     "SSSEEF06|陈|110101199001011237|X|$",          # a value with | would add fields to the outputs
     "SSSEEF06|陈$SSSEEF06|X|$",                      # one with $ a file segment
