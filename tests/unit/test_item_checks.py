@@ -7,20 +7,20 @@ import pytest
 from protocols import codes
 from protocols.item_checks import CHARSET, LENGTH, VALUE, ItemValueError, check_id_number, id_check_character
 from protocols.pin import PIN_DIGITS, PinFormatError, check_pin
-from protocols.profile import GEN1, GEN2, GEN3, RecordFile
+from protocols.profile import GEN1, GEN2, GEN3, CardProfile, Item, RecordFile
 
 EF06 = GEN2.ssse.ef("EF06")
 assert isinstance(EF06, RecordFile)
 
 
-def item(path: str, name: str):  # type: ignore[no-untyped-def]
+def item(path: str, name: str) -> Item:
     _, ef = GEN2.find_file(path)
     assert isinstance(ef, RecordFile)
     return ef.item(name)
 
 
 @pytest.mark.parametrize("prof", [GEN1, GEN2, GEN3], ids=lambda p: p.name)
-def test_every_item_example_passes_its_own_check(prof) -> None:  # type: ignore[no-untyped-def]
+def test_every_item_example_passes_its_own_check(prof: CardProfile) -> None:
     for df in prof.dfs:
         for ef in df.files:
             if isinstance(ef, RecordFile):
