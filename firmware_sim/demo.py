@@ -15,10 +15,10 @@ DEMO_DIR = Path(str(resources.files("firmware_sim") / "demo"))
 # file stem -> (region, profile, serial, person)
 DEMO_PEOPLE: dict[str, tuple[str, str, int, dict[str, str]]] = {
     "guangzhou-gen2": ("440100", "gen2", 0xBF7C7A01, {
-        "name": "陈晓明", "ssn": "440106198503127715", "card_number": "A44010001",
+        "name": "陈晓明", "ssn": "440106198503127719", "card_number": "A44010001",
         "issue_date": "20190315", "expiry_date": "20290315", "ethnicity": "01", "birthplace": "440106"}),
     "shenzhen-gen3": ("440300", "gen3", 0x8593CA02, {
-        "name": "林婉婷", "ssn": "440304199207214528", "card_number": "B44030002",
+        "name": "林婉婷", "ssn": "44030419920721452X", "card_number": "B44030002",
         "issue_date": "20230601", "expiry_date": "20330601", "ethnicity": "01", "birthplace": "440304"}),
     "foshan-gen2": ("440600", "gen2", 0x9915CA03, {
         "name": "欧阳振华", "name_ext": "", "ssn": "440604197011083051", "card_number": "C44060003",

@@ -266,8 +266,12 @@ def _temp_name(path: str) -> str:
     return f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
 
 
-def atomic_write(path: Path | str, text: str, *, durable: bool = True) -> None:
+def atomic_write(path: Path | str, text: str, *, durable: bool = True, replace: bool = True) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (temp file, rename): a reader sees the old file or the new.
+
+    ``replace=False`` never replaces a file that is there: ``FileExistsError`` instead, and nothing is written
+    (the temp file is linked into place, which fails if the name exists, even if another process made it
+    a moment ago).
 
     A new file is created ``0600``; a rewrite keeps the mode (and, where allowed, the owner) of the file it
     replaces. The temp file is ``0600`` from its creation on, so an interrupted write never exposes more.
@@ -295,7 +299,10 @@ def atomic_write(path: Path | str, text: str, *, durable: bool = True) -> None:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _link_new(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -308,6 +315,20 @@ def atomic_write(path: Path | str, text: str, *, durable: bool = True) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _link_new(tmp: str, path: str) -> None:
+    """Put ``tmp`` in place at ``path`` only if nothing is there (``FileExistsError``); ``tmp`` is gone after."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(errno.EEXIST, "exists", path) from None
+    except OSError:                 # a file system without hard links: check, then rename
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "exists", path) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def _process_alive(pid: int) -> bool:

@@ -571,8 +571,27 @@ def parse_spec(spec: str) -> tuple[str, dict[str, object]]:
         key = key.strip().lower()
         if key not in _OPTION_TYPES:
             raise ValueError(f"unknown ccid-serial option {key!r}")
-        options["pps_enabled" if key == "pps" else key] = _OPTION_TYPES[key](value.strip())
+        options["pps_enabled" if key == "pps" else key] = _option(key, value.strip())
     return url, options
+
+
+_EXAMPLES = {"baud": "baud=9600", "protocol": "protocol=1", "response_timeout": "response_timeout=5",
+             "gap_timeout": "gap_timeout=0.5"}
+
+
+def _option(key: str, value: str) -> object:
+    """One option's value, converted; ``ValueError`` naming the option and what it takes."""
+    convert = _OPTION_TYPES[key]
+    try:
+        out = convert(value)
+    except ValueError:
+        kind = "a whole number" if convert is int else "a number"
+        raise ValueError(f"ccid-serial option {key}={value!r} is not {kind} (e.g. {_EXAMPLES[key]})") from None
+    if key == "baud" and isinstance(out, int) and out <= 0:
+        raise ValueError(f"ccid-serial option baud={value!r}: the rate must be above 0 (e.g. baud=9600)")
+    if key == "protocol" and out not in (0, 1):
+        raise ValueError(f"ccid-serial option protocol={value!r}: 0 (T=0) or 1 (T=1)")
+    return out
 
 
 def open_reader(spec: str, **overrides: object) -> CcidSerialReader:

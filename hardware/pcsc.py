@@ -67,6 +67,9 @@ def _message(hr: int) -> str:
 
 def _establish() -> int:
     hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hr in (scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED):
+        raise ReaderError(f"cannot reach pcscd, the PC/SC daemon ({_message(hr)}): is it running? Start it with "
+                          "`sudo service pcscd start` (systemd: `sudo systemctl start pcscd.socket`)")
     if hr != scard.SCARD_S_SUCCESS:
         raise ReaderError(f"cannot reach pcscd: {_message(hr)}")
     return ctx

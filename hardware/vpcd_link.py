@@ -23,7 +23,7 @@ import ipaddress
 import logging
 import socket
 import threading
-from typing import Iterable
+from typing import Callable, Iterable
 
 from firmware_sim.device import Device
 from protocols import vpcd
@@ -59,6 +59,7 @@ class VpcdLink:
         allow_remote: bool = False,
         backoff: tuple[float, float] = (0.05, 1.0),
         connect_timeout: float = 2.0,
+        on_status: Callable[[VpcdLink, OSError | None], None] | None = None,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(f"{host} is not a loopback address; pass allow_remote=True to use it")
@@ -68,6 +69,10 @@ class VpcdLink:
         self.quickack = ack_fix if quickack is None else quickack
         self.backoff = backoff
         self.connect_timeout = connect_timeout
+        # Told once when connecting starts to fail (with the error) and once when it works again (None); the
+        # link keeps retrying, ``backoff`` apart, until stopped.
+        self.on_status = on_status
+        self._unreachable = False
         self.exchanges = 0  # replies sent (GET ATR and APDUs), for benchmarks and tests
         self.connections = 0  # successful TCP connects so far
         self._stop = threading.Event()
@@ -160,7 +165,13 @@ class VpcdLink:
             sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
         except OSError as exc:
             log.debug("vpcd %s:%d: connect failed: %s", self.host, self.port, exc)
+            if not self._unreachable:
+                self._unreachable = True
+                self._tell(exc)
             return None
+        if self._unreachable:
+            self._unreachable = False
+            self._tell(None)
         sock.settimeout(None)
         if self.coalesce:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -172,6 +183,13 @@ class VpcdLink:
         self.connections += 1
         log.info("vpcd %s:%d: card inserted", self.host, self.port)
         return sock
+
+    def _tell(self, error: OSError | None) -> None:
+        if self.on_status is not None:
+            try:
+                self.on_status(self, error)
+            except Exception:       # a reporting bug must not kill the link thread
+                log.exception("vpcd %s:%d: status report failed", self.host, self.port)
 
     def _hang_up(self) -> None:
         """Any thread: end the current connection. Only shuts the socket down (which wakes the link
@@ -263,12 +281,15 @@ def serve_vpcd(
     stop: threading.Event | None = None,
     *,
     allow_remote: bool = False,
+    on_status: Callable[[VpcdLink, OSError | None], None] | None = None,
 ) -> None:
     """Serve ``devices[i]`` in vpcd slot ``i`` (port ``port + i``) until ``stop`` is set or Ctrl-C.
 
-    The first device (the card) lands in reader "… 00 00", the second (the PSAM) in "… 00 01".
+    The first device (the card) lands in reader "… 00 00", the second (the PSAM) in "… 00 01". Nothing listening
+    is no error: each link retries until stopped, and ``on_status`` hears when it cannot connect and when it can.
     """
-    links = [VpcdLink(d, host, port + i, allow_remote=allow_remote) for i, d in enumerate(devices)]
+    links = [VpcdLink(d, host, port + i, allow_remote=allow_remote, on_status=on_status)
+             for i, d in enumerate(devices)]
     stop = stop or threading.Event()
     for link in links:
         link.start()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from protocols import crypto
 from protocols.apdu import CommandAPDU
 from protocols.crypto import Alg
+from protocols.pin import PIN_DIGITS
 from protocols.errors import CardError, WrongCard
 from protocols.profile import GEN2, GEN3, BinaryFile, CardProfile, DFSpec, EF, Item, RecordFile
 from protocols.tlv import ber_find, simple_decode
@@ -193,13 +194,13 @@ class SSCard:
         check(self.send(0x80, 0x5E, 0x01, 0x00, data), pin=True)
 
     # --- the same on the reader's PIN pad: the holder types, the host never sees the PIN (docs/serial.md §5) ------
-    def verify_pin_on_pad(self, pad: PinPad, *, min_digits: int = 4, max_digits: int = 12,
+    def verify_pin_on_pad(self, pad: PinPad, *, min_digits: int = PIN_DIGITS, max_digits: int = PIN_DIGITS,
                           timeout: int = pinpad.DEFAULT_TIMEOUT) -> None:
         """VERIFY ``00 20 00 00 Lc PIN`` built by the pad; -32/-31 when the holder is too slow or cancels."""
         rsp = self.engine.pin_pad(pad, pinpad.verify_request(min_digits, max_digits, timeout))
         check_pad(rsp.data + rsp.sw.to_bytes(2, "big"))
 
-    def change_pin_on_pad(self, pad: PinPad, *, min_digits: int = 4, max_digits: int = 12,
+    def change_pin_on_pad(self, pad: PinPad, *, min_digits: int = PIN_DIGITS, max_digits: int = PIN_DIGITS,
                           timeout: int = pinpad.DEFAULT_TIMEOUT) -> None:
         """CHANGE PIN ``80 5E 01 00 Lc old ‖ FF ‖ new``: current PIN, new PIN and its confirmation on the pad."""
         rsp = self.engine.pin_pad(pad, pinpad.change_request(min_digits, max_digits, timeout))

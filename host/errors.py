@@ -40,7 +40,8 @@ class InterfaceInputError(SSCardError, ValueError):
 
 
 class IllegalInput(InterfaceInputError):
-    """pFileAddr / pWriteData / pKey syntax, or a step called out of order (-23)."""
+    """pFileAddr / pWriteData / pKey syntax, a value its item does not take (a date that does not exist, a code
+    not in its table, a wrong ID check character), or a step called out of order (-23)."""
 
 
 class CardInfoFormat(InterfaceInputError):
@@ -68,7 +69,7 @@ class IllegalCharacters(InterfaceInputError):
 
 
 class DataLengthError(InterfaceInputError):
-    """A value to write is longer than its item (-42)."""
+    """A value to write is longer (or, for a fixed-size item, shorter) than its item (-42)."""
 
 
 class PinEntryCancelled(SSCardError):

@@ -326,7 +326,8 @@ class Terminal:
             check(self.card.engine.transmit(self._secured(0x84, 0x24, 0x00, 0x00)), auth=True)
 
     def write_item(self, path: str, item: str | int, value: str) -> None:
-        """Update one record: plain after external authentication, or CLA 04 with a MAC, as the profile says."""
+        """Update one record: plain after external authentication, or CLA 04 with a MAC, as the profile says.
+        The value is checked first (``Item.check``: characters, length, the item's rule); ``ItemValueError`` if bad."""
         with self.session():
             card = self.card
             card.select_df("SSSE")
@@ -335,6 +336,7 @@ class Terminal:
                 raise ValueError(f"{path} is not a linear record file")
             it = ef.item(item)
             check_no_separators(value, f"{it.title} {it.name}")
+            it.check(value)              # the item's rule: a real date, a code of its table … (ItemValueError)
             record = it.encode_record(value, card.profile.text_pad)
             number = ef.items.index(it) + 1
             if self.psam is not None:

@@ -115,4 +115,7 @@ def check_date(yyyymmdd: str) -> _dt.date:
     if not (yyyymmdd.isdigit() and yyyymmdd.isascii()):
         bad = next(i for i, c in enumerate(yyyymmdd, 1) if not (c.isdigit() and c.isascii()))
         raise ValueError(f"date YYYYMMDD: character {bad} is not a digit")
-    return _dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
+    try:
+        return _dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:]))
+    except ValueError:
+        raise ValueError("not a real calendar date (YYYYMMDD)") from None

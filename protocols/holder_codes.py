@@ -1,4 +1,5 @@
-"""Code tables of the holder's items: sex (GB/T 2261.1), ethnicity (GB 3304) and nationality (GB/T 2659).
+"""Code tables of the holder's items: sex (GB/T 2261.1), ethnicity (GB 3304), nationality (GB/T 2659) and
+political status (GB/T 4762); ``protocols.item_checks`` checks values written to a card against them.
 
 Each lookup answers a ``Named`` (the Chinese and the English name) or None for a code the table does not have,
 so that a reader shows an unknown code as it is rather than failing. Region codes (GB/T 2260) are in
@@ -11,6 +12,7 @@ so that a reader shows an unknown code as it is rather than failing. Region code
 - Nationality, DF01 EF0A tag 37, three characters: GB/T 2659 (= ISO 3166-1) alpha-3, as the profile and the
   personalisation tools write it ("CHN"); a three-digit numeric code and an alpha-2 code are understood too.
   The table (``protocols/data/iso3166.tsv``) names its source and date in its header.
+- Political status, DF01 EF0A tag 38: GB/T 4762-1984 政治面貌代码, table 1.
 """
 from __future__ import annotations
 
@@ -75,3 +77,16 @@ def nationality(code: str) -> Named | None:
     """'CHN' (alpha-3, any case), '156' (numeric) or 'CN' (alpha-2) -> 中国 China; None for a code ISO 3166-1
     does not have."""
     return _countries().get(code.strip().upper())
+
+
+def nationality_codes() -> frozenset[str]:
+    """The alpha-3 codes of the nationality table: what a card's nationality item is written with."""
+    return frozenset(code for code in _countries() if len(code) == 3 and code.isalpha())
+
+
+POLITICAL_STATUS: dict[str, str] = {
+    "01": "中国共产党党员", "02": "中国共产党预备党员", "03": "中国共产主义青年团团员",
+    "04": "中国国民党革命委员会会员", "05": "中国民主同盟盟员", "06": "中国民主建国会会员", "07": "中国民主促进会会员",
+    "08": "中国农工民主党党员", "09": "中国致公党党员", "10": "九三学社社员", "11": "台湾民主自治同盟盟员",
+    "12": "无党派民主人士", "13": "群众",
+}

@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from protocols import item_checks as R
 from protocols.codecs import Fmt, decode, decode_date, encode
 from protocols.crypto import Alg
+from protocols.item_checks import Rule
 
 SSSE_NAME = bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF")  # "sx1.sh." + GBK 社会保障
 PSAM_DDF_NAME = SSSE_NAME                                        # the PSAM's MF DDF name
@@ -73,6 +75,21 @@ class Item:
     example_bytes: str           # … and the value field it encodes to, in hex: each decodes to the other
     personal: bool = False       # redacted in traces and logs unless asked
     profile_choice: bool = False  # length/format not given by the sources: this profile's choice
+    rule: Rule | None = None     # what a value means (a date, a code of a table …; protocols.item_checks)
+
+    @property
+    def label(self) -> str:
+        """How errors name the item: ``ssn (社会保障号码)``."""
+        return f"{self.name} ({self.title})"
+
+    def check_format(self, value: str) -> None:
+        """``ItemValueError`` unless ``value`` fits the item's encoding (characters and length)."""
+        R.check_format(self.label, self.fmt, self.length, value)
+
+    def check(self, value: str) -> None:
+        """``ItemValueError`` unless ``value`` fits the item's encoding and its rule: the one check every writer
+        of an item runs before anything is written (protocols.item_checks)."""
+        R.check_value(self.label, self.fmt, self.length, self.rule, value)
 
     def encode_value(self, value: str, pad: int = 0x00) -> bytes:
         return encode(self.fmt, value, self.length, pad)
@@ -240,14 +257,15 @@ class CardProfile:
 # --- the item schemas ------------------------------------------------------------------------------
 
 def _it(tag: int, name: str, title: str, length: int, fmt: Fmt, example: str, example_bytes: str, *,
-        personal: bool = False, choice: bool = False) -> Item:
-    return Item(tag, name, title, length, fmt, example, example_bytes, personal, choice)
+        personal: bool = False, choice: bool = False, rule: Rule | None = None) -> Item:
+    return Item(tag, name, title, length, fmt, example, example_bytes, personal, choice, rule)
 
 
 AN, CN, B = Fmt.AN, Fmt.CN, Fmt.B
 
 # Each item: tag, name, title, length, format, an example value and the value field it encodes to (hex; the GBK,
-# BCD and padding written out by hand, so that a codec change shows up as a mismatch, as pySim keeps its EF vectors).
+# BCD and padding written out by hand, so that a codec change shows up as a mismatch, as pySim keeps its EF vectors),
+# and the rule its values follow (protocols.item_checks; the example passes it).
 GBK_ZHANGSAN = "D5C5C8FD"                                   # 张三
 GBK_ADDRESS = "B9E3D6DDCAD0CCECBAD3C7F8CCE5D3FDCEF7C2B731BAC5"  # 广州市天河区体育西路1号 (23 bytes)
 
@@ -255,23 +273,23 @@ GBK_ADDRESS = "B9E3D6DDCAD0CCECBAD3C7F8CCE5D3FDCEF7C2B731BAC5"  # 广州市天�
 EF05_ITEMS = (
     _it(0x01, "card_id", "卡的识别码", 16, B, "440100D15600000500BF7C7A48FB4966", "440100D15600000500BF7C7A48FB4966"),
     _it(0x02, "card_type", "卡的类别", 1, AN, "3", "33"),
-    _it(0x03, "spec_version", "规范版本", 4, AN, "2.00", "322E3030"),
+    _it(0x03, "spec_version", "规范版本", 4, AN, "2.00", "322E3030", rule=R.VERSION),
     _it(0x04, "init_org", "初始化机构编号", 12, CN, "440100000000000000000001", "440100000000000000000001"),
-    _it(0x05, "issue_date", "发卡日期", 4, CN, "20240301", "20240301"),
-    _it(0x06, "expiry_date", "卡有效期", 4, CN, "20340301", "20340301"),
-    _it(0x07, "card_number", "卡号", 9, AN, "A12345678", "413132333435363738"),
+    _it(0x05, "issue_date", "发卡日期", 4, CN, "20240301", "20240301", rule=R.DATE),
+    _it(0x06, "expiry_date", "卡有效期", 4, CN, "20340301", "20340301", rule=R.DATE),
+    _it(0x07, "card_number", "卡号", 9, AN, "A12345678", "413132333435363738", rule=R.CARD_NUMBER),
 )
 
 # EF06 cardholder basics, 2.0/3.0 record order 08 09 4E 0A 0B 0C 0D; lengths 18/30/20/1/1/3/4 [WAPP].
 EF06_ITEMS = (
-    _it(0x08, "ssn", "社会保障号码", 18, AN, "440106199001011234", "343430313036313939303031303131323334",
-        personal=True),
-    _it(0x09, "name", "姓名", 30, AN, "张三", GBK_ZHANGSAN + "00" * 26, personal=True),
+    _it(0x08, "ssn", "社会保障号码", 18, AN, "440106199001011235", "343430313036313939303031303131323335",
+        personal=True, rule=R.ID_NUMBER),
+    _it(0x09, "name", "姓名", 30, AN, "张三", GBK_ZHANGSAN + "00" * 26, personal=True, rule=R.NAME),
     _it(0x4E, "name_ext", "姓名扩展", 20, AN, "", "00" * 20, personal=True),
-    _it(0x0A, "sex", "性别", 1, AN, "1", "31", personal=True),
-    _it(0x0B, "ethnicity", "民族", 1, CN, "01", "01", personal=True),
-    _it(0x0C, "birthplace", "出生地", 3, CN, "440106", "440106", personal=True),
-    _it(0x0D, "birth_date", "出生日期", 4, CN, "19900101", "19900101", personal=True),
+    _it(0x0A, "sex", "性别", 1, AN, "1", "31", personal=True, rule=R.SEX_CODE),
+    _it(0x0B, "ethnicity", "民族", 1, CN, "01", "01", personal=True, rule=R.ETHNICITY_CODE),
+    _it(0x0C, "birthplace", "出生地", 3, CN, "440106", "440106", personal=True, rule=R.REGION),
+    _it(0x0D, "birth_date", "出生日期", 4, CN, "19900101", "19900101", personal=True, rule=R.DATE),
 )
 
 # gen1 cards have no name extension: records 08 09 0A 0B 0C 0D (docs/sources.md §2.2).
@@ -279,32 +297,33 @@ EF06_ITEMS_GEN1 = tuple(it for it in EF06_ITEMS if it.tag != 0x4E)
 
 EF0D_ITEMS = (
     _it(0xEA, "person_id", "人员识别码", 12, AN, "P44010000001", "503434303130303030303031", personal=True),
-    _it(0xEB, "first_region", "初次申领地", 3, CN, "440100", "440100"),
+    _it(0xEB, "first_region", "初次申领地", 3, CN, "440100", "440100", rule=R.REGION),
 )
 
 # DF01–DF03 lengths and formats (an = style 01, cn = style 0F) from [WAPP]'s write tables; tags without a
 # length there keep the profile's choice.
 DF01_EF05 = (
-    _it(0x20, "hukou_type", "户口性质", 2, AN, "10", "3130"),
+    _it(0x20, "hukou_type", "户口性质", 2, AN, "10", "3130", rule=R.DIGITS),
     _it(0x21, "hukou_place", "户口所在地", 80, AN, "广东省广州市天河区",
         "B9E3B6ABCAA1B9E3D6DDCAD0CCECBAD3C7F8" + "00" * 62, personal=True),
 )
 DF01_EF06 = (
     _it(0x23, "residence_address", "常住所在地地址", 80, AN, "广州市天河区体育西路1号", GBK_ADDRESS + "00" * 57,
         personal=True),
-    _it(0x24, "residence_region", "常住地行政区划代码", 3, CN, "440106", "440106"),
+    _it(0x24, "residence_region", "常住地行政区划代码", 3, CN, "440106", "440106", rule=R.REGION),
     _it(0x25, "postal_address", "通讯地址", 80, AN, "广州市天河区体育西路1号", GBK_ADDRESS + "00" * 57,
         personal=True, choice=True),
-    _it(0x27, "postcode", "邮政编码", 3, CN, "510620", "510620", choice=True),
-    _it(0x28, "phone", "联系电话", 15, AN, "13800138000", "3133383030313338303030" + "00" * 4, personal=True),
+    _it(0x27, "postcode", "邮政编码", 3, CN, "510620", "510620", choice=True, rule=R.POSTCODE),
+    _it(0x28, "phone", "联系电话", 15, AN, "13800138000", "3133383030313338303030" + "00" * 4, personal=True,
+        rule=R.PHONE),
 )
 DF01_EF0A = (
-    _it(0x37, "nationality", "国籍", 3, AN, "CHN", "43484E"),
-    _it(0x38, "political_status", "政治面貌", 2, AN, "13", "3133"),
+    _it(0x37, "nationality", "国籍", 3, AN, "CHN", "43484E", rule=R.NATIONALITY_CODE),
+    _it(0x38, "political_status", "政治面貌", 2, AN, "13", "3133", rule=R.POLITICAL),
 )
 DF03_EF05 = (
     _it(0x61, "unemployment_status", "失业保险参保状态", 3, CN, "01", "01FFFF"),
-    _it(0x98, "unemployment_start", "失业保险参保日期", 4, CN, "20150701", "20150701"),
+    _it(0x98, "unemployment_start", "失业保险参保日期", 4, CN, "20150701", "20150701", rule=R.DATE),
     _it(0x62, "unemployment_org", "失业保险经办机构", 4, CN, "44010001", "44010001"),
 )
 # DF03 EF19: one B-TLV record, tag 79, 39 bytes [WAPP iReadBTLV("EF19", 0x79, 0x27, …, 7 sub-items)]; read after
@@ -318,14 +337,14 @@ DF03_EF19 = (
 )
 DF04_EF05 = (
     _it(0x81, "medical_insured_type", "医疗保险参保类别", 1, CN, "11", "11", choice=True),
-    _it(0x84, "medical_start", "医疗保险参保日期", 4, CN, "20150701", "20150701", choice=True),
+    _it(0x84, "medical_start", "医疗保险参保日期", 4, CN, "20150701", "20150701", choice=True, rule=R.DATE),
     _it(0x87, "medical_org", "医疗保险经办机构", 6, CN, "440100000001", "440100000001", choice=True),
     _it(0x8C, "medical_status", "医疗保险参保状态", 1, CN, "01", "01", choice=True),
 )
 DF04_EF06 = (
     _it(0x90, "offline_balance", "脱网结算余额", 4, B, "00000000", "00000000", choice=True),
     _it(0x92, "offline_count", "脱网结算次数", 2, B, "0000", "0000", choice=True),
-    _it(0x93, "offline_date", "脱网结算日期", 4, CN, "20240301", "20240301", choice=True),
+    _it(0x93, "offline_date", "脱网结算日期", 4, CN, "20240301", "20240301", choice=True, rule=R.DATE),
 )
 
 # --- keys -----------------------------------------------------------------------------------------

@@ -63,3 +63,9 @@ def region_name(code: str) -> str:
     """'440100' -> '广东省广州市'; a code the table does not know comes back as it is."""
     region = lookup(code)
     return region.name if region else code
+
+
+def is_province(prefix: str) -> bool:
+    """Whether two digits are a province-level code of GB/T 2260 (the first two digits of every region code
+    and of a citizen ID number's address code, GB 11643-1999 clause 6.1)."""
+    return len(prefix) == 2 and prefix.isascii() and prefix.isdigit() and prefix + "0000" in _table()

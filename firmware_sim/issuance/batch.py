@@ -15,12 +15,15 @@ ATR serial: the ``serial`` column when given, else the card number read as a bas
 2³² apart; when two rows still meet on a serial, the later row is refused (distinct ATRs give distinct
 card keys), and re-running a batch reproduces the same cards.
 
+An image already in ``DIR`` is never replaced unless ``force`` is given: it may be a card in use (its PIN
+changed, its items rewritten). Its row is refused (``RowError.exists``) and nothing is written for it.
+
 Durability choice (differs from a card's live state, docs/design.md §4): every image is written to a temp
 file and renamed into place, so a reader of ``DIR`` never sees half a file, but there is **no fsync per
 file**. At the end of the batch the output file system is synced once (``syncfs``, else ``sync``) and the
 folder fsynced. A batch killed before that may lose images or leave empty ones (they fail to load with
-``BadCardImage``); the remedy is to run the batch again, which rewrites identical images and deletes the
-temp files the killed batch left. A card's own state cannot be re-created that way, which is why
+``BadCardImage``); the remedy is to run the batch again with ``force``, which rewrites identical images and
+deletes the temp files the killed batch left. A card's own state cannot be re-created that way, which is why
 ``ImageStore`` fsyncs every write. ``durable=True`` restores the per-file fsync (about 10× slower on a
 disk). Images are created ``0600``: they hold the card keys and the PIN.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import ctypes
+import io
 import json
 import os
 import time
@@ -68,6 +72,7 @@ class RowError:
     line: int
     card_number: str
     message: str
+    exists: bool = False      # refused because its image is already there (and ``force`` was not given)
 
     def __str__(self) -> str:
         who = f" ({self.card_number})" if self.card_number else ""
@@ -92,13 +97,42 @@ class BatchResult:
 
 
 # --- input ---------------------------------------------------------------------------------------------
+class NotInEncoding(BatchInputError):
+    """The CSV's bytes are not text in the encoding asked for; ``gbk`` tells whether they read as GBK (what
+    Excel on Chinese Windows saves)."""
+
+    def __init__(self, message: str, gbk: bool) -> None:
+        super().__init__(message)
+        self.gbk = gbk
+
+
+def _encoding_name(encoding: str) -> str:
+    return "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig") else encoding
+
+
 def read_people(path: Path | str, encoding: str = "utf-8-sig") -> list[Row]:
-    """Rows of a people CSV with their starting line numbers; ``BatchInputError`` if the file is unusable."""
+    """Rows of a people CSV with their starting line numbers; ``BatchInputError`` if the file is unusable
+    (``NotInEncoding`` if it is not ``encoding`` text)."""
     try:
-        with open(path, newline="", encoding=encoding) as fh:
-            return list(parse_people(fh))
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise BatchInputError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        text = raw.decode(encoding)
+    except LookupError:
+        raise BatchInputError(f"unknown text encoding {encoding!r} (e.g. utf-8, gbk, gb18030)") from None
     except UnicodeDecodeError as exc:
-        raise BatchInputError(f"{path}: not {encoding} text ({exc.reason} at byte {exc.start})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        try:
+            raw.decode("gbk")
+            gbk = True
+        except UnicodeDecodeError:
+            gbk = False
+        raise NotInEncoding(f"{path}: not {_encoding_name(encoding)} text (line {line}, byte {exc.start + 1}: "
+                            f"{exc.reason})", gbk) from None
+    try:
+        return list(parse_people(io.StringIO(text, newline="")))
     except csv.Error as exc:
         raise BatchInputError(f"{path}: {exc}") from None
 
@@ -260,6 +294,7 @@ class BatchConfig:
     photo_dir: Path = Path(".")
     durable: bool = False
     issuers: Mapping[Alg, IssuerKeys] | None = None   # default: the TEST ONLY key sets
+    force: bool = False                                # replace images that are already there
 
 
 class Issuer:
@@ -285,7 +320,13 @@ class Issuer:
             card = new_card(person, profile=profile, region=f.get("region") or self.config.region, serial=serial,
                             issuer=self._issuers[PROFILES[profile].alg], photo=photo)
             text = fast_dumps(card.to_json())
-            atomic_write(self.config.out_dir / f"{f['card_number']}.json", text, durable=self.config.durable)
+            out = self.config.out_dir / f"{f['card_number']}.json"
+            try:
+                atomic_write(out, text, durable=self.config.durable, replace=self.config.force)
+            except FileExistsError:
+                return RowError(row.line, f.get("card_number", ""),
+                                f"{out} exists: not replaced (it may be a card in use; --force replaces it)",
+                                exists=True)
         except (ValueError, OSError) as exc:
             return RowError(row.line, f.get("card_number", ""), str(exc))
         return None
@@ -376,10 +417,11 @@ def run_batch(rows: list[Row], config: BatchConfig, *, workers: int = 1,
 def issue_cards(people_csv: Path | str, out_dir: Path | str, *, profile: str = "gen2", region: str = "440100",
                 workers: int = 1, durable: bool = False, encoding: str = "utf-8-sig",
                 issuers: Iterable[IssuerKeys] = (), progress: Progress | None = None,
-                photo_dir: Path | str | None = None) -> BatchResult:
+                photo_dir: Path | str | None = None, force: bool = False) -> BatchResult:
     """Personalise a card image per good row of ``people_csv`` into ``out_dir`` with ``issuers`` (one key set
     per algorithm; the TEST ONLY sets for an algorithm not given). Photos are read from ``photo_dir``
-    (default: the CSV's folder) and never from outside it.
+    (default: the CSV's folder) and never from outside it. Images already in ``out_dir`` are kept (their rows are
+    errors with ``exists`` set) unless ``force``.
 
     Raises ``BatchInputError`` (a ``ValueError``) when the CSV as a whole is unusable; bad rows are in
     ``result.errors`` with their line numbers.
@@ -390,7 +432,7 @@ def issue_cards(people_csv: Path | str, out_dir: Path | str, *, profile: str = "
         raise BatchInputError(f"photo folder {photos}: not a folder")
     rows = read_people(csv_path, encoding)
     config = BatchConfig(Path(out_dir), profile=profile, region=region, photo_dir=photos,
-                         durable=durable, issuers={k.alg: k for k in issuers})
+                         durable=durable, issuers={k.alg: k for k in issuers}, force=force)
     return run_batch(rows, config, workers=workers, progress=progress)
 
 

@@ -17,10 +17,12 @@ from firmware_sim.image import (ACTIVE, CardImage, DFState, KeyState, atomic_wri
 from firmware_sim.psam_image import PsamImage, PsamKey
 from protocols import crypto
 from protocols.atr import historical_bytes
-from protocols.codecs import check_date, encode_cn
+from protocols.codecs import Fmt, encode_cn
 from protocols.crypto import Alg
+from protocols.item_checks import REGION, check_value
 from protocols.keys import IssuerKeys, test_issuer_keys
-from protocols.profile import PHOTO_SIZE, PSAM_KEYS, BinaryFile, CardProfile, Item, RID, profile as get_profile
+from protocols.profile import (PHOTO_SIZE, PSAM_KEYS, RID, BinaryFile, CardProfile, Item, RecordFile,
+                               profile as get_profile)
 
 ATR_PREFIX = bytes.fromhex("3B6D0000")   # TS, T0 (TB1, TC1, 13 historical bytes), TB1, TC1
 CHIP_MAKER = bytes.fromhex("0081")       # docs/sources.md §4.8: 0081 Huada
@@ -77,21 +79,30 @@ def _values(prof: CardProfile, person: Mapping[str, str], region: str, card_id: 
     return values
 
 
-def validate_person(person: Mapping[str, str]) -> None:
-    """Raise ValueError naming the first problem of a person's record."""
+@functools.lru_cache(maxsize=8)
+def _record_items(profile: str) -> dict[str, Item]:
+    """The record items of a profile, by name (item names are unique across a profile's files)."""
+    prof = get_profile(profile)
+    return {it.name: it for df in prof.dfs for ef in df.files if isinstance(ef, RecordFile) for it in ef.items}
+
+
+def validate_person(person: Mapping[str, str], profile: str = "gen2") -> None:
+    """Raise ValueError (``ItemValueError`` for a value) naming the first problem of a person's record: a
+    required item missing, or a value its item does not take (``Item.check``: dates, codes, the ID number's
+    check character, length and characters)."""
     for name in REQUIRED:
         if not person.get(name):
             raise ValueError(f"{name} is required")
-    ssn = person["ssn"]
-    if len(ssn) != 18 or not ssn.isascii() or not ssn[:17].isdigit() or not (ssn[17].isdigit() or ssn[17] == "X"):
-        raise ValueError(f"ssn: not an 18-character citizen ID number ({len(ssn)} characters; the value is not shown)")
-    check_date(ssn[6:14])
-    cn = person["card_number"]
-    if len(cn) != 9 or not cn.isascii() or not cn.isalnum() or cn.upper() != cn:
-        raise ValueError(f"card_number: not 9 upper-case letters/digits ({len(cn)} characters)")
-    for date_field in ("issue_date", "expiry_date", "birth_date"):
-        if person.get(date_field):
-            check_date(person[date_field])
+    items = _record_items(profile)
+    for name, value in person.items():
+        item = items.get(name)
+        if item is not None and value is not None:
+            item.check(value)
+
+
+def check_region(region: str) -> None:
+    """The card's region: a 6-digit GB/T 2260 code (``ItemValueError`` naming ``region`` if not)."""
+    check_value("region", Fmt.CN, 3, REGION, region)
 
 
 @functools.lru_cache(maxsize=4096)   # items are frozen and hashable; most values repeat on every card
@@ -107,9 +118,8 @@ def new_card(person: Mapping[str, str], *, profile: str = "gen2", region: str = 
              issuer: IssuerKeys | None = None, pin: str = "", photo: bytes = b"", note: str = "") -> CardImage:
     """A fresh card image for ``person`` (item values by item name, see protocols.profile)."""
     prof = get_profile(profile)
-    if not (len(region) == 6 and region.isascii() and region.isdigit()):
-        raise ValueError(f"region {region!r} is not a 6-digit region code")
-    validate_person(person)
+    check_region(region)
+    validate_person(person, profile)
     issuer = issuer or test_issuer_keys(prof.alg)
     if Alg(issuer.alg) is not prof.alg:
         raise ValueError(f"issuer keys are {Alg(issuer.alg).name}, profile {prof.name} needs {prof.alg.name}")
@@ -195,10 +205,12 @@ def read_jpeg(path: Path | str, what: str = "photo") -> bytes:
 
 # --- image files ----------------------------------------------------------------------------------------
 def write_new_card(out: Path, person: Mapping[str, str], *, profile: str, region: str, serial: int,
-                   photo: bytes = b"", pin: str = "", issuer: IssuerKeys | None = None) -> bytes:
-    """Personalise a card image to ``out`` (atomically); returns its ATR."""
+                   photo: bytes = b"", pin: str = "", issuer: IssuerKeys | None = None,
+                   replace: bool = True) -> bytes:
+    """Personalise a card image to ``out`` (atomically); returns its ATR. ``replace=False``: an image already at
+    ``out`` is kept and ``FileExistsError`` raised."""
     card = new_card(person, profile=profile, region=region, serial=serial, photo=photo, pin=pin, issuer=issuer)
-    _write_image(Path(out), dumps(card.to_json()))
+    _write_image(Path(out), dumps(card.to_json()), replace=replace)
     return card.atr
 
 
@@ -209,7 +221,7 @@ def write_new_psam(out: Path, region: str, terminal: str, issuers: tuple[IssuerK
     return psam.terminal
 
 
-def _write_image(out: Path, text: str) -> None:
+def _write_image(out: Path, text: str, replace: bool = True) -> None:
     """Write a new image (``0600``; an existing file keeps its mode) and drop temp files of killed writes."""
     remove_stale_temporaries(out.parent, out.name)
-    atomic_write(out, text)
+    atomic_write(out, text, replace=replace)

@@ -9,19 +9,24 @@ card take ``--reader SPEC`` (reader specs: docs/design.md §2; ``host.cli.option
 
 Exit codes (``host.cli.exits``): 0 success · 1 the card refused a command · 2 bad arguments or input · 3 no
 card or reader failure · 4 bad card/PSAM image · 5 wrong PIN, blocked PIN or failed authentication · 6 no
-PSAM. ``trace -- CMD`` exits with CMD's code; ``shell --script`` with 0 (every line passed), 1 (a line failed:
+PSAM · 130 interrupted (Ctrl-C) · 141 the reader of the output went away (a closed pipe, as in ``sscard read
+| head -1``: the rest of the output is dropped quietly, 128 + SIGPIPE as a shell reports a killed writer).
+Errors of the user's making (bad input, no PIN at the prompt, no pcscd, an unknown file) are a message on
+stderr and one of these codes, never a traceback. ``trace -- CMD`` exits with CMD's code; ``shell --script`` with 0 (every line passed), 1 (a line failed:
 FILE:LINE is printed) or 2 (a line could not be parsed); ``serve`` with 0 when stopped (Ctrl-C), 2 for bad
 options (host.cli.trace, host.cli.shell, host.cli.serve).
 """
 from __future__ import annotations
 
 import argparse
+import os
+import select
 import sys
 from typing import Sequence
 
 from host import errors as E
 from host.cli import apdu, block, card, emulate, pin, psam, read, readers, serve, shell, trace, write
-from host.cli.exits import EXIT_AUTH, EXIT_CARD, EXIT_IMAGE, EXIT_NO_PSAM, EXIT_READER, EXIT_USAGE
+from host.cli.exits import EXIT_AUTH, EXIT_CARD, EXIT_IMAGE, EXIT_INTERRUPTED, EXIT_NO_PSAM, EXIT_PIPE, EXIT_READER, EXIT_USAGE
 from host.spec import ReaderSpecError
 
 
@@ -48,13 +53,41 @@ _EXITS: tuple[tuple[tuple[type[BaseException], ...], int, bool], ...] = (
 )
 
 
+def _stdout_gone() -> bool:
+    """True if standard output is a pipe or socket whose reader has gone (a write would fail with EPIPE)."""
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null so that the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        args = parser.parse_args(argv)      # --help writes to standard output too
+        code = int(args.func(args))
+        sys.stdout.flush()          # a closed pipe shows here, not in the interpreter's exit
+        return code
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise
+        _drop_stdout()
+        return EXIT_PIPE
     except Exception as exc:
         for types, code, with_interface_code in _EXITS:
             if isinstance(exc, types):

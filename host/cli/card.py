@@ -1,9 +1,13 @@
 """``sscard card new`` and ``sscard card batch PEOPLE.csv --out DIR``: personalise card images (test keys unless
 given others).
 
+Every value is checked against its item before anything is written (``Item.check``, protocols.item_checks:
+dates, code tables, the ID number's check character, characters and length); a bad one is named.
+
 ``card batch`` runs the batch engine of ``firmware_sim.issuance.batch``; this module adds the progress bar, the
 report of bad rows and the exit code: 0 every row issued, 1 some rows bad (the good ones are still issued), 2 the
-CSV or the arguments are unusable.
+CSV or the arguments are unusable, or an image was already there (kept, its row reported; ``--force``
+replaces images). ``card new`` also keeps an image that is there unless ``--force`` (exit 2).
 """
 from __future__ import annotations
 
@@ -14,11 +18,12 @@ from typing import Any, TextIO
 
 from pathlib import Path
 
-from firmware_sim.issuance.batch import issue_cards
+from firmware_sim.issuance.batch import NotInEncoding, issue_cards
 from firmware_sim.issuance.personalise import read_jpeg, write_new_card
-from host.cli.exits import EXIT_OK
+from host.cli.exits import EXIT_OK, EXIT_USAGE
 from host.cli.options import issuer_keys
 from protocols.keys import IssuerKeys
+from protocols.pin import PinFormatError, check_pin
 
 
 def add_parser(sub: Any) -> None:
@@ -35,7 +40,7 @@ def add_parser(sub: Any) -> None:
     cn.add_argument("--serial", type=int, default=1)
     cn.add_argument("--issue-date")
     cn.add_argument("--expiry-date")
-    cn.add_argument("--initial-pin")
+    cn.add_argument("--initial-pin", help="6 digits (default 123456)")
     cn.add_argument("--photo", help="JPEG file for EF08 (at most 4096 bytes)")
     cn.add_argument("--issuer-keys", metavar="KEYS.json", help="issuer key set (default: the test-only set)")
     cn.add_argument("--force", action="store_true")
@@ -55,7 +60,10 @@ def add_parser(sub: Any) -> None:
     cb.add_argument("--issuer-keys", metavar="KEYS.json", nargs="+",
                     help="issuer key sets, one per algorithm (default: the test-only sets)")
     cb.add_argument("--photos", metavar="DIR", help="folder the photo column is relative to (default: the CSV's)")
-    cb.add_argument("--encoding", default="utf-8-sig", help="text encoding of the CSV (e.g. gbk)")
+    cb.add_argument("--encoding", default="utf-8-sig",
+                    help="text encoding of the CSV (default UTF-8; gbk for a CSV Excel saved on Chinese Windows)")
+    cb.add_argument("--force", action="store_true",
+                    help="replace card images already in DIR (without it they are kept and their rows reported)")
     cb.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     cb.set_defaults(func=cmd_card_batch)
 
@@ -68,13 +76,22 @@ def cmd_card_new(args: argparse.Namespace) -> int:
         "issue_date": args.issue_date, "expiry_date": args.expiry_date}.items() if v is not None}
     for key, value in person.items():
         check_no_separators(value, f"--{key.replace('_', '-')}")
+    if args.initial_pin:
+        try:
+            check_pin(args.initial_pin, "--initial-pin")     # the PIN rule sscard pin and the interface follow
+        except PinFormatError as exc:
+            raise ValueError(str(exc)) from None
     photo = read_jpeg(args.photo, f"--photo {args.photo}") if args.photo else b""
     out = Path(args.out)
+    exists = f"{out} exists: not replaced (use --force to replace it)"
     if out.exists() and not args.force:
-        raise ValueError(f"{out} exists (use --force to replace it)")
+        raise ValueError(exists)
     issuer = issuer_keys(args.issuer_keys)[0] if args.issuer_keys else None
-    atr = write_new_card(out, person, profile=args.profile, region=args.region, serial=args.serial, photo=photo,
-                         pin=args.initial_pin or "", issuer=issuer)
+    try:
+        atr = write_new_card(out, person, profile=args.profile, region=args.region, serial=args.serial,
+                             photo=photo, pin=args.initial_pin or "", issuer=issuer, replace=args.force)
+    except FileExistsError:          # made by someone else meanwhile
+        raise ValueError(exists) from None
     print(f"card image written to {out} (profile {args.profile}, region {args.region}, ATR {atr.hex().upper()})")
     return EXIT_OK
 
@@ -105,11 +122,20 @@ class ProgressBar:
 def cmd_card_batch(args: argparse.Namespace) -> int:
     progress = None if args.quiet else ProgressBar(sys.stderr)
     issuers = [IssuerKeys.from_json(Path(p).read_text(encoding="utf-8")) for p in args.issuer_keys or ()]
-    result = issue_cards(args.people, args.out, profile=args.profile, region=args.region,
-                         workers=max(1, args.workers), durable=args.durable, encoding=args.encoding,
-                         issuers=issuers, progress=progress, photo_dir=args.photos)
+    try:
+        result = issue_cards(args.people, args.out, profile=args.profile, region=args.region,
+                             workers=max(1, args.workers), durable=args.durable, encoding=args.encoding,
+                             issuers=issuers, progress=progress, photo_dir=args.photos, force=args.force)
+    except NotInEncoding as exc:
+        hint = ("; it reads as GBK: run again with --encoding gbk" if exc.gbk
+                else "; give its encoding with --encoding (e.g. --encoding gbk)")
+        raise ValueError(f"{exc}{hint}") from None
     for err in result.errors:
         print(f"{args.people}:{err.line}: {err.card_number or '-'}: {err.message}", file=sys.stderr)
+    kept = sum(1 for e in result.errors if e.exists)
     print(f"{result.issued} of {result.rows} cards issued to {result.out_dir} in {result.seconds:.2f} s "
-          f"({result.rate:.0f} cards/s); {len(result.errors)} bad row(s)")
-    return 0 if result.ok else 1
+          f"({result.rate:.0f} cards/s); {len(result.errors)} bad row(s)"
+          + (f", {kept} image(s) already there kept (--force replaces them)" if kept else ""))
+    if kept:
+        return EXIT_USAGE
+    return EXIT_OK if result.ok else 1       # some rows bad (module docstring)

@@ -6,7 +6,8 @@ reader on a pty (``--protocol t0|t1``, ``--fidi 96``); PATH, a new symlink to th
 (``hardware.serial_serve.claim_link``). ``--pinpad`` serves the card in a GemPC PinPad instead and the PSAM in a
 second reader (``--psam-pty``), the pad's keys coming from ``--keys`` or ``--keypad-socket``
 (``hardware.pinpad_serve``). Fault injection: ``--remove-at N``, ``--force-sw INS:SW[@N]``, ``--delay S``,
-``--tear-at N`` (firmware_sim.device_faults). Runs until interrupted.
+``--tear-at N`` (firmware_sim.device_faults). Runs until interrupted. With ``--vpcd`` and nothing listening on the
+port it says so on stderr and keeps trying, a second apart, until vpcd is there or it is interrupted (exit 0).
 """
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
                              "(add --allow-remote if that is intended)")
         print(f"serving the card on vpcd {host}:{port} and the PSAM on {host}:{port + 1}", file=sys.stderr, flush=True)
         try:
-            serve_vpcd(devices, host, port, stop, allow_remote=args.allow_remote)
+            serve_vpcd(devices, host, port, stop, allow_remote=args.allow_remote, on_status=_report_vpcd)
         except KeyboardInterrupt:
             pass
         return EXIT_OK
@@ -77,6 +78,18 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     from hardware.serial_serve import serve_pty_cli
     return serve_pty_cli(devices, args.serial_pty or None, args.baud or None, stop,
                          protocol=args.protocol, fidi=int(args.fidi, 16) if args.fidi else None)
+
+
+def _report_vpcd(link: Any, error: OSError | None) -> None:
+    """Say on stderr when nothing listens at a vpcd port (the link keeps retrying) and when it connects."""
+    where = f"{link.host}:{link.port}"
+    if error is None:
+        print(f"sscard: vpcd {where}: connected", file=sys.stderr, flush=True)
+        return
+    reason = error.strerror or str(error)
+    print(f"sscard: nothing is listening on {where} ({reason}): vpcd's readers wait there while pcscd runs with "
+          "vsmartcard-vpcd installed (start it: sudo service pcscd start); retrying every second until "
+          "interrupted (Ctrl-C)", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)

@@ -12,3 +12,5 @@ EXIT_READER = 3      # no card, or the reader failed
 EXIT_IMAGE = 4       # bad card or PSAM image
 EXIT_AUTH = 5        # wrong PIN, blocked PIN or failed authentication
 EXIT_NO_PSAM = 6     # the reader has no PSAM, or the PSAM lacks an application or key
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_PIPE = 141      # the output's reader went away (a closed pipe): 128 + SIGPIPE, as a shell reports it

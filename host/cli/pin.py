@@ -1,5 +1,9 @@
 """``sscard pin verify|tries|change|reload|unblock``: the holder's PIN (reload and unblock through the PSAM); on a
-reader with a PIN pad the holder types the PIN for verify and change there unless ``--pin`` gives it."""
+reader with a PIN pad the holder types the PIN for verify and change there unless ``--pin`` gives it.
+
+PINs follow the rule the standard interface follows (``protocols.pin``: 6 digits), checked before the reader is
+opened; a PIN that breaks it, or no PIN at all (end of input at the prompt, Ctrl-D), exits 2 with a message.
+"""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +14,7 @@ from typing import Any
 from host.cli.exits import EXIT_OK
 from host.cli.options import reader_arg
 from host.spec import open_terminal
+from protocols.pin import PinFormatError, check_pin
 
 
 def add_parser(sub: Any) -> None:
@@ -23,17 +28,38 @@ def add_parser(sub: Any) -> None:
 
 
 def _pin(args: argparse.Namespace, attr: str = "pin", prompt: str = "PIN: ") -> str:
+    """The PIN ``--pin``/``--new-pin`` gives, else a line of standard input (not a terminal), else asked on the
+    terminal; checked against the PIN rule. ``ValueError`` (exit 2) naming where it came from."""
+    flag, label = "--" + attr.replace("_", "-"), prompt.rstrip(": ")
     value = getattr(args, attr, None)
-    if value:
-        return value
-    if not sys.stdin.isatty():
-        line = sys.stdin.readline().strip()
-        if line:
-            return line
-    return getpass.getpass(prompt)
+    where = flag
+    if not value:
+        if not sys.stdin.isatty():
+            line = sys.stdin.readline()
+            if not line:
+                raise ValueError(f"no {label} given: standard input ended (give it with {flag}, as a line of "
+                                 "standard input, or at the prompt of a terminal)")
+            value, where = line.strip(), f"the {label} on standard input"
+        else:
+            try:
+                value = getpass.getpass(prompt)
+            except EOFError:
+                print(file=sys.stderr)               # end the prompt's line
+                raise ValueError(f"no {label} given: end of input at the prompt (Ctrl-D)") from None
+            where = f"the {label}"
+    try:
+        return check_pin(value, where)
+    except PinFormatError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
+    for flag, value in (("--pin", args.pin), ("--new-pin", args.new_pin)):
+        if value:
+            try:
+                check_pin(value, flag)           # before the reader is opened
+            except PinFormatError as exc:
+                raise ValueError(str(exc)) from None
     term = open_terminal(args.reader)
     try:
         pad = term.pin_pad() is not None and not args.pin   # the holder types on the reader's PIN pad (host/pinpad.py)

@@ -36,7 +36,7 @@ from host.standard.formats import (
 from host.standard.pinpad import HolderPin, PadNotice, PinEntry, PinPrompt, ask_pin, console_pin_entry
 from host.terminal import Terminal
 from protocols.pinpad import DEFAULT_TIMEOUT
-from protocols.profile import BinaryFile, RecordFile
+from protocols.profile import BinaryFile, Item, RecordFile
 
 Result = tuple[int, str]
 
@@ -183,7 +183,7 @@ class SSCardDriver:
             refs = parse_file_addr(pFileAddr)
             values = parse_write_data(pWriteData, refs)
             info = parse_card_info(pCardInfo)
-            plan: list[tuple[str, int, str]] = []
+            plan: list[tuple[str, Item, str]] = []
             with term.session():
                 card = term.card
                 card.select_df("SSSE")
@@ -201,11 +201,13 @@ class SSCardDriver:
                             item = ef.item(int(tag, 16))
                         except KeyError:
                             raise E.CardError(0x6A83, f"{ref.name} has no item {tag}") from None
-                        check_value(item, value)
-                        plan.append((ref.path, item.tag, value))
+                        check_value(item, value, rule=False)     # characters and lengths first (-41, -42) …
+                        plan.append((ref.path, item, value))
+                for _, item, value in plan:
+                    check_value(item, value)                     # … then what each value means (-23)
             term.close()
-            for path, tag_no, value in plan:
-                term.write_item(path, tag_no, value)
+            for path, item, value in plan:
+                term.write_item(path, item.tag, value)
             return ""
         return self._run(iType, flow)
 

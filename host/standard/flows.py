@@ -8,9 +8,8 @@ from host.card import SSCard
 from host.standard.formats import CardInfo, FileRef, check_no_separators, join_fields
 from host.standard.pinpad import HolderPin, PinPrompt, ask_pin
 from host.terminal import Terminal
-from protocols.apdu import hex_problem
-from protocols.codecs import Fmt
 from protocols.errors import NoPsam
+from protocols.item_checks import CHARSET, LENGTH, VALUE, ItemValueError
 from protocols.profile import Cond, DFSpec, EF, Item, RecordFile, normalise_version
 
 
@@ -73,33 +72,24 @@ def check_card_info(card: SSCard, info: CardInfo) -> None:
             raise E.CardInfoMismatch("pCardInfo: the card number is not this card's")
 
 
-def check_value(item: Item, value: str) -> None:
-    """A value for ``item`` before anything is written: -41 bad characters (the interface's separators | and $
-    among them), -42 too long (docs/sources.md §6.3). Messages give positions, never the value."""
-    what = f"{item.title} {item.name}"
-    check_no_separators(value, what)
-    if item.fmt is Fmt.AN:
-        try:
-            raw = value.encode("gbk")
-        except UnicodeEncodeError as exc:
-            raise E.IllegalCharacters(f"{what}: character {exc.start + 1} cannot be encoded in GBK") from None
-        if "\x00" in value:
-            raise E.IllegalCharacters(f"{what}: NUL is not allowed")
-        if len(raw) > item.length:
-            raise E.DataLengthError(f"{what}: {len(raw)} bytes, the item holds {item.length}")
-    elif item.fmt is Fmt.CN:
-        if value and not (value.isdigit() and value.isascii()):
-            bad = next(i for i, c in enumerate(value, 1) if not (c.isdigit() and c.isascii()))
-            raise E.IllegalCharacters(f"{what}: character {bad} is not a digit")
-        if len(value) > 2 * item.length:
-            raise E.DataLengthError(f"{what}: {len(value)} digits, the item holds {2 * item.length}")
-    else:
-        try:
-            raw = bytes.fromhex(value)
-        except ValueError:
-            raise E.IllegalCharacters(f"{what}: {hex_problem(value)}") from None
-        if len(raw) != item.length:
-            raise E.DataLengthError(f"{item.title}: {len(raw)} bytes, the item holds {item.length}")
+_BY_KIND: dict[str, type[E.InterfaceInputError]] = {
+    CHARSET: E.IllegalCharacters, LENGTH: E.DataLengthError, VALUE: E.IllegalInput}
+
+
+def check_value(item: Item, value: str, *, rule: bool = True) -> None:
+    """A value for ``item`` before anything is written, by the items' one check (``Item.check``,
+    protocols.item_checks): -41 bad characters (the interface's separators | and $ among them), -42 too long
+    or short for the item, -23 not a value the item takes (a date that does not exist, a code not in its
+    table, an ID number whose check character is wrong; docs/sources.md §6.3). ``rule=False`` checks only
+    characters and length. Messages give positions, never the value."""
+    check_no_separators(value, f"{item.title} {item.name}")
+    try:
+        if rule:
+            item.check(value)
+        else:
+            item.check_format(value)
+    except ItemValueError as exc:
+        raise _BY_KIND[exc.kind](str(exc)) from None
 
 
 def resolve(card: SSCard, ref: FileRef) -> tuple[DFSpec, EF]:

@@ -21,9 +21,10 @@ from typing import Callable
 from host.card import SSCard
 from host.errors import IllegalCharacters, PinEntryCancelled, PinEntryUnavailable, PinLengthError
 from host.reader import PinPad
+from protocols.pin import PIN_DIGITS, PinFormatError, check_pin
 from protocols.pinpad import DEFAULT_TIMEOUT
 
-PIN_LENGTH = 6   # docs/design.md §3 PIN: 6 digits
+PIN_LENGTH = PIN_DIGITS   # the one PIN rule of protocols.pin, which the command line follows too
 
 
 class PinPrompt(str, Enum):
@@ -79,12 +80,10 @@ def ask_pin(entry: PinEntry, prompt: PinPrompt) -> str:
     pin = entry(prompt)
     if pin is None:
         raise PinEntryCancelled(f"PIN entry cancelled ({prompt.value})")
-    pin = pin.strip()
-    if pin and not (pin.isdigit() and pin.isascii()):
-        raise IllegalCharacters("the PIN may hold digits only")
-    if len(pin) != PIN_LENGTH:
-        raise PinLengthError(f"the PIN must be {PIN_LENGTH} digits, got {len(pin)}")
-    return pin
+    try:
+        return check_pin(pin.strip())
+    except PinFormatError as exc:
+        raise (IllegalCharacters if exc.kind == "charset" else PinLengthError)(str(exc)) from None
 
 
 PadNotice = Callable[[PinPrompt], None]

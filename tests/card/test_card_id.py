@@ -133,8 +133,8 @@ def test_the_shipped_demo_cards_carry_genuine_id_codes(name: str) -> None:
 def test_batch_issuance_writes_the_mac_of_the_given_issuer(tmp_path: Path) -> None:
     people = tmp_path / "people.csv"
     people.write_text("name,ssn,card_number,profile,region\n"
-                      "李四,440106199001011234,A00000001,gen2,440100\n"
-                      "王五,440304199207214528,B00000002,gen3,440300\n", encoding="utf-8")
+                      "李四,440106199001011235,A00000001,gen2,440100\n"
+                      "王五,44030419920721452X,B00000002,gen3,440300\n", encoding="utf-8")
     issuers = [random_issuer(Alg.DES3, 5), random_issuer(Alg.SM4, 6)]
     result = run_batch(read_people(people), BatchConfig(tmp_path / "out", issuers={k.alg: k for k in issuers}))
     assert result.ok and result.issued == 2

@@ -47,7 +47,7 @@ def test_real_reader_sequence_reads_card_number(any_card: Card) -> None:
 def test_read_record_by_tag_and_le_00(card2: Card) -> None:
     card2(SSSE)
     data, sw = card2("00B2083014")            # tag 08 in SFI 6: social security number
-    assert sw == 0x9000 and data == b"\x08\x12" + b"440106199001011234"
+    assert sw == 0x9000 and data == b"\x08\x12" + b"440106199001011235"
     assert card2("00B2083000") == (data, 0x9000)                # Le 00
     data, sw = card2("00B2092C00")                                # by number: EF05 has 7 records
     assert sw == 0x6A83

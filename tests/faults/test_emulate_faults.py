@@ -16,7 +16,7 @@ from firmware_sim.issuance.personalise import write_new_card
 
 ROOT = Path(__file__).resolve().parents[2]
 SSCARD = [sys.executable, "-m", "host.cli"]
-PERSON = {"name": "故障", "ssn": "440106199001011234", "card_number": "F44010001"}
+PERSON = {"name": "故障", "ssn": "440106199001011235", "card_number": "F44010001"}
 
 
 @contextmanager

@@ -50,12 +50,12 @@ def dead_pid() -> int:
 
 def test_images_the_cli_creates_are_private(tmp_path: Path) -> None:
     card = tmp_path / "c.json"
-    assert run("card", "new", "--out", str(card), "--name", "张三", "--ssn", "440106200001011234",
+    assert run("card", "new", "--out", str(card), "--name", "张三", "--ssn", "440106200001011230",
                "--card-number", "E44010001").returncode == 0
     psam = tmp_path / "p.json"
     assert run("psam", "new", "--out", str(psam)).returncode == 0
     people = tmp_path / "people.csv"
-    people.write_text("name,ssn,card_number\n李四,440106199001011234,A00000001\n", encoding="utf-8")
+    people.write_text("name,ssn,card_number\n李四,440106199001011235,A00000001\n", encoding="utf-8")
     out = run("card", "batch", str(people), "--out", str(tmp_path / "out"), "-q")
     assert out.returncode == 0, out.stderr
     for path in (card, psam, tmp_path / "out" / "A00000001.json"):
@@ -74,7 +74,7 @@ def test_the_card_writes_a_new_image_private_and_keeps_the_mode_of_an_existing_o
     assert ck.sw(cos.process(ck.verify("000000"))) == 0x63C2
     assert load_card(path).pin_tries_left == 2 and mode(path) == 0o640
     assert mode(path.with_name("card.json.lock")) == 0o600
-    out = run("card", "new", "--force", "--out", str(path), "--name", "张三", "--ssn", "440106200001011234",
+    out = run("card", "new", "--force", "--out", str(path), "--name", "张三", "--ssn", "440106200001011230",
               "--card-number", "E44010001")
     assert out.returncode == 0, out.stderr
     assert mode(path) == 0o640
@@ -116,7 +116,7 @@ def test_images_the_cli_writes_again_lose_the_temp_files_of_a_killed_write(tmp_p
     card = tmp_path / "c.json"
     stale = tmp_path / f"c.json.{dead_pid()}.140000.tmp"
     stale.write_text("{", encoding="utf-8")
-    assert run("card", "new", "--out", str(card), "--name", "张三", "--ssn", "440106200001011234",
+    assert run("card", "new", "--out", str(card), "--name", "张三", "--ssn", "440106200001011230",
                "--card-number", "E44010001").returncode == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
 
@@ -133,7 +133,7 @@ def test_a_new_batch_deletes_what_a_killed_one_left(tmp_path: Path) -> None:
     assert remove_stale_temporaries(out) == [stale.name]
     stale.write_text("{", encoding="utf-8")
     people = tmp_path / "people.csv"
-    people.write_text("name,ssn,card_number\n李四,440106199001011234,A00000001\n", encoding="utf-8")
+    people.write_text("name,ssn,card_number\n李四,440106199001011235,A00000001\n", encoding="utf-8")
     result = run("card", "batch", str(people), "--out", str(out), "-q")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(["A00000001.json", live.name, unrelated.name])

@@ -28,7 +28,7 @@ from tests.support import cardkit as ck
 
 ROOT = Path(__file__).resolve().parents[2]
 SSCARD = [sys.executable, "-m", "host.cli"]
-PERSON = {"name": "共享", "ssn": "440106199001011234", "card_number": "S44030001"}
+PERSON = {"name": "共享", "ssn": "440106199001011235", "card_number": "S44030001"}
 WRONG_PIN = "000000"
 
 

@@ -20,7 +20,7 @@ from protocols.errors import BadCardImage
 
 ROOT = Path(__file__).resolve().parents[2]
 SSCARD = [sys.executable, "-m", "host.cli"]
-PERSON = {"name": "输入", "ssn": "440106199001011234", "card_number": "I44010001"}
+PERSON = {"name": "输入", "ssn": "440106199001011235", "card_number": "I44010001"}
 FULL_WIDTH = "１２３４５６"
 ARABIC_INDIC = "٤٤٠١٠٠"
 

@@ -36,12 +36,12 @@ def test_apdu_prints_one_response_per_line_only() -> None:
 
 def test_card_new_and_use(tmp_path: Path) -> None:
     path = tmp_path / "me.json"
-    out = run("card", "new", "--out", str(path), "--name", "李雷", "--ssn", "440106200001011234",
+    out = run("card", "new", "--out", str(path), "--name", "李雷", "--ssn", "440106200001011230",
               "--card-number", "E44010001", "--profile", "gen3", "--region", "440300")
     assert out.returncode == 0, out.stderr
     out = run("read", "--reader", f"sim:{path}", "--json")
     assert json.loads(out.stdout)["name"] == "李雷"
-    assert run("card", "new", "--out", str(path), "--name", "x", "--ssn", "440106200001011234",
+    assert run("card", "new", "--out", str(path), "--name", "x", "--ssn", "440106200001011230",
                "--card-number", "E44010001").returncode == 2                      # exists
     bad = run("card", "new", "--out", str(tmp_path / "b.json"), "--name", "x", "--ssn", "12",
               "--card-number", "E44010001")
@@ -96,7 +96,7 @@ def test_issuer_key_files_drive_personalisation(tmp_path: Path) -> None:
     kf = tmp_path / "keys.json"
     kf.write_text(keys.to_json())
     card, psam = tmp_path / "c.json", tmp_path / "p.json"
-    assert run("card", "new", "--out", str(card), "--name", "甲", "--ssn", "440106200001011234",
+    assert run("card", "new", "--out", str(card), "--name", "甲", "--ssn", "440106200001011230",
                "--card-number", "E44010001", "--issuer-keys", str(kf)).returncode == 0
     # the demo PSAM holds other keys: the card is not recognised as genuine
     assert run("read", "--reader", f"sim:{card}").returncode == 5
@@ -105,7 +105,7 @@ def test_issuer_key_files_drive_personalisation(tmp_path: Path) -> None:
     assert out.returncode == 0 and json.loads(out.stdout)["authenticated"] is True
     bad = tmp_path / "bad.json"
     bad.write_text('{"label": "x", "alg": "DES3", "keys": {}}')
-    out = run("card", "new", "--out", str(tmp_path / "x.json"), "--name", "甲", "--ssn", "440106200001011234",
+    out = run("card", "new", "--out", str(tmp_path / "x.json"), "--name", "甲", "--ssn", "440106200001011230",
               "--card-number", "E44010001", "--issuer-keys", str(bad))
     assert out.returncode == 2 and "missing key" in out.stderr
 
@@ -130,11 +130,11 @@ def test_error_messages_name_the_field_never_the_value(tmp_path: Path) -> None:
     assert out.returncode == 2 and "odd number of digits (17)" in out.stderr and "1234567" not in out.stderr
 
     card = tmp_path / "card.json"
-    assert run("card", "new", "--out", str(card), "--name", "李雷", "--ssn", "440106200001011234",
+    assert run("card", "new", "--out", str(card), "--name", "李雷", "--ssn", "440106200001011230",
                "--card-number", "E44010001").returncode == 0
     image = card.read_text(encoding="utf-8")
     for old, new, field in (('"李雷"', '"李雷' + "梅" * 20 + '"', "(name)"),
-                            ('"440106200001011234"', '"44010620000101123X5"', "(ssn)")):
+                            ('"440106200001011230"', '"44010620000101123X5"', "(ssn)")):
         bad = tmp_path / "bad.json"
         bad.write_text(image.replace(old, new), encoding="utf-8")
         out = run("read", "--reader", f"sim:{bad}")
@@ -144,15 +144,15 @@ def test_error_messages_name_the_field_never_the_value(tmp_path: Path) -> None:
 
 def test_write_refuses_the_interface_separators(tmp_path: Path) -> None:
     card = tmp_path / "c.json"
-    assert run("card", "new", "--out", str(card), "--name", "李雷", "--ssn", "440106200001011234",
+    assert run("card", "new", "--out", str(card), "--name", "李雷", "--ssn", "440106200001011230",
                "--card-number", "E44010001").returncode == 0
     spec = f"sim:{card}"
-    for file, tag, value, where in (("SSSEEF06", "name", "陈|110101199001011234|X", "character 2 is '|'"),
+    for file, tag, value, where in (("SSSEEF06", "name", "陈|110101199001011237|X", "character 2 is '|'"),
                                     ("DF01EF06", "28", "139$", "character 4 is '$'")):
         out = run("write", "--reader", spec, file, tag, value)
         assert out.returncode == 2 and where in out.stderr and "may not contain | or $" in out.stderr
         assert "110101" not in out.stderr
     assert json.loads(run("read", "--reader", spec, "--json").stdout)["name"] == "李雷"
-    out = run("card", "new", "--out", str(tmp_path / "d.json"), "--name", "陈|X", "--ssn", "440106200001011234",
+    out = run("card", "new", "--out", str(tmp_path / "d.json"), "--name", "陈|X", "--ssn", "440106200001011230",
               "--card-number", "E44010002")
     assert out.returncode == 2 and "--name: character 2 is '|'" in out.stderr and not (tmp_path / "d.json").exists()

@@ -77,7 +77,7 @@ def test_real_card_through_the_engine_and_trace_redaction() -> None:
     e.connect()
     assert e.send("00A404000F7378312E73682EC9E7BBE1B1A3D5CF").data[0] == 0x6F
     assert e.send("0020000003123456").sw == 0x9000
-    assert e.send("00B2013400").data[2:].decode() == "440106198503127715"
+    assert e.send("00B2013400").data[2:].decode() == "440106198503127719"
     names = [r["cmd_name"] for r in tracer.records]
     assert names == ["SELECT", "GET RESPONSE", "VERIFY", "READ RECORD"]
     verify, read = tracer.records[2], tracer.records[3]

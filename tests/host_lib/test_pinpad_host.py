@@ -19,6 +19,7 @@ from host.standard import PinPrompt, ScriptedPins, SSCardDriver
 from host.terminal import Terminal
 from host.trace import Tracer, TracingReader
 from protocols import pinpad as P
+from protocols.pin import PIN_DIGITS
 
 from tests.service.conftest import Images
 
@@ -88,12 +89,13 @@ def test_terminal_uses_the_pad_when_no_pin_is_given(pad_terminal: PadTerminal) -
     pad.type("123456 OK")
     term.verify_pin()
     term.verify_pin("123456")                        # a PIN given still goes the old way
-    assert len(pad.requests) == 2 and pad.requests[0] == P.verify_request()
-    pad.type("123456 OK 97531 OK 97531 OK")
+    # the pad collects the holder's PIN by the one PIN rule (protocols.pin), as the standard interface does
+    assert len(pad.requests) == 2 and pad.requests[0] == P.verify_request(PIN_DIGITS, PIN_DIGITS)
+    pad.type("123456 OK 975310 OK 975310 OK")
     term.change_pin()
-    assert card.image.pin == "97531"
+    assert card.image.pin == "975310"
     with pytest.raises(ValueError, match="both PINs"):
-        term.change_pin("97531")
+        term.change_pin("975310")
 
 
 def test_terminal_without_a_pad_refuses_to_guess(tmp_path):

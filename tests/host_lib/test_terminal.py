@@ -17,7 +17,7 @@ from host.errors import (ApplicationBlocked, AuthenticationFailed, NoPsam, PinBl
 from host.spec import open_terminal
 from host.terminal import Terminal
 
-PERSON = {"name": "王小红", "name_ext": "", "ssn": "44010619950505122X", "card_number": "D44010009",
+PERSON = {"name": "王小红", "name_ext": "", "ssn": "44010619950505102X", "card_number": "D44010009",
           "issue_date": "20240301", "expiry_date": "20340301"}
 
 
@@ -32,7 +32,7 @@ def term(request: pytest.FixtureRequest, tmp_path: Path) -> Terminal:
 
 def test_read_basic_info_authenticates_the_card(term: Terminal) -> None:
     info = term.read_basic_info()
-    assert info.name == "王小红" and info.ssn == "44010619950505122X" and info.card_number == "D44010009"
+    assert info.name == "王小红" and info.ssn == "44010619950505102X" and info.card_number == "D44010009"
     assert info.authenticated and info.terminal_number.endswith("000001")
     assert info.card_id[:6] == info.region and info.card_id[6:16] == "D156000005"
     assert info.spec_version in ("2.00", "3.00") and info.issue_date == "20240301"

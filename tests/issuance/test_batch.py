@@ -21,7 +21,7 @@ from protocols.keys import KEY_NAMES, IssuerKeys, test_issuer_keys
 
 HEADER = "name,ssn,card_number,region,profile,issue_date,expiry_date,photo\n"
 GOOD = [
-    "张三,440106199001011234,A00000001,,,20240301,20340301,",
+    "张三,440106199001011235,A00000001,,,20240301,20340301,",
     "李四,44030419920721452X,A00000002,440300,gen3,,,",
     "欧阳振华,440604197011083051,A00000003,440600,,,,photo.jpg",
 ]
@@ -69,7 +69,7 @@ def test_images_are_the_canonical_text(tmp_path: Path) -> None:
 
 
 def test_keys_are_distinct_across_cards(tmp_path: Path) -> None:
-    rows = [f"人{i},440106199001011234,K{i:08d},,,,," for i in range(40)]
+    rows = [f"人{i},440106199001011235,K{i:08d},,,,," for i in range(40)]
     result = issue(write_csv(tmp_path, rows), tmp_path / "out")
     assert result.issued == 40
     seen: set[bytes] = set()
@@ -86,16 +86,16 @@ def test_keys_are_distinct_across_cards(tmp_path: Path) -> None:
 
 BAD = [
     ("王五,12345,A00000010,,,,,", "ssn"),                                # line numbers fixed below
-    ("赵六,440106199001011234,a0000001,,,,,", "card_number"),
-    ("钱七,440106199013011234,A00000011,,,,,", "month"),               # 13th month in the SSN
-    ("孙八,440106199001011234,A00000012,44010,,,,", "region"),
-    ("周九,440106199001011234,A00000013,,gen9,,,", "profile"),
-    ("吴十,440106199001011234,A00000001,,,,,", "repeats line 2"),      # duplicate card number
-    ("郑一,440106199001011234,A00000014,,,20241301,,", "month"),       # bad issue date
-    ("冯二,440106199001011234,A00000015,,,,,missing.jpg", "missing.jpg"),
-    (",440106199001011234,A00000016,,,,,", "name is required"),
-    ("陈三,440106199001011234,A00000017,,,,", "cells"),                # one cell short
-    ("名字太长" * 10 + ",440106199001011234,A00000018,,,,,", "name"),  # does not fit 30 GBK bytes
+    ("赵六,440106199001011235,a0000001,,,,,", "card_number"),
+    ("钱七,440106199013011234,A00000011,,,,,", "not a real birth date"),  # 13th month in the SSN
+    ("孙八,440106199001011235,A00000012,44010,,,,", "region"),
+    ("周九,440106199001011235,A00000013,,gen9,,,", "profile"),
+    ("吴十,440106199001011235,A00000001,,,,,", "repeats line 2"),      # duplicate card number
+    ("郑一,440106199001011235,A00000014,,,20241301,,", "issue_date (发卡日期): not a real calendar date"),
+    ("冯二,440106199001011235,A00000015,,,,,missing.jpg", "missing.jpg"),
+    (",440106199001011235,A00000016,,,,,", "name is required"),
+    ("陈三,440106199001011235,A00000017,,,,", "cells"),                # one cell short
+    ("名字太长" * 10 + ",440106199001011235,A00000018,,,,,", "name"),  # does not fit 30 GBK bytes
 ]
 
 
@@ -116,13 +116,13 @@ def test_bad_rows_are_reported_with_line_numbers_and_do_not_stop_the_batch(tmp_p
 
 
 def test_two_bad_card_numbers_are_each_reported_as_such(tmp_path: Path) -> None:
-    rows = ["张三,440106199001011234,a1,,,,,", "李四,440106199001011234,b2,,,,,"]
+    rows = ["张三,440106199001011235,a1,,,,,", "李四,440106199001011235,b2,,,,,"]
     result = issue(write_csv(tmp_path, rows), tmp_path / "out")
     assert [(e.line, "card_number" in e.message) for e in result.errors] == [(2, True), (3, True)]
 
 
 def test_line_numbers_count_physical_lines(tmp_path: Path) -> None:
-    text = HEADER + '"张\n三",440106199001011234,A00000001,,,,,\n\n王五,123,A00000002,,,,,\n'
+    text = HEADER + '"张\n三",440106199001011235,A00000001,,,,,\n\n王五,123,A00000002,,,,,\n'
     rows = list(parse_people(text.splitlines(keepends=True)))
     assert [r.line for r in rows] == [2, 5]
 
@@ -145,8 +145,8 @@ def test_serials_default_to_the_card_number_and_may_be_given(tmp_path: Path) -> 
     assert serial_for("ZZZZZZZZZ") < 1 << 32
     header = "name,ssn,card_number,serial\n"
     path = tmp_path / "p.csv"
-    path.write_text(header + "张三,440106199001011234,A00000001,0x10\n李四,440106199001011234,A00000002,16\n"
-                    "王五,440106199001011234,A00000003,\n", encoding="utf-8")
+    path.write_text(header + "张三,440106199001011235,A00000001,0x10\n李四,440106199001011235,A00000002,16\n"
+                    "王五,440106199001011235,A00000003,\n", encoding="utf-8")
     result = run_batch(read_people(path), BatchConfig(tmp_path / "out"))
     assert [(e.line, "repeats line 2" in e.message) for e in result.errors] == [(3, True)]
     atr = load_card(tmp_path / "out" / "A00000001.json").atr
@@ -156,12 +156,14 @@ def test_serials_default_to_the_card_number_and_may_be_given(tmp_path: Path) -> 
 
 
 def test_rerun_and_workers_write_identical_images(tmp_path: Path) -> None:
-    rows = [f"人{i},440106199001011234,W{i:08d},{'440300' if i % 3 else ''},{'gen3' if i % 2 else ''},,,"
+    rows = [f"人{i},440106199001011235,W{i:08d},{'440300' if i % 3 else ''},{'gen3' if i % 2 else ''},,,"
             for i in range(600)]
     path = write_csv(tmp_path, rows)
     one = issue(path, tmp_path / "a")
     two = run_batch(read_people(path), BatchConfig(tmp_path / "b", photo_dir=tmp_path), workers=2)
-    again = issue(path, tmp_path / "a")
+    kept = issue(path, tmp_path / "a")                       # images already there are kept …
+    assert kept.issued == 0 and len(kept.errors) == 600 and all(e.exists for e in kept.errors)
+    again = issue(path, tmp_path / "a", force=True)          # … unless forced
     assert one.issued == two.issued == again.issued == 600
     for p in (tmp_path / "a").glob("*.json"):
         assert p.read_bytes() == (tmp_path / "b" / p.name).read_bytes()
@@ -170,7 +172,7 @@ def test_rerun_and_workers_write_identical_images(tmp_path: Path) -> None:
 
 def test_progress_is_monotonic_and_ends_at_the_total(tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
-    rows = [f"人{i},440106199001011234,P{i:08d},,,,," for i in range(30)] + ["x,1,2,,,,,"]
+    rows = [f"人{i},440106199001011235,P{i:08d},,,,," for i in range(30)] + ["x,1,2,,,,,"]
     run_batch(read_people(write_csv(tmp_path, rows)), BatchConfig(tmp_path / "o"),
               progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (31, 31)
@@ -212,7 +214,7 @@ def test_cli_exit_codes_and_report(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_cli_profile_and_region_defaults(tmp_path: Path) -> None:
-    path = write_csv(tmp_path, ["张三,440106199001011234,A00000001,,,,,"])
+    path = write_csv(tmp_path, ["张三,440106199001011235,A00000001,,,,,"])
     assert main(["card", "batch", str(path), "--out", str(tmp_path / "o"), "--profile", "gen3",
                  "--region", "440300", "-q", "--workers", "2"]) == 0
     card = load_card(tmp_path / "o" / "A00000001.json")
@@ -222,7 +224,7 @@ def test_cli_profile_and_region_defaults(tmp_path: Path) -> None:
 def test_cli_with_an_issuer_key_set(tmp_path: Path) -> None:
     keys = IssuerKeys("my issuer", Alg.SM4, {name: bytes([i]) * 16 for i, name in enumerate(KEY_NAMES)})
     (tmp_path / "keys.json").write_text(keys.to_json(), encoding="utf-8")
-    path = write_csv(tmp_path, ["张三,440106199001011234,A00000001,,gen3,,,", "李四,440106199001011234,A00000002,,,,,"])
+    path = write_csv(tmp_path, ["张三,440106199001011235,A00000001,,gen3,,,", "李四,440106199001011235,A00000002,,,,,"])
     assert main(["card", "batch", str(path), "--out", str(tmp_path / "o"), "-q",
                  "--issuer-keys", str(tmp_path / "keys.json")]) == 0
     sm4 = load_card(tmp_path / "o" / "A00000001.json")
@@ -251,6 +253,6 @@ def test_fast_dumps_falls_back_for_other_types() -> None:
 
 
 def test_rows_with_unknown_profile_are_bad_not_fatal(tmp_path: Path) -> None:
-    result = run_batch([Row(2, {"name": "x", "ssn": "440106199001011234", "card_number": "A00000001",
+    result = run_batch([Row(2, {"name": "x", "ssn": "440106199001011235", "card_number": "A00000001",
                                 "profile": "gen9"})], BatchConfig(tmp_path / "o"))
     assert result.issued == 0 and "gen9" in result.errors[0].message

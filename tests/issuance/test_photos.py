@@ -25,7 +25,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def people(folder: Path, photos: list[str]) -> Path:
-    rows = [f"人{i},440106199001011234,A{i:08d},{photo}" for i, photo in enumerate(photos, 1)]
+    rows = [f"人{i},440106199001011235,A{i:08d},{photo}" for i, photo in enumerate(photos, 1)]
     path = folder / "people.csv"
     path.write_text("name,ssn,card_number,photo\n" + "\n".join(rows) + "\n", encoding="utf-8")
     return path
@@ -94,7 +94,7 @@ def test_the_cli_reports_the_line_and_takes_a_photo_folder(layout: Path, tmp_pat
 
 
 def test_card_new_takes_only_a_jpeg(layout: Path, tmp_path: Path) -> None:
-    base = ["card", "new", "--name", "张三", "--ssn", "440106200001011234", "--card-number", "E44010001"]
+    base = ["card", "new", "--name", "张三", "--ssn", "440106200001011230", "--card-number", "E44010001"]
     out = run(*base, "--out", str(tmp_path / "a.json"), "--photo", str(layout / "text.jpg"))
     assert out.returncode == 2 and "not a JPEG" in out.stderr
     assert not (tmp_path / "a.json").exists()

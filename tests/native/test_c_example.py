@@ -30,7 +30,7 @@ def test_reads_the_demo_card(read_card, lib_env, tmp_path):
     assert done.returncode == 0, done.stderr.decode("gbk", "replace")
     f = _fields(done.stdout)
     assert len(f) == 11
-    assert f[:3] == ["440100", "440106198503127715", "A44010001"]
+    assert f[:3] == ["440100", "440106198503127719", "A44010001"]
     assert f[4] == "陈晓明"                     # GBK on the wire: decoded as GBK above
     assert "陈晓明".encode("gbk") in done.stdout
     assert f[3].startswith("440100D156000005") and len(f[3]) == 32

@@ -57,7 +57,7 @@ def test_threads_of_the_host_call_at_once(harness, lib_env, tmp_path):
     done = run([harness, "threads", "6", "15"], lib_env, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout.decode("gbk")
-    assert out.startswith("ok 440100|440106198503127715|A44010001|") and "陈晓明" in out
+    assert out.startswith("ok 440100|440106198503127719|A44010001|") and "陈晓明" in out
 
 
 @pytest.mark.parametrize("answers, expect", [

@@ -29,5 +29,5 @@ def test_read_from_java_threads(native_lib, lib_env, tmp_path):
                 ROOT / "tests" / "native" / "ReadCard.java", "4", "5"], lib_env, tmp_path, timeout=180)
     assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
     lines = done.stdout.decode("utf-8").splitlines()
-    assert lines[0].startswith("read 0 440100|440106198503127715|A44010001|") and "陈晓明" in lines[0]
+    assert lines[0].startswith("read 0 440100|440106198503127719|A44010001|") and "陈晓明" in lines[0]
     assert lines[1:] == ["null -14", "itype -14", "threads ok"]

@@ -21,7 +21,7 @@ from protocols.tlv import simple_decode
 
 from tests.replay import sequences as seq
 
-PERSON = {"name": "测试员", "ssn": "440106199001011234", "card_number": "T44010001",
+PERSON = {"name": "测试员", "ssn": "440106199001011235", "card_number": "T44010001",
           "issue_date": "20240301", "expiry_date": "20340301"}
 
 

@@ -19,8 +19,8 @@ from protocols.crypto import Alg
 from protocols.keys import KEY_NAMES, IssuerKeys, test_issuer_keys
 
 PEOPLE = {
-    "440100": {"name": "陈晓明", "ssn": "440106198503127715", "card_number": "A44010001"},
-    "440300": {"name": "林婉婷", "ssn": "440304199207214528", "card_number": "B44030002"},
+    "440100": {"name": "陈晓明", "ssn": "440106198503127719", "card_number": "A44010001"},
+    "440300": {"name": "林婉婷", "ssn": "44030419920721452X", "card_number": "B44030002"},
 }
 REGION = {"gen2": "440100", "gen3": "440300"}
 PHOTO = (DEMO_DIR / "photo-1.jpg").read_bytes()

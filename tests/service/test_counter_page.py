@@ -47,7 +47,7 @@ def test_counter_page_shows_holder_and_photo(images, tmp_path):
             assert page.evaluate("document.body.dataset.state") == "done", text(page, "status")
             assert "token" not in page.evaluate("location.href")      # taken out of the address bar
             assert text(page, "name") == "林婉婷"
-            assert text(page, "ssn") == "440304199207214528"
+            assert text(page, "ssn") == "44030419920721452X"
             assert text(page, "card_number") == "B44030002"
             assert text(page, "region").startswith("440300")
             assert text(page, "version") == "3.00"

@@ -20,9 +20,9 @@ EF_ALL = "SSSEEF05|05|06|07|$SSSEEF06|08|09|4E|0A|0B|0D|$"
 
 # --- iReadCardBas -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("profile, expect", [
-    ("gen2", ["440100", "440106198503127715", "A44010001", None, "陈晓明", None, "2.00", None, None,
+    ("gen2", ["440100", "440106198503127719", "A44010001", None, "陈晓明", None, "2.00", None, None,
               "440100000009", "SIM0001"]),
-    ("gen3", ["440300", "440304199207214528", "B44030002", None, "林婉婷", None, "3.00", None, None,
+    ("gen3", ["440300", "44030419920721452X", "B44030002", None, "林婉婷", None, "3.00", None, None,
               "440300000009", "SIM0001"]),
 ])
 def test_read_card_bas_fields_in_order(make_driver, profile, expect):
@@ -124,7 +124,7 @@ def test_read_card_mirrors_pfileaddr(make_driver):
     ef05, ef06 = out[:-1].split("$")
     assert split_fields(ef05)[1:] == split_fields(driver.iReadCard(3, 2, "", "MFEF05|05|06|07|$")[1][:-1])[1:]
     assert split_fields(ef05)[3] == "B44030002"
-    assert split_fields(ef06)[1:3] == ["440304199207214528", "林婉婷"]
+    assert split_fields(ef06)[1:3] == ["44030419920721452X", "林婉婷"]
 
 
 def test_read_card_all_items_other_dfs_and_photo(make_driver):
@@ -195,8 +195,26 @@ def test_write_card_checks_every_value_before_writing(make_driver, data, code):
     assert split_fields(driver.iReadCardBas(1)[1])[4] == "陈晓明"   # nothing was written
 
 
+@pytest.mark.parametrize("addr, data, code, words", [
+    ("SSSEEF06|0D|$", "SSSEEF06|19900230|$", E.ILLEGAL_INPUT, "birth_date (出生日期): not a real calendar date"),
+    ("SSSEEF06|08|$", "SSSEEF06|440106198503127715|$", E.ILLEGAL_INPUT, "ssn (社会保障号码): the check character"),
+    ("SSSEEF06|0A|$", "SSSEEF06|3|$", E.ILLEGAL_INPUT, "sex (性别): not a code of GB/T 2261.1-2003"),
+    ("SSSEEF06|0B|$", "SSSEEF06|57|$", E.ILLEGAL_INPUT, "ethnicity (民族): not a code of GB/T 3304-1991"),
+    ("DF01EF0A|37|$", "DF01EF0A|ZZZ|$", E.ILLEGAL_INPUT, "nationality (国籍)"),
+    # characters and lengths of every value are checked before what any value means: -42 wins over -23
+    ("SSSEEF06|0A|$DF01EF06|28|$", "SSSEEF06|3|$DF01EF06|1391234567890123|$", E.DATA_LENGTH, "phone (联系电话)"),
+])
+def test_write_card_checks_each_value_against_its_item(make_driver, addr, data, code, words):
+    driver, _ = make_driver("gen2")
+    got, out = driver.iWriteCard(1, "", addr, data)
+    assert got == code and words in out, out
+    assert "440106198503127715" not in out
+    info = split_fields(driver.iReadCardBas(1)[1])
+    assert info[1] == "440106198503127719" and info[4] == "陈晓明"      # nothing was written
+
+
 @pytest.mark.parametrize("data", [
-    "SSSEEF06|陈|110101199001011234|X|$",          # a value with | would add fields to the outputs
+    "SSSEEF06|陈|110101199001011237|X|$",          # a value with | would add fields to the outputs
     "SSSEEF06|陈$SSSEEF06|X|$",                      # one with $ a file segment
     "SSSEEF06|陈|$$",
 ])
@@ -221,7 +239,7 @@ def test_separators_are_illegal_characters_for_every_item_format():
 def test_a_card_holding_a_separator_is_not_passed_on(images):
     from firmware_sim.image import atomic_write, dumps
     from firmware_sim.issuance.personalise import new_card
-    person = {"name": "陈|110101199001011234|X", "ssn": "440106198503127715", "card_number": "A44010001"}
+    person = {"name": "陈|110101199001011237|X", "ssn": "440106198503127719", "card_number": "A44010001"}
     path = images.root / "separator.json"
     atomic_write(path, dumps(new_card(person, region="440100").to_json()))
     driver = SSCardDriver(images.terminal(path))

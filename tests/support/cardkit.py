@@ -11,7 +11,7 @@ from firmware_sim.image import CardImage, ImageStore, atomic_write, dumps
 from firmware_sim.issuance.personalise import new_card
 from protocols import crypto
 
-PERSON = {"name": "测试员", "ssn": "440106199001011234", "card_number": "T44010001",
+PERSON = {"name": "测试员", "ssn": "440106199001011235", "card_number": "T44010001",
           "issue_date": "20240301", "expiry_date": "20340301"}
 REGION = {"gen1": "440600", "gen2": "440100", "gen3": "440300"}
 SELECT_SSSE = bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF")
