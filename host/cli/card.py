@@ -37,6 +37,10 @@ def add_parser(sub: Any) -> None:
     cn.add_argument("--expiry-date")
     cn.add_argument("--initial-pin")
     cn.add_argument("--photo", help="JPEG file for EF08 (at most 4096 bytes)")
+    cn.add_argument("--bank-holder-name", metavar="NAME",
+                    help="the holder's name on the bank application, e.g. CHEN/XIAOMING (EMV tag 5F20)")
+    cn.add_argument("--no-bank", action="store_true",
+                    help="leave out the co-branded bank application (test-only data on the test BIN 999999)")
     cn.add_argument("--issuer-keys", metavar="KEYS.json", help="issuer key set (default: the test-only set)")
     cn.add_argument("--force", action="store_true")
     cn.set_defaults(func=cmd_card_new)
@@ -44,8 +48,8 @@ def add_parser(sub: Any) -> None:
     cb = csub.add_parser("batch", help="personalise a card image for every row of a CSV (test keys)",
                          description="Columns: name, ssn, card_number; optional region, profile, serial, "
                                      "photo (a JPEG, path relative to the CSV's folder or --photos, never "
-                                     "outside it), name_ext, issue_date, expiry_date and other item names. "
-                                     "Bad rows are reported with their line numbers.")
+                                     "outside it), name_ext, issue_date, expiry_date, bank_holder_name and "
+                                     "other item names. Bad rows are reported with their line numbers.")
     cb.add_argument("people", metavar="PEOPLE.csv")
     cb.add_argument("--out", "-o", required=True, metavar="DIR", help="folder for the <card_number>.json images")
     cb.add_argument("--profile", choices=("gen2", "gen3"), default="gen2", help="for rows without a profile")
@@ -57,6 +61,7 @@ def add_parser(sub: Any) -> None:
     cb.add_argument("--photos", metavar="DIR", help="folder the photo column is relative to (default: the CSV's)")
     cb.add_argument("--encoding", default="utf-8-sig", help="text encoding of the CSV (e.g. gbk)")
     cb.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    cb.add_argument("--no-bank", action="store_true", help="leave out the co-branded bank application")
     cb.set_defaults(func=cmd_card_batch)
 
 
@@ -65,7 +70,8 @@ def cmd_card_new(args: argparse.Namespace) -> int:
     from host.standard.formats import check_no_separators
     person = {k: v for k, v in {
         "name": args.name, "ssn": args.ssn, "card_number": args.card_number, "name_ext": args.name_ext,
-        "issue_date": args.issue_date, "expiry_date": args.expiry_date}.items() if v is not None}
+        "issue_date": args.issue_date, "expiry_date": args.expiry_date,
+        "bank_holder_name": args.bank_holder_name}.items() if v is not None}
     for key, value in person.items():
         check_no_separators(value, f"--{key.replace('_', '-')}")
     photo = read_jpeg(args.photo, f"--photo {args.photo}") if args.photo else b""
@@ -74,7 +80,7 @@ def cmd_card_new(args: argparse.Namespace) -> int:
         raise ValueError(f"{out} exists (use --force to replace it)")
     issuer = issuer_keys(args.issuer_keys)[0] if args.issuer_keys else None
     atr = write_new_card(out, person, profile=args.profile, region=args.region, serial=args.serial, photo=photo,
-                         pin=args.initial_pin or "", issuer=issuer)
+                         pin=args.initial_pin or "", issuer=issuer, bank=False if args.no_bank else None)
     print(f"card image written to {out} (profile {args.profile}, region {args.region}, ATR {atr.hex().upper()})")
     return EXIT_OK
 
@@ -107,7 +113,8 @@ def cmd_card_batch(args: argparse.Namespace) -> int:
     issuers = [IssuerKeys.from_json(Path(p).read_text(encoding="utf-8")) for p in args.issuer_keys or ()]
     result = issue_cards(args.people, args.out, profile=args.profile, region=args.region,
                          workers=max(1, args.workers), durable=args.durable, encoding=args.encoding,
-                         issuers=issuers, progress=progress, photo_dir=args.photos)
+                         issuers=issuers, progress=progress, photo_dir=args.photos,
+                         bank=False if args.no_bank else None)
     for err in result.errors:
         print(f"{args.people}:{err.line}: {err.card_number or '-'}: {err.message}", file=sys.stderr)
     print(f"{result.issued} of {result.rows} cards issued to {result.out_dir} in {result.seconds:.2f} s "
