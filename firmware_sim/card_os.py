@@ -17,7 +17,7 @@ dispatches on it).
 
 Applications beside the social security environment (``firmware_sim.apps``: the bank application …) are reached
 by SELECT of one of their names; while one is selected, every command but SELECT and GET RESPONSE goes to it
-(docs/design.md §3 "Applications").
+(docs/design.md §3.1).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The bank card number: the co-branded card's financial (UnionPay PBOC) application read as a terminal does.
 
-The flow (EMV 4.3 Book 1 §12, Book 3 §10.1–10.2; docs/design.md §3 "Bank application"):
+The flow (EMV 4.3 Book 1 §12, Book 3 §10.1–10.2; docs/design.md §3.2):
 
 1. Candidates: SELECT the payment system environment ``1PAY.SYS.DDF01`` and read its directory (SFI from the FCI,
    records until 6A83), else SELECT ``2PAY.SYS.DDF01`` (PPSE: the entries are in its FCI), else the UnionPay AIDs
@@ -38,7 +38,7 @@ _NOT_HERE = frozenset({0x6A82, 0x6A81, 0x6283, 0x6985})
 
 @dataclass(frozen=True)
 class BankCardInfo:
-    """What the bank application says about the card (docs/design.md §3 "Bank application")."""
+    """What the bank application says about the card (docs/design.md §3.2)."""
 
     pan: str
     expiry_date: str             # YYYYMMDD (5F24; from track 2: the month's last day)

@@ -1,7 +1,7 @@
 """The commands of the card and the PSAM: one table of INS, the CLAs each is valid with, and its name.
 
 Bytes and meanings: docs/sources.md §3.1 (the card), docs/design.md §3 "PSAM"; the commands of the card's other
-applications (``firmware_sim.apps``) are in the card's table too: docs/design.md §3 "Applications". The emulated card
+applications (``firmware_sim.apps``) are in the card's table too: docs/design.md §3.1. The emulated card
 (``firmware_sim.card_os``) and PSAM (``firmware_sim.psam``) dispatch on this table and refuse a CLA it does not
 list for them (6E00) or an INS it does not know (6D00); traces (``host.trace``) name commands from it. The host's
 card and PSAM clients write the bytes they send as production traces show them (``00 B2 01 05``, ``BF DE``);

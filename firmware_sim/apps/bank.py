@@ -1,6 +1,6 @@
 """The co-branded bank application: a UnionPay (PBOC 3.0) debit application as EMV cards shape it.
 
-What it answers (docs/design.md §3 "Bank application"; shapes from EMV 4.3 and PBOC 3.0, docs/sources.md#bank):
+What it answers (docs/design.md §3.2; shapes from EMV 4.3 and PBOC 3.0, docs/sources.md#bank):
 
 * SELECT ``1PAY.SYS.DDF01`` (the payment system environment): FCI ``6F [84 name] [A5 [88 01 01] [5F2D "zh"]
   [9F11 01]]``; READ RECORD 1 of SFI 1 (the directory) gives ``70 [61 [4F AID] [50 label] [87 priority]]``.
@@ -12,8 +12,8 @@ What it answers (docs/design.md §3 "Bank application"; shapes from EMV 4.3 and 
   ``77 [82 AIP] [94 AFL]``. 6985 when the AID is not selected or GPO was done; 6A86 P1 P2 not 00 00; 6A80 data
   not a tag-83 object; 6700 its length not the PDOL's.
 * READ RECORD ``00 B2 rec (SFI << 3 | 4)`` of the records the AFL names (``70`` templates: 57 track 2, 5F20 holder
-  name, 9F1F, 5A PAN, 5F24 expiry …): 6985 before GPO, 6A86 another P2 form or SFI 0, 6A82 an SFI the
-  application has no file for, 6A83 a record outside the AFL, 6Cxx a wrong Le.
+  name, 9F1F, 5A PAN, 5F24 expiry …): 6985 before GPO, 6A86 another P2 form, SFI 0 or 31 or record 0, 6A82 an
+  SFI the application has no file for, 6A83 a record outside the AFL, 6Cxx a wrong Le.
 
 Offline data authentication (certificates, GENERATE AC) is left out: the AIP says so (no SDA, DDA or CDA).
 The data is invented and test-only: card numbers on the test BIN ``999999`` pass the Luhn check, the image says
@@ -49,7 +49,7 @@ APP_VERSION = bytes.fromhex("0030")                                 # PBOC 3.0
 
 @dataclass
 class BankData(AppData):
-    """The section ``apps.bank`` of a card image (docs/design.md §3 "Bank application")."""
+    """The section ``apps.bank`` of a card image (docs/design.md §3.2)."""
 
     pan: str
     pan_sequence: str            # 2 digits (5F34)

@@ -16,7 +16,7 @@ The card OS keeps SELECT and GET RESPONSE: a successful SELECT of one of the app
 later command to it; any other SELECT (of SSSE, a DF, the MF, another application, or a name nothing answers)
 ends the selection. While an application is selected, a command it does not list answers 6D00 and one with a
 CLA its command does not take 6E00; a command of an application that is not selected answers 6985.
-docs/design.md §3 "Applications".
+docs/design.md §3.1.
 """
 from __future__ import annotations
 

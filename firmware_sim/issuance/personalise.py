@@ -3,7 +3,7 @@
 ATR and card identification code: docs/design.md §3, docs/sources.md §4.7–4.8. Card keys are diversified
 root → province → city → card; a PSAM holds each key at the level its address implies (docs/design.md §3).
 gen2 and gen3 cards also get the co-branded bank application (``firmware_sim.apps.bank``) with invented,
-test-only data: docs/design.md §3 "Bank application".
+test-only data: docs/design.md §3.2.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The application framework (firmware_sim.apps): routing after SELECT, INS dispatch, an application's own image
 section, written atomically with the rest and rolled back with it — shown with a small counter application
-registered for these tests only (docs/design.md §3 "Applications")."""
+registered for these tests only (docs/design.md §3.1)."""
 from __future__ import annotations
 
 import json

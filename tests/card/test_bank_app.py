@@ -1,5 +1,5 @@
 """The bank application on the emulated card: its answers, one negative test per rule, and its image section
-(docs/design.md §3 "Bank application")."""
+(docs/design.md §3.2)."""
 from __future__ import annotations
 
 import copy
@@ -159,7 +159,7 @@ def test_read_record_outside_the_afl_is_6a83(bank: Card) -> None:
     assert bank.sw("00B2011C00") == 0x6A82             # SFI 3: no such file
 
 
-@pytest.mark.parametrize("p1p2", ["010D", "010C"[:2] + "08", "010F", "0104", "01FC", "000C"],
+@pytest.mark.parametrize("p1p2", ["010D", "0108", "010F", "0104", "01FC", "000C"],
                          ids=["mode-5", "mode-0", "mode-7", "sfi-0", "sfi-31", "record-0"])
 def test_read_record_with_wrong_p1p2_is_6a86(bank: Card, p1p2: str) -> None:
     _processing(bank)

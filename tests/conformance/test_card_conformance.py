@@ -102,7 +102,7 @@ def test_photo(bench: Bench) -> None:
     assert photo[:2] == b"\xFF\xD8"
 
 
-# --- the bank application (docs/design.md §3 "Bank application") ----------------------------------------------
+# --- the bank application (docs/design.md §3.2) ----------------------------------------------
 def test_bank_card_number(bench: Bench) -> None:
     try:
         info = bench.terminal().read_bank_card()
