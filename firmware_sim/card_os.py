@@ -14,12 +14,18 @@ UNBLOCK/RELOAD need a prior EXTERNAL AUTHENTICATE with key 06 — UNBLOCK carrie
 
 The commands, their INS and the CLAs each is valid with come from ``protocols.commands`` (:meth:`CardOS.process`
 dispatches on it).
+
+Applications beside the social security environment (``firmware_sim.apps``: the bank application …) are reached
+by SELECT of one of their names; while one is selected, every command but SELECT and GET RESPONSE goes to it
+(docs/design.md §3.1).
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
+from firmware_sim.apps import APPLICATIONS, Application, CardStatus
 from firmware_sim.device import SimulatedDevice
 from firmware_sim.image import ACTIVE, BLOCKED, BLOCKED_PERMANENTLY, CardImage, DFState, ImageStore, load_card
 from protocols import commands as C
@@ -31,12 +37,7 @@ from protocols.profile import BinaryFile, Cond, DFSpec, EF, KeyUse, RecordFile
 from protocols.tlv import ber_encode
 
 
-class CardStatus(Exception):
-    """Raised inside a command handler to answer with a status word (and optional data)."""
-
-    def __init__(self, sw: int, data: bytes = b"") -> None:
-        self.sw = sw
-        self.data = data
+__all__ = ["CardOS", "CardStatus"]
 
 
 def _sw(sw: int) -> bytes:
@@ -47,12 +48,14 @@ _OK = _sw(SW.OK)
 _CLA_SETS = {ins: command.clas for ins, command in C.CARD_BY_INS.items()}    # the CLAs each INS is valid with
 _VALID_CLA = C.CARD_CLAS
 _GET_RESPONSE = C.GET_RESPONSE.ins
+_SELECT = C.SELECT.ins
 
 
 class CardOS(SimulatedDevice):
     """An emulated social security card. ``store`` receives the image after every state change."""
 
     image: CardImage
+    app: Application[Any] | None       # the application selected (firmware_sim.apps), None: the card OS's own
 
     def __init__(self, image: CardImage, store: ImageStore | None = None, *,
                  rng: Callable[[int], bytes] = os.urandom) -> None:
@@ -86,8 +89,11 @@ class CardOS(SimulatedDevice):
             self._reset_volatile()
         self.image, self.profile, self.alg = image, image.profile, image.profile.alg
         self._durable = image.to_json()
+        if self.app is not None and self.app.section not in image.apps:
+            self.app = None
 
     def _reset_volatile(self) -> None:
+        self.app = None
         self.df: DFSpec | None = None          # None = MF
         self.ef: EF | None = None
         self.pin_ok = False
@@ -106,21 +112,62 @@ class CardOS(SimulatedDevice):
         cla, ins = cmd.cla, cmd.ins
         if cla not in _VALID_CLA:
             return _sw(SW.CLA_NOT_SUPPORTED)
-        handler = self._handlers.get(ins)
-        if handler is None:
+        if ins not in _CLA_SETS:
             return _sw(SW.INS_NOT_SUPPORTED)
         if cla not in _CLA_SETS[ins]:
             return _sw(SW.CLA_NOT_SUPPORTED)
+        handler = self._handlers.get(ins, self._not_selected)
         if self.image.card_blocked:
             return _sw(SW.FUNC_NOT_SUPPORTED)
         try:
             if ins == _GET_RESPONSE:
                 return self._get_response(cmd, pending)
+            if self.app is not None and ins != _SELECT:
+                return self._app_command(self.app, cmd)
             return handler(cmd, challenge)
         except CardStatus as st:
             return st.data + _sw(st.sw)
         except (ValueError, KeyError, IndexError):   # a real COS answers 6F00 rather than stopping
             return _sw(SW.NO_PRECISE_DIAGNOSIS)
+
+    # --- applications (firmware_sim.apps) ------------------------------------------------------------
+    def _app_command(self, app: Application[Any], cmd: CommandAPDU) -> bytes:
+        """A command while ``app`` is selected: 6D00 if it does not take the INS, 6E00 if not with this CLA."""
+        command = app.commands.get(cmd.ins)
+        if command is None:
+            raise CardStatus(SW.INS_NOT_SUPPORTED)
+        if cmd.cla not in command.clas:
+            raise CardStatus(SW.CLA_NOT_SUPPORTED)
+        return app.process(self.image.apps[app.section], cmd, self)
+
+    def _not_selected(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        """A command of an application that is not selected (GET PROCESSING OPTIONS …)."""
+        raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+
+    def _select_app(self, name: bytes, cmd: CommandAPDU) -> bytes | None:
+        """SELECT by name of an application the card carries; None when none answers to ``name``."""
+        for section, data in self.image.apps.items():
+            kind = APPLICATIONS[section]
+            if name in kind.names(data):
+                self._enter_df(None)
+                app = kind()
+                fci = app.select(data, name)
+                self.app = app
+                return _OK if cmd.p2 == 0x0C else self._case3_data(fci, cmd.le)
+        return None
+
+    # What the selected application may ask of the card (firmware_sim.apps.base.CardServices).
+    def persist(self) -> None:
+        self._persist()
+
+    def reply(self, data: bytes, le: int | None) -> bytes:
+        return self._with_le(data, le)
+
+    def offer(self, data: bytes, le: int | None) -> bytes:
+        return self._case3_data(data, le)
+
+    def random(self, n: int) -> bytes:
+        return self._rng(n)
 
     # --- helpers -------------------------------------------------------------------------------------
     def _state(self) -> DFState:
@@ -272,6 +319,8 @@ class CardOS(SimulatedDevice):
         self.ef = None
 
     def _select(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        """Every SELECT ends the selection of an application (firmware_sim.apps); one of its names starts a new one."""
+        self.app = None
         p1, p2, data = cmd.p1, cmd.p2, cmd.data
         if p2 not in (0x00, 0x0C):
             raise CardStatus(SW.WRONG_P1P2)
@@ -281,6 +330,9 @@ class CardOS(SimulatedDevice):
             for spec in self.profile.dfs:
                 if spec.aid == data:
                     return self._select_df(spec, cmd)
+            selected = self._select_app(data, cmd)
+            if selected is not None:
+                return selected
             raise CardStatus(SW.FILE_NOT_FOUND)
         if p1 not in (0x00, 0x01, 0x02):
             raise CardStatus(SW.WRONG_P1P2)
@@ -296,7 +348,9 @@ class CardOS(SimulatedDevice):
         if p1 == 0x00:
             if fid == 0x3F00:
                 self._enter_df(None)
-                return _OK
+                fci = next((f for f in (APPLICATIONS[name].mf_fci(data) for name, data in self.image.apps.items())
+                            if f), b"")
+                return _OK if not fci or p2 == 0x0C else self._case3_data(fci, cmd.le)
             for spec in self.profile.dfs:
                 if spec.fid == fid:
                     return self._select_df(spec, cmd)

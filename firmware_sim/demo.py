@@ -1,4 +1,5 @@
-"""The shipped demo cards and PSAMs (Guangdong cities, test-only keys, invented people).
+"""The shipped demo cards and PSAMs (Guangdong cities, test-only keys, invented people; the bank application on
+each card holds invented test-only data on the test BIN 999999).
 
 Images live in ``firmware_sim/demo/`` as JSON; ``scripts/make_demo_cards.py`` regenerates them.
 """
@@ -16,13 +17,16 @@ DEMO_DIR = Path(str(resources.files("firmware_sim") / "demo"))
 DEMO_PEOPLE: dict[str, tuple[str, str, int, dict[str, str]]] = {
     "guangzhou-gen2": ("440100", "gen2", 0xBF7C7A01, {
         "name": "陈晓明", "ssn": "440106198503127719", "card_number": "A44010001",
-        "issue_date": "20190315", "expiry_date": "20290315", "ethnicity": "01", "birthplace": "440106"}),
+        "issue_date": "20190315", "expiry_date": "20290315", "ethnicity": "01", "birthplace": "440106",
+        "bank_holder_name": "CHEN/XIAOMING"}),
     "shenzhen-gen3": ("440300", "gen3", 0x8593CA02, {
         "name": "林婉婷", "ssn": "44030419920721452X", "card_number": "B44030002",
-        "issue_date": "20230601", "expiry_date": "20330601", "ethnicity": "01", "birthplace": "440304"}),
+        "issue_date": "20230601", "expiry_date": "20330601", "ethnicity": "01", "birthplace": "440304",
+        "bank_holder_name": "LIN/WANTING"}),
     "foshan-gen2": ("440600", "gen2", 0x9915CA03, {
         "name": "欧阳振华", "name_ext": "", "ssn": "440604197011083051", "card_number": "C44060003",
-        "issue_date": "20161020", "expiry_date": "20261020", "ethnicity": "01", "birthplace": "440604"}),
+        "issue_date": "20161020", "expiry_date": "20261020", "ethnicity": "01", "birthplace": "440604",
+        "bank_holder_name": "OUYANG/ZHENHUA"}),
 }
 DEFAULT_CARD = "guangzhou-gen2"
 

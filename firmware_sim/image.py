@@ -1,7 +1,9 @@
 """Card images: the card's non-volatile memory as a JSON document a person can read and diff.
 
 Writes are atomic (temp file, fsync, rename, fsync of the folder; docs/design.md §4), so a process killed
-at any point leaves the old image or the new one on disk, never a mixture. Images hold the PIN and the
+at any point leaves the old image or the new one on disk, never a mixture. Applications the card carries beside
+the social security environment (``firmware_sim.apps``) keep their data in sections of their own,
+``"apps": {"bank": {…}}``, each loaded as strictly by its application; an image without ``apps`` carries none. Images hold the PIN and the
 keys in clear: new ones are created ``0600``, rewrites keep the file's mode. Processes sharing an image
 lock it for each command and take up each other's writes (:class:`ImageStore`).
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from firmware_sim.apps import AppData, load_sections
 from protocols.codecs import Fmt
 from protocols.crypto import KEY_LENGTHS
 from protocols.errors import BadCardImage
@@ -59,6 +62,7 @@ class CardImage:
     dfs: dict[str, DFState]
     card_blocked: bool = False
     note: str = ""
+    apps: dict[str, AppData] = field(default_factory=dict)      # by section name (firmware_sim.apps)
     extra: dict[str, Any] = field(default_factory=dict)
 
     # --- JSON ------------------------------------------------------------------------------------
@@ -91,6 +95,8 @@ class CardImage:
             "card_blocked": self.card_blocked,
             "dfs": dfs,
         }
+        if self.apps:
+            out["apps"] = {name: data.to_json() for name, data in self.apps.items()}
         out.update(self.extra)
         return out
 
@@ -233,7 +239,8 @@ def _card_from_json(doc: Any) -> CardImage:
     blocked = doc.get("card_blocked", False)
     if not isinstance(blocked, bool):
         raise BadCardImage("card_blocked: expected true or false")
-    return CardImage(prof, atr, region, pin, tries, dfs, blocked, str(doc.get("note", "")))
+    apps = load_sections(doc["apps"]) if "apps" in doc else {}
+    return CardImage(prof, atr, region, pin, tries, dfs, blocked, str(doc.get("note", "")), apps)
 
 
 def _record_from_json(ef: RecordFile, index: int, rec: Any, where: str) -> bytes:

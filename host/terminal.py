@@ -18,6 +18,7 @@ from protocols.crypto import Alg
 from protocols.errors import AuthenticationFailed, CardError, NoPsam
 from protocols.profile import BinaryFile, Cond, KeyUse, RecordFile, normalise_version
 
+from host.bank import BankCardInfo, BankReader
 from host.card import SSCard, check
 from host.engine import ApduEngine, TraceHook
 from host.errors import PinEntryUnavailable
@@ -255,6 +256,12 @@ class Terminal:
             values = self.card.read_values(ef)
             chosen = [ef.item(i).name for i in items] if items else list(values)
             return {name: values[name] for name in chosen if name in values}
+
+    def read_bank_card(self, contactless: bool = False) -> BankCardInfo:
+        """The co-branded card's bank card number, expiry and holder name from its UnionPay application
+        (``host.bank``: PSE, else PPSE, else the AIDs; GPO; the AFL's records). No PSAM is needed."""
+        with self.session():
+            return BankReader(self.card.engine, rng=self._rng).read(contactless)
 
     def read_photo(self) -> bytes:
         """EF08 (photo, JPEG) after the read authentication it needs; b"" when the card holds no photo."""

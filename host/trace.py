@@ -4,7 +4,10 @@ docs/design.md §4 Traces: direction, hex, decoded command name (``protocols.com
 and Chinese). PINs, PIN blocks, keys, names and ID numbers are replaced by ``<redacted n bytes>`` unless
 ``redact=False``: the data of PIN commands (INS 20, 24, 5E), of the PSAM's MAC and encipher command (``80 FA``:
 its input holds the data being written, or a PIN), of UPDATE BINARY, and of UPDATE RECORD with a personal item;
-short and extended Lc alike. The header and Lc stay visible.
+short and extended Lc alike. The header and Lc stay visible. In the bank application's answers (READ RECORD and
+GET PROCESSING OPTIONS: ``70``/``77`` templates) the values of the card number, track data, the holder's name and
+ID number (``protocols.emv.SENSITIVE_TAGS``: 5A, 57, 5F20 …) are redacted in place and the rest stays readable;
+such an answer that does not parse as BER-TLV exactly is redacted whole.
 
 :class:`TracingReader` wraps any reader and traces every exchange on the wire (GET RESPONSE included) and each
 power-up's ATR, adding a ``detail`` per command: which DF, file, record, item or key it addresses, from the
@@ -27,11 +30,13 @@ from typing import IO, Any, Callable, ContextManager
 from host.pinpad import PAD_NOTE, PadTemplate, TracedPad, traced_pad
 from host.reader import Reader
 from host.spec import READER_HOOK
+from protocols import emv
 from protocols import sw as SW
 from protocols.apdu import CommandAPDU
 from protocols.commands import NAMES, PIN_UNBLOCK_RELOAD
-from protocols.errors import MalformedApdu
+from protocols.errors import MalformedApdu, MalformedFrame
 from protocols.profile import GEN2, PSAM_APP_AID, PSAM_KEYS, DFSpec, Item, RecordFile
+from protocols.tlv import ber_decode, ber_encode, ber_is_constructed
 
 PERSONAL_TAGS: frozenset[int] = frozenset(
     it.tag for df in GEN2.dfs for f in df.files if isinstance(f, RecordFile) for it in f.items if it.personal)
@@ -83,10 +88,44 @@ def redact_command(apdu: bytes) -> str:
     return apdu.hex().upper()
 
 
+#: INS of the bank application's answers that may hold its card data (READ RECORD, GET PROCESSING OPTIONS), and
+#: the templates they come in (70 record, 77 GPO response format 2).
+_EMV_INS = frozenset({0xB2, 0xA8})
+_EMV_TEMPLATES = frozenset({emv.RECORD_TEMPLATE, emv.RESPONSE_FORMAT2})
+
+
+def redact_emv(data: bytes, depth: int = 0) -> str | None:
+    """``data`` (BER-TLV) as hex with the values of ``protocols.emv.SENSITIVE_TAGS`` redacted; None when it does not
+    parse and re-encode to the same bytes (the caller then redacts it whole)."""
+    try:
+        items = ber_decode(data)
+    except MalformedFrame:
+        return None
+    if depth > 4 or b"".join(ber_encode(t, v) for t, v in items) != data:
+        return None
+    out = []
+    for tag, value in items:
+        whole = ber_encode(tag, value)
+        head = whole[:len(whole) - len(value)].hex().upper()
+        if tag in emv.SENSITIVE_TAGS:
+            out.append(head + _redacted(len(value)))
+        elif ber_is_constructed(tag):
+            inner = redact_emv(value, depth + 1)
+            if inner is None:
+                return None
+            out.append(head + inner)
+        else:
+            out.append(whole.hex().upper())
+    return "".join(out)
+
+
 def redact_response(apdu: bytes, rsp: bytes) -> str:
     data, sw = rsp[:-2], rsp[-2:]
     if data and len(apdu) >= 4:
         ins = apdu[1]
+        if ins in _EMV_INS and data[0] in _EMV_TEMPLATES:
+            shown = redact_emv(data)
+            return (shown if shown is not None else _redacted(len(data))) + sw.hex().upper()
         personal = (ins == 0xB2 and data[0] in PERSONAL_TAGS) or (
             ins == 0xB0 and apdu[2] != 0x96) or ins == 0xC0
         if personal:
@@ -128,6 +167,9 @@ class Tracer:
 
 # --- readers that trace -------------------------------------------------------------------------------------
 _PSAM_APPS = {PSAM_APP_AID: "PSAM 3DES application", PSAM_APP_AID[:-1] + b"\x91": "PSAM SM4 application"}
+_BANK_NAMES = {emv.PSE_NAME: "PSE 1PAY.SYS.DDF01", emv.PPSE_NAME: "PPSE 2PAY.SYS.DDF01",
+               emv.UNIONPAY_DEBIT: "UnionPay debit", emv.UNIONPAY_CREDIT: "UnionPay credit",
+               emv.UNIONPAY_QUASI_CREDIT: "UnionPay quasi-credit"}
 
 
 class Describer:
@@ -136,6 +178,7 @@ class Describer:
     def __init__(self, slot: str) -> None:
         self.slot = slot
         self.df: DFSpec | None = None
+        self.app = ""                       # the bank application's PSE, PPSE or AID, when one is selected
 
     def __call__(self, apdu: bytes) -> str:
         if len(apdu) < 4:
@@ -163,6 +206,7 @@ class Describer:
         return ""
 
     def _select(self, p1: int, data: bytes) -> str:
+        self.app = ""
         if p1 == 0x04:
             if self.slot == "psam":
                 if data in _PSAM_APPS:
@@ -172,6 +216,9 @@ class Describer:
                 if df.aid == data:
                     self.df = df
                     return f"{df.name} {df.title}"
+            if data in _BANK_NAMES:
+                self.df, self.app = None, _BANK_NAMES[data]
+                return self.app
             return data.hex().upper()
         if len(data) == 2:
             fid = int.from_bytes(data, "big")
@@ -182,6 +229,8 @@ class Describer:
         return ""
 
     def _record(self, sfi: int, p1: int, mode: int) -> str:
+        if self.app:
+            return f"{self.app} SFI {sfi} record {p1}"
         where = f"EF{sfi:02X}" if sfi else "current EF"
         items: tuple[Item, ...] = ()
         if self.df is not None and sfi:

@@ -450,6 +450,12 @@ int iReadPhoto_Ex(int iType, char *pOutInfo, int iOutSize)
     return run("iReadPhoto", a, 1, pOutInfo, iOutSize);
 }
 
+int iReadBankCardNo_Ex(int iType, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {NUM("iType", iType)};
+    return run("iReadBankCardNo", a, 1, pOutInfo, iOutSize);
+}
+
 /* "<device number>|<terminal number>|" split into the two buffers; a failure's message goes to pReaderSN. */
 int iGetReaderInfo_Ex(char *pReaderSN, int iReaderSNSize, char *pPsamTermNo, int iPsamTermNoSize)
 {
@@ -543,6 +549,11 @@ int iReloadPIN_HSM_Step3(char *pKey, char *pOutInfo)
 int iReadPhoto(int iType, char *pOutInfo)
 {
     return iReadPhoto_Ex(iType, pOutInfo, SSCARD_PHOTO_SIZE);
+}
+
+int iReadBankCardNo(int iType, char *pOutInfo)
+{
+    return iReadBankCardNo_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
 }
 
 int iGetReaderInfo(char *pReaderSN, char *pPsamTermNo)

@@ -88,9 +88,11 @@ SSCARD_API int iReloadPIN_HSM_Step1(int iType, char *pCardInfo, char *pOutInfo);
 SSCARD_API int iReloadPIN_HSM_Step2(char *pKey, char *pOutInfo);
 SSCARD_API int iReloadPIN_HSM_Step3(char *pKey, char *pOutInfo);
 /* vendor extras: the photo (SSSE EF08) as "<base64 JPEG>|"; the terminal's device number (终端设备号, from
- * the config file) and the PSAM's terminal number, each without a separator */
+ * the config file) and the PSAM's terminal number, each without a separator; the co-branded card's bank card
+ * number from its UnionPay application, "PAN|expiry YYYYMMDD|PAN sequence|AID|label|" (-1: no such application) */
 SSCARD_API int iReadPhoto(int iType, char *pOutInfo);
 SSCARD_API int iGetReaderInfo(char *pReaderSN, char *pPsamTermNo);
+SSCARD_API int iReadBankCardNo(int iType, char *pOutInfo);
 
 /* --- the same with the output buffer's size (bytes, NUL included) ----------------------------------------- */
 SSCARD_API int iReadCardBas_Ex(int iType, char *pOutInfo, int iOutSize);
@@ -109,6 +111,7 @@ SSCARD_API int iReloadPIN_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize)
 SSCARD_API int iReloadPIN_HSM_Step3_Ex(char *pKey, char *pOutInfo, int iOutSize);
 SSCARD_API int iReadPhoto_Ex(int iType, char *pOutInfo, int iOutSize);
 SSCARD_API int iGetReaderInfo_Ex(char *pReaderSN, int iReaderSNSize, char *pPsamTermNo, int iPsamTermNoSize);
+SSCARD_API int iReadBankCardNo_Ex(int iType, char *pOutInfo, int iOutSize);
 
 /* --- library control (not part of the national interface) ------------------------------------------------- */
 

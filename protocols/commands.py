@@ -1,6 +1,7 @@
 """The commands of the card and the PSAM: one table of INS, the CLAs each is valid with, and its name.
 
-Bytes and meanings: docs/sources.md §3.1 (the card), docs/design.md §3 "PSAM". The emulated card
+Bytes and meanings: docs/sources.md §3.1 (the card), docs/design.md §3 "PSAM"; the commands of the card's other
+applications (``firmware_sim.apps``) are in the card's table too: docs/design.md §3.1. The emulated card
 (``firmware_sim.card_os``) and PSAM (``firmware_sim.psam``) dispatch on this table and refuse a CLA it does not
 list for them (6E00) or an INS it does not know (6D00); traces (``host.trace``) name commands from it. The host's
 card and PSAM clients write the bytes they send as production traces show them (``00 B2 01 05``, ``BF DE``);
@@ -45,6 +46,9 @@ UPDATE_RECORD = Command("UPDATE RECORD", 0xDC, (0x00, SECURED_CLA))
 UPDATE_BINARY = Command("UPDATE BINARY", 0xD6, (0x00, SECURED_CLA))
 APPEND_RECORD = Command("APPEND RECORD", 0xE2, (0x00, SECURED_CLA))
 
+# --- the card's other applications (firmware_sim.apps): answered only while that application is selected -------
+GET_PROCESSING_OPTIONS = Command("GET PROCESSING OPTIONS", 0xA8, (0x80,))   # EMV Book 3 §6.5.8 (bank application)
+
 # --- the PSAM (docs/design.md §3 "PSAM") ------------------------------------------------------------------------
 PSAM_INIT = Command("PSAM INIT (DIVERSIFY)", 0x1A, (0x80,))
 PSAM_INIT_VENDOR = Command("PSAM INIT (DIVERSIFY)", 0xDE, (0xBF,))   # the vendor form of 80 1A, same meaning
@@ -53,7 +57,7 @@ PSAM_COMPUTE = Command("PSAM COMPUTE", 0xFA, (0x80,))               # P1 00 enci
 CARD_COMMANDS: tuple[Command, ...] = (
     SELECT, READ_RECORD, READ_BINARY, GET_CHALLENGE, GET_RESPONSE, INTERNAL_AUTHENTICATE, EXTERNAL_AUTHENTICATE,
     VERIFY, CHANGE_PIN, PIN_UNBLOCK_RELOAD, APPLICATION_BLOCK, APPLICATION_UNBLOCK, CARD_BLOCK,
-    UPDATE_RECORD, UPDATE_BINARY, APPEND_RECORD,
+    UPDATE_RECORD, UPDATE_BINARY, APPEND_RECORD, GET_PROCESSING_OPTIONS,
 )
 PSAM_COMMANDS: tuple[Command, ...] = (SELECT, READ_BINARY, PSAM_INIT, PSAM_INIT_VENDOR, PSAM_COMPUTE, GET_RESPONSE)
 

@@ -2,6 +2,8 @@
 
 ATR and card identification code: docs/design.md §3, docs/sources.md §4.7–4.8. Card keys are diversified
 root → province → city → card; a PSAM holds each key at the level its address implies (docs/design.md §3).
+gen2 and gen3 cards also get the co-branded bank application (``firmware_sim.apps.bank``) with invented,
+test-only data: docs/design.md §3.2.
 """
 from __future__ import annotations
 
@@ -12,11 +14,14 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from firmware_sim.apps.base import AppData
+from firmware_sim.apps.bank import TEST_BIN, BankData
 from firmware_sim.image import (ACTIVE, CardImage, DFState, KeyState, atomic_write, dumps,
                                 remove_stale_temporaries)
 from firmware_sim.psam_image import PsamImage, PsamKey
 from protocols import crypto
 from protocols.atr import historical_bytes
+from protocols import emv
 from protocols.codecs import Fmt, encode_cn
 from protocols.crypto import Alg
 from protocols.item_checks import REGION, check_value
@@ -30,6 +35,9 @@ COS_INFO = bytes.fromhex("4E4323")
 CARD_MAKER = bytes.fromhex("8697")
 
 REQUIRED = ("name", "ssn", "card_number")
+BANK_PROFILES = ("gen2", "gen3")      # the generations that carry the co-branded bank application
+BANK_HOLDER = "bank_holder_name"     # the person's name on the bank application (5F20), e.g. "CHEN/XIAOMING"
+NO_BANK_HOLDER = " /"                # 5F20 of a card issued without one (choice: docs/design.md §3)
 
 
 def build_atr(region: str, serial: bytes, chip: bytes = CHIP_MAKER, cos: bytes = COS_INFO,
@@ -114,10 +122,40 @@ def _encode_record(item: Item, value: str, pad: int = 0x00) -> bytes:
         raise ValueError(f"{item.name}: {exc}") from None
 
 
+def bank_pan(serial: int) -> str:
+    """The card number of the card with ATR serial ``serial``: the test BIN ‖ 00 ‖ the serial in 10 digits ‖ the
+    Luhn check digit (19 digits, as UnionPay debit card numbers have; distinct serials give distinct numbers)."""
+    body = TEST_BIN + "00" + f"{serial:010d}"
+    return body + emv.luhn_check_digit(body)
+
+
+def bank_data(person: Mapping[str, str], serial: int, issue_date: str, expiry_date: str) -> BankData:
+    """The bank application's data for ``person``: invented and test-only (a card number on the test BIN); dated
+    like the social security application; the holder's name from ``bank_holder_name`` (EMV ans, e.g.
+    "CHEN/XIAOMING"), else none (" /")."""
+    holder = person.get(BANK_HOLDER) or NO_BANK_HOLDER
+    if not (2 <= len(holder) <= 26 and all(" " <= c <= "~" for c in holder)):
+        raise ValueError(f"{BANK_HOLDER}: expected 2 to 26 printable ASCII characters (EMV tag 5F20), "
+                         "e.g. CHEN/XIAOMING")
+    if not all(date.startswith("20") for date in (issue_date, expiry_date)):
+        raise ValueError("the bank application dates its card within 2000-2099 (EMV YYMMDD): issue and expiry "
+                         "dates outside those years need a card without it (--no-bank)")
+    data = BankData(pan=bank_pan(serial), pan_sequence="01", effective_date=issue_date[2:],
+                    expiry_date=expiry_date[2:], holder_name=holder)
+    data.check("bank application")
+    return data
+
+
 def new_card(person: Mapping[str, str], *, profile: str = "gen2", region: str = "440100", serial: int = 1,
-             issuer: IssuerKeys | None = None, pin: str = "", photo: bytes = b"", note: str = "") -> CardImage:
-    """A fresh card image for ``person`` (item values by item name, see protocols.profile)."""
+             issuer: IssuerKeys | None = None, pin: str = "", photo: bytes = b"", note: str = "",
+             bank: bool | None = None) -> CardImage:
+    """A fresh card image for ``person`` (item values by item name, see protocols.profile). ``bank``: give the card
+    the co-branded bank application (default: gen2 and gen3 cards have it; gen1 cards cannot)."""
     prof = get_profile(profile)
+    if bank is None:
+        bank = profile in BANK_PROFILES
+    elif bank and profile not in BANK_PROFILES:
+        raise ValueError(f"{profile} cards carry no bank application (only {', '.join(BANK_PROFILES)})")
     check_region(region)
     validate_person(person, profile)
     issuer = issuer or test_issuer_keys(prof.alg)
@@ -129,6 +167,7 @@ def new_card(person: Mapping[str, str], *, profile: str = "gen2", region: str = 
     keys = issuer.card_keys(region, atr)
     card_id = card_id_code(prof.alg, keys["IRK"], region, atr)
     values = _values(prof, person, region, card_id)
+    values.pop(BANK_HOLDER, None)
     pin = pin or prof.default_pin
     crypto.pin_to_bcd(pin)
     dfs: dict[str, DFState] = {}
@@ -149,7 +188,10 @@ def new_card(person: Mapping[str, str], *, profile: str = "gen2", region: str = 
         dkeys = {ks.key_id: KeyState(keys[ks.name], ks.tries, ks.tries) for ks in spec.keys}
         dfs[spec.name] = DFState(ACTIVE, dkeys, records, binaries)
     label = note or (f"test card personalised with the {issuer.label!r} key set" if issuer.is_test_only else "")
-    return CardImage(prof, atr, region, pin, prof.pin_tries, dfs, False, label)
+    apps: dict[str, AppData] = {}
+    if bank:
+        apps["bank"] = bank_data(person, serial, values["issue_date"], values["expiry_date"])
+    return CardImage(prof, atr, region, pin, prof.pin_tries, dfs, False, label, apps)
 
 
 def new_psam(region: str = "440100", terminal: str = "440100000001",
@@ -206,10 +248,11 @@ def read_jpeg(path: Path | str, what: str = "photo") -> bytes:
 # --- image files ----------------------------------------------------------------------------------------
 def write_new_card(out: Path, person: Mapping[str, str], *, profile: str, region: str, serial: int,
                    photo: bytes = b"", pin: str = "", issuer: IssuerKeys | None = None,
-                   replace: bool = True) -> bytes:
+                   replace: bool = True, bank: bool | None = None) -> bytes:
     """Personalise a card image to ``out`` (atomically); returns its ATR. ``replace=False``: an image already at
     ``out`` is kept and ``FileExistsError`` raised."""
-    card = new_card(person, profile=profile, region=region, serial=serial, photo=photo, pin=pin, issuer=issuer)
+    card = new_card(person, profile=profile, region=region, serial=serial, photo=photo, pin=pin, issuer=issuer,
+                    bank=bank)
     _write_image(Path(out), dumps(card.to_json()), replace=replace)
     return card.atr
 

@@ -42,6 +42,10 @@ def add_parser(sub: Any) -> None:
     cn.add_argument("--expiry-date")
     cn.add_argument("--initial-pin", help="6 digits (default 123456)")
     cn.add_argument("--photo", help="JPEG file for EF08 (at most 4096 bytes)")
+    cn.add_argument("--bank-holder-name", metavar="NAME",
+                    help="the holder's name on the bank application, e.g. CHEN/XIAOMING (EMV tag 5F20)")
+    cn.add_argument("--no-bank", action="store_true",
+                    help="leave out the co-branded bank application (test-only data on the test BIN 999999)")
     cn.add_argument("--issuer-keys", metavar="KEYS.json", help="issuer key set (default: the test-only set)")
     cn.add_argument("--force", action="store_true")
     cn.set_defaults(func=cmd_card_new)
@@ -49,8 +53,8 @@ def add_parser(sub: Any) -> None:
     cb = csub.add_parser("batch", help="personalise a card image for every row of a CSV (test keys)",
                          description="Columns: name, ssn, card_number; optional region, profile, serial, "
                                      "photo (a JPEG, path relative to the CSV's folder or --photos, never "
-                                     "outside it), name_ext, issue_date, expiry_date and other item names. "
-                                     "Bad rows are reported with their line numbers.")
+                                     "outside it), name_ext, issue_date, expiry_date, bank_holder_name and "
+                                     "other item names. Bad rows are reported with their line numbers.")
     cb.add_argument("people", metavar="PEOPLE.csv")
     cb.add_argument("--out", "-o", required=True, metavar="DIR", help="folder for the <card_number>.json images")
     cb.add_argument("--profile", choices=("gen2", "gen3"), default="gen2", help="for rows without a profile")
@@ -65,6 +69,7 @@ def add_parser(sub: Any) -> None:
     cb.add_argument("--force", action="store_true",
                     help="replace card images already in DIR (without it they are kept and their rows reported)")
     cb.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    cb.add_argument("--no-bank", action="store_true", help="leave out the co-branded bank application")
     cb.set_defaults(func=cmd_card_batch)
 
 
@@ -73,7 +78,8 @@ def cmd_card_new(args: argparse.Namespace) -> int:
     from host.standard.formats import check_no_separators
     person = {k: v for k, v in {
         "name": args.name, "ssn": args.ssn, "card_number": args.card_number, "name_ext": args.name_ext,
-        "issue_date": args.issue_date, "expiry_date": args.expiry_date}.items() if v is not None}
+        "issue_date": args.issue_date, "expiry_date": args.expiry_date,
+        "bank_holder_name": args.bank_holder_name}.items() if v is not None}
     for key, value in person.items():
         check_no_separators(value, f"--{key.replace('_', '-')}")
     if args.initial_pin:
@@ -89,7 +95,8 @@ def cmd_card_new(args: argparse.Namespace) -> int:
     issuer = issuer_keys(args.issuer_keys)[0] if args.issuer_keys else None
     try:
         atr = write_new_card(out, person, profile=args.profile, region=args.region, serial=args.serial,
-                             photo=photo, pin=args.initial_pin or "", issuer=issuer, replace=args.force)
+                             photo=photo, pin=args.initial_pin or "", issuer=issuer, replace=args.force,
+                             bank=False if args.no_bank else None)
     except FileExistsError:          # made by someone else meanwhile
         raise ValueError(exists) from None
     print(f"card image written to {out} (profile {args.profile}, region {args.region}, ATR {atr.hex().upper()})")
@@ -125,7 +132,8 @@ def cmd_card_batch(args: argparse.Namespace) -> int:
     try:
         result = issue_cards(args.people, args.out, profile=args.profile, region=args.region,
                              workers=max(1, args.workers), durable=args.durable, encoding=args.encoding,
-                             issuers=issuers, progress=progress, photo_dir=args.photos, force=args.force)
+                             issuers=issuers, progress=progress, photo_dir=args.photos, force=args.force,
+                             bank=False if args.no_bank else None)
     except NotInEncoding as exc:
         hint = ("; it reads as GBK: run again with --encoding gbk" if exc.gbk
                 else "; give its encoding with --encoding (e.g. --encoding gbk)")

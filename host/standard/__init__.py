@@ -32,6 +32,7 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     # vendor extras
     "iReadPhoto": ("iType",),
     "iGetReaderInfo": (),
+    "iReadBankCardNo": ("iType",),
 }
 _INT_PARAMS = frozenset({"iType", "iAuthType"})
 

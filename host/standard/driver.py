@@ -336,6 +336,16 @@ class SSCardDriver:
             return join_fields([base64.b64encode(term.read_photo()).decode("ascii")])
         return self._run(iType, flow)
 
+    def iReadBankCardNo(self, iType: int) -> Result:
+        """Vendor extra (the national interface has no bank function; a reader SDK names it so): the co-branded card's
+        bank card number from its UnionPay application, ``PAN|expiry YYYYMMDD|PAN sequence|AID|label|`` with the
+        whole PAN (``host.bank``; no PSAM needed). iType 2, and 4 on a contactless terminal, look for the PPSE
+        first. A card without the application gives -1 (wrong card type)."""
+        def flow(term: Terminal) -> str:
+            info = term.read_bank_card(contactless=term is self.contactless)
+            return join_fields([info.pan, info.expiry_date, info.pan_sequence, info.aid, info.label])
+        return self._run(iType, flow)
+
     def iGetReaderInfo(self) -> Result:
         """Vendor extra: ``device number|PSAM terminal number|`` (docs/sources.md §6.1 iGetReaderInfo)."""
         def flow(term: Terminal) -> str:

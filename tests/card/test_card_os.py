@@ -140,8 +140,10 @@ def test_pending_response_is_dropped_by_the_next_command(card2: Card) -> None:
     assert card2.sw("00C0000019") == 0x6985
 
 
-def test_select_mf_and_df_by_fid(card2: Card) -> None:
-    assert card2.sw("00A40000023F00") == 0x9000
+def test_select_mf_and_df_by_fid(card2: Card, tmp_path: Path) -> None:
+    # A card with the bank application offers the MF's FCI (tests/card/test_bank_app.py); without one: 9000.
+    assert card2.sw("00A4000C023F00") == 0x9000
+    assert Card(CardOS.from_file(make_image(tmp_path, "gen2", bank=False))).sw("00A40000023F00") == 0x9000
     _, sw = card2("00A4000002DDF1")
     assert sw >> 8 == 0x61
     assert card2.sw("00A4020002EF05") == 0x9000

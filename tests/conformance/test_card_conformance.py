@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from host.errors import ApplicationBlocked, NoCard, PinBlocked, ReaderError, WrongPin
+from host.errors import ApplicationBlocked, NoCard, PinBlocked, ReaderError, WrongCard, WrongPin
+from protocols import emv
 from protocols.codecs import check_date
 from tests.conformance.conftest import Bench, irreversible
 
@@ -99,6 +100,37 @@ def test_extended_length_read(bench: Bench) -> None:
 def test_photo(bench: Bench) -> None:
     photo = bench.terminal().read_photo()
     assert photo[:2] == b"\xFF\xD8"
+
+
+# --- the bank application (docs/design.md §3.2) ----------------------------------------------
+def test_bank_card_number(bench: Bench) -> None:
+    try:
+        info = bench.terminal().read_bank_card()
+    except WrongCard:
+        if bench.fresh:
+            raise
+        pytest.skip("this card has no UnionPay application")
+    assert 12 <= len(info.pan) <= 19 and emv.luhn_valid(info.pan) and info.aid.startswith("A000000333")
+    assert info.masked_pan == info.pan[:6] + "*" * (len(info.pan) - 10) + info.pan[-4:]
+    check_date(info.expiry_date)
+    if bench.fresh:
+        assert info.pan.startswith("999999") and info.found_by == "PSE" and info.pan_sequence == "01"
+
+
+def test_bank_application_refusals(bench: Bench) -> None:
+    if not bench.fresh:
+        pytest.skip("the emulated card's rules; real bank applications differ in their answers")
+    term = session(bench)
+    gpo = "80A800000B8309" + "00" * 9 + "00"
+    assert raw(term, gpo)[1] == 0x6985                            # GPO with nothing selected
+    assert term.card.engine.transmit(bytes.fromhex("00A4040008A00000033301010100")).sw == 0x9000
+    assert raw(term, "00B2010C00")[1] == 0x6985                   # READ RECORD before GPO
+    assert raw(term, "80A800000A8308" + "00" * 8 + "00")[1] == 0x6700
+    assert term.card.engine.send(gpo).sw == 0x9000
+    assert raw(term, "00B2030C00")[1] == 0x6A83                   # outside the AFL
+    assert raw(term, "00B2010D00")[1] == 0x6A86
+    term.card.engine.transmit(SSSE)
+    assert raw(term, gpo)[1] == 0x6985                            # SELECT SSSE ended the bank application
 
 
 # --- PIN -------------------------------------------------------------------------------------------------

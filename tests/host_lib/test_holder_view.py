@@ -30,7 +30,7 @@ PERSON = {"name": "周文静", "ssn": "440106198807064323", "card_number": "F440
 def card(tmp_path: Path, photo: bytes = PHOTO, **items: str) -> str:
     """A card image for PERSON with ``items`` changed; its reader spec."""
     path = tmp_path / "card.json"
-    write_new_card(path, {**PERSON, **items}, profile="gen2", region="440100", serial=11, photo=photo)
+    write_new_card(path, {**PERSON, **items}, profile="gen2", region="440100", serial=11, photo=photo, bank=False)
     return f"sim:{path}"
 
 

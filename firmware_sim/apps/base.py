@@ -1,0 +1,102 @@
+"""The contract between the card OS and the applications it carries beside the social security environment.
+
+An application (the bank application; a medical purse, a PKI application) lives in one module of
+``firmware_sim/apps/`` and is listed in ``firmware_sim.apps.APPLICATIONS``. It has two parts:
+
+* :class:`AppData`, its persistent data: its own section ``"apps": {SECTION: …}`` of the card image, loaded strictly
+  (``BadCardImage`` naming the field, as ``firmware_sim.image`` does for the rest) and written with the image,
+  atomically, whenever the application calls ``card.persist()``. An image without the section has no such
+  application, so older images load unchanged.
+* :class:`Application`, its behaviour: the names SELECT by DF name reaches it by, the FCI it answers, and the
+  commands (``protocols.commands``) it takes while selected. The card OS makes a new instance at each SELECT of
+  it (its volatile state: what is selected inside it, a GPO done …) and passes the section's current data with
+  every call, so a reload of the image from disk, or a rollback after a failed write, is seen at once.
+
+The card OS keeps SELECT and GET RESPONSE: a successful SELECT of one of the application's names routes every
+later command to it; any other SELECT (of SSSE, a DF, the MF, another application, or a name nothing answers)
+ends the selection. While an application is selected, a command it does not list answers 6D00 and one with a
+CLA its command does not take 6E00; a command of an application that is not selected answers 6985.
+docs/design.md §3.1.
+"""
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from protocols.apdu import CommandAPDU
+from protocols.commands import Command
+
+
+class CardStatus(Exception):
+    """Raised inside a command handler to answer with a status word (and optional data)."""
+
+    def __init__(self, sw: int, data: bytes = b"") -> None:
+        self.sw = sw
+        self.data = data
+
+
+class CardServices(Protocol):
+    """What the card OS lends the selected application (``firmware_sim.card_os.CardOS`` provides it)."""
+
+    def persist(self) -> None:
+        """Write the image (the application's section with it) before the response leaves the card; a write that
+        fails raises ``CardStatus(6581)`` and the card, its application data included, goes back to the image on
+        disk."""
+        ...
+
+    def reply(self, data: bytes, le: int | None) -> bytes:
+        """``data`` ‖ 9000 for a case-2 command (READ RECORD): Le must fit the data exactly or be 00, else 6Cxx."""
+        ...
+
+    def offer(self, data: bytes, le: int | None) -> bytes:
+        """``data`` ‖ 9000 for a case-3/4 command; without Le the data waits for GET RESPONSE (61xx)."""
+        ...
+
+    def random(self, n: int) -> bytes:
+        """``n`` bytes from the card's random source."""
+        ...
+
+
+class AppData(abc.ABC):
+    """An application's persistent data: its section of the card image."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_json(cls, doc: Any, where: str) -> AppData:
+        """Load the section ``doc`` found at ``where`` (``apps.bank``); ``BadCardImage`` naming the first field that
+        is wrong (its place, never its value when the value is personal)."""
+
+    @abc.abstractmethod
+    def to_json(self) -> dict[str, Any]:
+        """The section as JSON, in a stable key order (images are diffed)."""
+
+
+D = TypeVar("D", bound=AppData)
+
+
+class Application(abc.ABC, Generic[D]):
+    """One selection of an application (see the module docstring)."""
+
+    section: ClassVar[str]                       # its key under "apps" in the card image
+    data_type: ClassVar[type[AppData]]           # what that section loads as
+    commands: ClassVar[Mapping[int, Command]]    # by INS: what it answers while selected (SELECT, GET RESPONSE
+                                                 # stay with the card OS)
+
+    @staticmethod
+    @abc.abstractmethod
+    def names(data: D) -> tuple[bytes, ...]:
+        """The DF names / AIDs SELECT by name (``00 A4 04 00``) reaches this application by."""
+
+    @staticmethod
+    def mf_fci(data: D) -> bytes:
+        """What SELECT MF answers on a card carrying this application (b"": a bare 9000)."""
+        return b""
+
+    @abc.abstractmethod
+    def select(self, data: D, name: bytes) -> bytes:
+        """Enter the application by ``name`` (one of :meth:`names`); return the FCI."""
+
+    @abc.abstractmethod
+    def process(self, data: D, cmd: CommandAPDU, card: CardServices) -> bytes:
+        """Run one of :attr:`commands` (CLA already checked); the response APDU, or ``CardStatus`` raised."""
