@@ -22,21 +22,19 @@ import contextlib
 from collections.abc import Callable
 
 from host import errors as E
-from host.card import check
 from host.engine import TraceHook
 from host.spec import open_terminal
 from host.standard import hsm_steps
 from host.standard.flows import (
     Access, authenticate_card, authenticate_terminal, basic_info_output, check_card_info, check_value,
-    ef06_read_key, read_items, refuse_blocked, resolve,
+    check_write_refs, ef06_read_key, read_items, read_ref, refuse_blocked,
 )
 from host.standard.formats import (
-    CardInfo, FileRef, format_file_values, join_fields, parse_card_info, parse_file_addr, parse_write_data,
+    CardInfo, format_file_values, join_fields, parse_card_info, parse_file_addr, parse_write_data,
 )
 from host.standard.pinpad import HolderPin, PadNotice, PinEntry, PinPrompt, ask_pin, console_pin_entry
 from host.terminal import Terminal
 from protocols.pinpad import DEFAULT_TIMEOUT
-from protocols.profile import BinaryFile, RecordFile
 
 Result = tuple[int, str]
 
@@ -144,37 +142,9 @@ class SSCardDriver:
                     authenticate_card(term)
                 else:
                     access.verify_pin()
-                values = [self._read_ref(term, access, ref) for ref in refs]
+                values = [read_ref(term, access, ref) for ref in refs]
             return format_file_values(refs, values)
         return self._run(iType, flow)
-
-    def _read_ref(self, term: Terminal, access: Access, ref: FileRef) -> list[str]:
-        card = term.card
-        df, ef = resolve(card, ref)
-        card.enter(df.name)
-        access.satisfy(df, ef.read.cond, ef.read.key_id)
-        if isinstance(ef, BinaryFile):
-            if ref.items not in ((), ("01",)):
-                raise E.IllegalInput(f"{ref.name} is a binary file: its only item is 01")
-            data = card.read_binary(ef)
-            end = data.rfind(b"\xFF\xD9") if ef.name == "EF08" else -1
-            return [(data[:end + 2] if end >= 0 else data.rstrip(b"\x00")).hex().upper()]
-        if ef.cyclic_records or ref.record is not None:
-            if ref.record is None or not ef.cyclic_records:
-                raise E.IllegalInput(f"{ref.name}: cyclic files are read one record at a time (DF04EF08:01$)")
-            return [card.read_record(ef, ref.record).hex().upper()]
-        tags = ref.items or tuple(f"{it.tag:02X}" for it in ef.items)
-        out = []
-        for tag in tags:
-            if ":" in tag:
-                raise E.NotSupported(f"{ref.name}: B-TLV sub-items ({tag}) are not in this card profile")
-            item = next((it for it in ef.items if it.tag == int(tag, 16)), None)
-            if item is None:   # not in the profile: READ RECORD by identifier, value as hex (docs/sources.md §5.4)
-                rec = check(card.send(0x00, 0xB2, int(tag, 16), ef.sfi << 3, le=256))
-                out.append(rec[2:].hex().upper())
-            else:
-                out.append(item.decode_value(card.read_item_raw(ef, item)))
-        return out
 
     def iWriteCard(self, iType: int, pCardInfo: str, pFileAddr: str, pWriteData: str) -> Result:
         """Update record items (docs/sources.md §6.2): every value is checked before the first write; each item is then
@@ -183,29 +153,17 @@ class SSCardDriver:
             refs = parse_file_addr(pFileAddr)
             values = parse_write_data(pWriteData, refs)
             info = parse_card_info(pCardInfo)
-            plan: list[tuple[str, int, str]] = []
+            plan: list[tuple[str, str | int, str]] = []
             with term.session():
                 card = term.card
                 card.select_df("SSSE")
                 check_card_info(card, info)
-                for ref, vals in zip(refs, values):
-                    _, ef = resolve(card, ref)
-                    if not isinstance(ef, RecordFile) or ef.cyclic_records or ref.record is not None:
-                        raise E.NotSupported(f"{ref.name}: only linear record files can be written")
-                    if not ref.items:
-                        raise E.IllegalInput(f"{ref.name}: name the items to write")
-                    for tag, value in zip(ref.items, vals):
-                        if ":" in tag:
-                            raise E.NotSupported(f"{ref.name}: B-TLV sub-items ({tag}) are not in this card profile")
-                        try:
-                            item = ef.item(int(tag, 16))
-                        except KeyError:
-                            raise E.CardError(0x6A83, f"{ref.name} has no item {tag}") from None
+                for ref, (_, _, items), vals in zip(refs, check_write_refs(card, refs), values):
+                    for item, value in zip(items, vals):
                         check_value(item, value)
                         plan.append((ref.path, item.tag, value))
             term.close()
-            for path, tag_no, value in plan:
-                term.write_item(path, tag_no, value)
+            term.write_items(plan)
             return ""
         return self._run(iType, flow)
 
