@@ -29,6 +29,13 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "iReloadPIN_HSM_Step1": ("iType", "pCardInfo"),
     "iReloadPIN_HSM_Step2": ("pKey",),
     "iReloadPIN_HSM_Step3": ("pKey",),
+    "iReadCard_HSM_Step1": ("iType", "pCardInfo", "pFileAddr"),
+    "iReadCard_HSM_Step2": ("pKey",),
+    "iWriteCard_HSM_Step1": ("iType", "pCardInfo", "pFileAddr"),
+    "iWriteCard_HSM_Step2": ("pKey", "pWriteData"),
+    "iUnblockPIN_HSM_Step1": ("iType", "pCardInfo"),
+    "iUnblockPIN_HSM_Step2": ("pKey",),
+    "iUnblockPIN_HSM_Step3": ("pKey",),
     # vendor extras
     "iReadPhoto": ("iType",),
     "iGetReaderInfo": (),

@@ -255,6 +255,38 @@ class SSCardDriver:
         """Step 3 with pKey = the PIN RELOAD command from the HSM (whole APDU, or ciphertext‖MAC)."""
         return self._hsm_step("reload", 3, lambda p: hsm_steps.reload_step3(p, pKey))
 
+    def iUnblockPIN_HSM_Step1(self, iType: int, pCardInfo: str) -> Result:
+        """Step 1: ``algId|0090|EA factor|EA data|`` for the PIN-management key (06), as iReloadPIN_HSM_Step1."""
+        return self._hsm_start(iType, lambda term: hsm_steps.unblock_step1(term, parse_card_info(pCardInfo)))
+
+    def iUnblockPIN_HSM_Step2(self, pKey: str) -> Result:
+        """Step 2 with pKey = EA data: authenticates, takes a challenge; ``algId|0173|challenge|8424000004|``."""
+        return self._hsm_step("unblock", 2, lambda p: hsm_steps.unblock_step2(p, pKey))
+
+    def iUnblockPIN_HSM_Step3(self, pKey: str) -> Result:
+        """Step 3 with pKey = the PIN UNBLOCK command from the HSM (whole APDU, or the MAC): resets the counter."""
+        return self._hsm_step("unblock", 3, lambda p: hsm_steps.unblock_step3(p, pKey))
+
+    def iReadCard_HSM_Step1(self, iType: int, pCardInfo: str, pFileAddr: str) -> Result:
+        """Step 1: ``region|ATR|algId|cardID|IA factor|IA data|key address|EA factor|EA data|`` (the EA fields
+        empty when the files need no key)."""
+        return self._hsm_start(iType, lambda term: hsm_steps.read_card_step1(
+            term, parse_card_info(pCardInfo), parse_file_addr(pFileAddr)))
+
+    def iReadCard_HSM_Step2(self, pKey: str) -> Result:
+        """Step 2 with pKey = ``IA result|EA data|`` from the HSM: -25 if the card disagrees; iReadCard's output."""
+        return self._hsm_step("readcard", 2, lambda p: hsm_steps.read_card_step2(p, pKey, self._holder()))
+
+    def iWriteCard_HSM_Step1(self, iType: int, pCardInfo: str, pFileAddr: str) -> Result:
+        """Step 1: ``region|ATR|algId|cardID|key address|EA factor|EA data|`` for the key the files' update needs."""
+        return self._hsm_start(iType, lambda term: hsm_steps.write_card_step1(
+            term, parse_card_info(pCardInfo), parse_file_addr(pFileAddr)))
+
+    def iWriteCard_HSM_Step2(self, pKey: str, pWriteData: str) -> Result:
+        """Step 2 with pKey = EA data from the HSM and pWriteData shaped as Step 1's pFileAddr: writes."""
+        return self._hsm_step("writecard", 2,
+                              lambda p: hsm_steps.write_card_step2(p, pKey, pWriteData, self._holder()))
+
     def _hsm_start(self, itype: int, step1: Callable[[Terminal], hsm_steps.Pending]) -> Result:
         self._abandon_hsm()
         try:
