@@ -20,6 +20,7 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "iReadCardBas": ("iType",),
     "iReadCard": ("iType", "iAuthType", "pCardInfo", "pFileAddr"),
     "iWriteCard": ("iType", "pCardInfo", "pFileAddr", "pWriteData"),
+    "iWriteCardBas": ("iType", "pCardInfo", "pWriteData"),
     "iVerifyPIN": ("iType",),
     "iChangePIN": ("iType",),
     "iReloadPIN": ("iType", "pCardInfo"),
