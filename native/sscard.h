@@ -37,7 +37,7 @@
  * Threads: any thread may call any function; calls are serialised (one reader). The HSM steps keep the
  * card powered from Step 1 to their last step; any other call in between abandons them, and a step called
  * out of order (or after its flow was abandoned or failed) gives -23. Every HSM step's formats:
- * docs/sources.md §6.2 "HSM steps".
+ * docs/sources.md §6.4.
  *
  * Configuration: the reader is $SSCARD_READER, else `reader = "..."` in the config file
  * ($SSCARD_CONFIG, else $XDG_CONFIG_HOME/sscard/sscard.toml, else ~/.config/sscard/sscard.toml), else

@@ -1,4 +1,4 @@
-"""The HSM variants of the standard interface (docs/sources.md §5.4, §6.2, docs/design.md §3 "Standard interface,
+"""The HSM variants of the standard interface (docs/sources.md §5.4, §6.4, docs/design.md §3 "Standard interface,
 HSM mode"), one function per step: read basic information, read and write files, reload and unblock the PIN.
 
 Between steps the card stays powered and no other command reaches it, so the last GET CHALLENGE of a step
@@ -155,10 +155,24 @@ def _ea_request(p: Pending, key: tuple[DFSpec, int] | None) -> list[str]:
     return [hsm_address(spec.name), ea_factor.hex().upper(), ea_data.hex().upper()]
 
 
-def _external_auth(p: Pending, text: str, access: Access | None = None) -> None:
-    """EXTERNAL AUTHENTICATE with the HSM's ``EA cryptogram ‖ EA data`` (32 hex), first command of the step."""
+def _ia_ea_fields(p: Pending, pkey: str) -> tuple[str, bytes]:
+    """``IA result ‖ IA data|EA cryptogram ‖ EA data|``: the IA text and the EA bytes (b"" when no key is
+    needed), every field's form checked (-23) before anything is compared or sent."""
+    fields = split_fields(pkey)
+    if not 1 <= len(fields) <= 2:
+        raise E.IllegalInput("pKey must be 'IA result ‖ IA data|EA cryptogram ‖ EA data|'")
+    _hex_field(fields[0], "IA result ‖ IA data", 16)
+    if p.ea_key is None:
+        return fields[0], b""
+    return fields[0], _hex_field(fields[1] if len(fields) > 1 else "", "EA cryptogram ‖ EA data", 16)
+
+
+def _external_auth(p: Pending, ea: bytes | str, access: Access | None = None) -> None:
+    """EXTERNAL AUTHENTICATE with the HSM's ``EA cryptogram ‖ EA data`` (16 bytes, or 32 hex), first command of
+    the step."""
     assert p.ea_key is not None
-    ea = _hex_field(text, "EA cryptogram ‖ EA data", 16)
+    if isinstance(ea, str):
+        ea = _hex_field(ea, "EA cryptogram ‖ EA data", 16)
     p.term.card.external_authenticate(p.ea_key, ea[:8], ea[8:])
     if access is not None:
         access.done.add((p.ea_df, p.ea_key))
@@ -188,13 +202,11 @@ def read_bas_step1(term: Terminal) -> Pending:
 
 
 def read_bas_step2(p: Pending, pkey: str, device_no: str) -> str:
-    fields = split_fields(pkey)
-    if not 1 <= len(fields) <= 2:
-        raise E.IllegalInput("pKey must be 'IA result ‖ IA data|EA cryptogram ‖ EA data|'")
-    _check_ia(p, fields[0])
+    ia, ea = _ia_ea_fields(p, pkey)
+    _check_ia(p, ia)
     card = p.term.card
     if p.ea_key is not None:
-        _external_auth(p, fields[1] if len(fields) > 1 else "")
+        _external_auth(p, ea)
     v05 = read_items(card, "SSSEEF05")
     v06 = read_items(card, "SSSEEF06")
     p.done = True
@@ -228,14 +240,12 @@ def read_card_step1(term: Terminal, info: CardInfo, refs: list[FileRef]) -> Pend
 def read_card_step2(p: Pending, pkey: str, holder: HolderPin) -> str:
     """Check the HSM's IA result (-25), authenticate with its EA data, read; iReadCard's output. The files of the
     authenticated DF are read first (leaving it would end the authentication), the output keeps pFileAddr's order."""
-    fields = split_fields(pkey)
-    if not 1 <= len(fields) <= 2:
-        raise E.IllegalInput("pKey must be 'IA result ‖ IA data|EA cryptogram ‖ EA data|'")
-    _check_ia(p, fields[0])
+    ia, ea = _ia_ea_fields(p, pkey)
+    _check_ia(p, ia)
     card = p.term.card
     access = Access(p.term, holder)
     if p.ea_key is not None:
-        _external_auth(p, fields[1] if len(fields) > 1 else "", access)
+        _external_auth(p, ea, access)
     order = sorted(range(len(p.refs)), key=lambda n: resolve(card, p.refs[n])[0].name != p.ea_df)
     values: dict[int, list[str]] = {}
     for n in order:

@@ -1,4 +1,4 @@
-"""iReadCard_HSM and iWriteCard_HSM with the software HSM answering the steps (docs/sources.md §6.2 "HSM steps"):
+"""iReadCard_HSM and iWriteCard_HSM with the software HSM answering the steps (docs/sources.md §6.4):
 what each step outputs, that the card accepts the HSM's answers and refuses wrong ones (counting the try), and the
 interface's codes for steps out of order and bad inputs, the card's data unchanged."""
 from __future__ import annotations

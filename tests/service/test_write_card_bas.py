@@ -1,4 +1,5 @@
-"""iWriteCardBas: personalising the basic data (EF05/EF06) through the PSAM (docs/sources.md §6.2 "iWriteCardBas")."""
+"""iWriteCardBas: personalising the basic data (EF05/EF06) through the PSAM (docs/sources.md §6.1 iWriteCardBas,
+§6.2 its pWriteData)."""
 from __future__ import annotations
 
 import pytest
