@@ -8,8 +8,8 @@ external-authentication cryptograms and the enciphered, MAC'd PIN RELOAD command
 ``…_HSM_Step`` outputs of ``host.standard``; its answers are the ``pKey`` of the next step.
 
 Key addresses in those outputs are opaque strings (``protocols.keys.HSM_KEY_ADDRESSES``); this service knows
-``0090`` (key 06, the PIN management external-authentication key, RLK) and ``0173`` (the secure-messaging key
-STK of the reload).
+every one the terminal names: ``0090`` (key 06, the PIN management external-authentication key, RLK), ``0173``
+(the secure-messaging key STK of PIN reload and unblock), and the read and update keys of each DF.
 """
 from __future__ import annotations
 
@@ -67,6 +67,18 @@ class SoftwareHsm:
         except ValueError as exc:
             raise HsmError(str(exc)) from None
 
+    def _internal_auth(self, alg_field: str, region: str, atr: str, factor: str, data: str) -> bytes:
+        """``IA result ‖ IA data``: the answer a genuine card gives to INTERNAL AUTHENTICATE with P ‖ D."""
+        alg, irk = self._card_key(alg_field, "IRK", region, atr)
+        d = _hex(data, "IA data", (8,))
+        return crypto.internal_auth_answer(alg, irk, _hex(factor, "IA factor", (8,)) + d) + d
+
+    def _external_auth(self, alg_field: str, name: str, region: str, atr: str, factor: str, data: str) -> bytes:
+        """``C ‖ D`` for EXTERNAL AUTHENTICATE with the card key ``name``, the card's challenge ``factor``."""
+        alg, key = self._card_key(alg_field, name, region, atr)
+        d = _hex(data, "EA data", (8,))
+        return crypto.external_auth_cryptogram(alg, key, _hex(factor, "EA factor", (8,)), d) + d
+
     # --- iReadCardBas_HSM ---------------------------------------------------------------------------------
     def read_basic_info(self, step1_output: str) -> str:
         """pKey for ``iReadCardBas_HSM_Step2``: ``IA result ‖ IA data|EA cryptogram ‖ EA data|`` (32 hex each;
@@ -77,28 +89,53 @@ class SoftwareHsm:
         """
         region, atr, alg_field, _card_id, ia_factor, ia_data, ea_factor, ea_data, _term = _fields(
             step1_output, 9, "iReadCardBas_HSM_Step1 output")
-        alg, irk = self._card_key(alg_field, "IRK", region, atr)
-        ia_d = _hex(ia_data, "IA data", (8,))
-        ia = crypto.internal_auth_answer(alg, irk, _hex(ia_factor, "IA factor", (8,)) + ia_d) + ia_d
-        ea = b""
-        if ea_factor:
-            _, rk = self._card_key(alg_field, "RK", region, atr)
-            ea_d = _hex(ea_data, "EA data", (8,))
-            ea = crypto.external_auth_cryptogram(alg, rk, _hex(ea_factor, "EA factor", (8,)), ea_d) + ea_d
+        ia = self._internal_auth(alg_field, region, atr, ia_factor, ia_data)
+        ea = self._external_auth(alg_field, "RK", region, atr, ea_factor, ea_data) if ea_factor else b""
         return f"{ia.hex().upper()}|{ea.hex().upper()}|"
 
-    # --- iReloadPIN_HSM -----------------------------------------------------------------------------------
+    # --- iReadCard_HSM / iWriteCard_HSM -------------------------------------------------------------------
+    def read_card(self, step1_output: str) -> str:
+        """pKey for ``iReadCard_HSM_Step2``: ``IA result ‖ IA data|EA cryptogram ‖ EA data|`` (the EA field empty
+        when the files need no key).
+
+        ``step1_output`` = ``region|ATR hist|algId|cardID|IA factor|IA data|key address|EA factor|EA data|``.
+        """
+        region, atr, alg_field, _card_id, ia_factor, ia_data, address, ea_factor, ea_data = _fields(
+            step1_output, 9, "iReadCard_HSM_Step1 output")
+        ia = self._internal_auth(alg_field, region, atr, ia_factor, ia_data)
+        ea = b""
+        if address:
+            ea = self._external_auth(alg_field, self._key_name(address), region, atr, ea_factor, ea_data)
+        return f"{ia.hex().upper()}|{ea.hex().upper()}|"
+
+    def write_card(self, step1_output: str) -> str:
+        """pKey for ``iWriteCard_HSM_Step2``: ``EA cryptogram ‖ EA data`` (32 hex) for the update key the Step 1
+        output names; empty when it names none.
+
+        ``step1_output`` = ``region|ATR hist|algId|cardID|key address|EA factor|EA data|``.
+        """
+        region, atr, alg_field, _card_id, address, ea_factor, ea_data = _fields(
+            step1_output, 7, "iWriteCard_HSM_Step1 output")
+        if not address:
+            return ""
+        return self._external_auth(alg_field, self._key_name(address), region, atr, ea_factor, ea_data).hex().upper()
+
+    # --- iReloadPIN_HSM / iUnblockPIN_HSM -----------------------------------------------------------------
     def reload_pin_auth(self, step1_output: str, region: str, atr: str) -> str:
         """pKey for ``iReloadPIN_HSM_Step2``: the EXTERNAL AUTHENTICATE data C ‖ D (32 hex) for key 06.
 
         ``step1_output`` = ``algId|0090|EA factor (card challenge)|EA data|``; ``region`` and ``atr`` (hex; the
         ATR or its historical bytes) come from iReadCardBas(_HSM_Step1).
         """
-        alg_field, address, ea_factor, ea_data = _fields(step1_output, 4, "iReloadPIN_HSM_Step1 output")
-        alg, key = self._card_key(alg_field, self._key_name(address), region, atr)
-        data = _hex(ea_data, "EA data", (8,))
-        cryptogram = crypto.external_auth_cryptogram(alg, key, _hex(ea_factor, "EA factor", (8,)), data)
-        return (cryptogram + data).hex().upper()
+        return self._pin_admin_auth(step1_output, region, atr, "iReloadPIN_HSM_Step1 output")
+
+    def unblock_pin_auth(self, step1_output: str, region: str, atr: str) -> str:
+        """pKey for ``iUnblockPIN_HSM_Step2``: as :meth:`reload_pin_auth` (the same key 06 opens both)."""
+        return self._pin_admin_auth(step1_output, region, atr, "iUnblockPIN_HSM_Step1 output")
+
+    def _pin_admin_auth(self, step1_output: str, region: str, atr: str, what: str) -> str:
+        alg_field, address, ea_factor, ea_data = _fields(step1_output, 4, what)
+        return self._external_auth(alg_field, self._key_name(address), region, atr, ea_factor, ea_data).hex().upper()
 
     def reload_pin_command(self, step2_output: str, region: str, atr: str) -> str:
         """pKey for ``iReloadPIN_HSM_Step3``: the whole ``84 24 00 01`` command (hex), the new PIN enciphered
@@ -117,6 +154,19 @@ class SoftwareHsm:
             raise HsmError(f"command header {header_hex} does not fit a {alg.name} PIN RELOAD")
         mac = crypto.sm_mac(alg, key, _hex(challenge, "challenge", (8,)), header + body)
         return (header + body + mac).hex().upper()
+
+    def unblock_pin_command(self, step2_output: str, region: str, atr: str) -> str:
+        """pKey for ``iUnblockPIN_HSM_Step3``: the whole ``84 24 00 00 04 MAC`` command (hex), MAC'd under the
+        process key of the card's STK and challenge.
+
+        ``step2_output`` = ``algId|0173|challenge|8424000004|``.
+        """
+        alg_field, address, challenge, header_hex = _fields(step2_output, 4, "iUnblockPIN_HSM_Step2 output")
+        alg, key = self._card_key(alg_field, self._key_name(address), region, atr)
+        header = _hex(header_hex, "command header", (5,))
+        if header != b"\x84\x24\x00\x00\x04":
+            raise HsmError(f"command header {header_hex} is not PIN UNBLOCK (8424000004)")
+        return (header + crypto.sm_mac(alg, key, _hex(challenge, "challenge", (8,)), header)).hex().upper()
 
     @staticmethod
     def _key_name(address: str) -> str:

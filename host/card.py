@@ -165,6 +165,16 @@ class SSCard:
                 break
         return bytes(out)
 
+    # --- writing -----------------------------------------------------------------------------------
+    def update_parts(self, ef: RecordFile, item: Item, value: str) -> tuple[int, int, bytes]:
+        """P1, P2 and data of UPDATE RECORD by number writing ``value`` into ``item``'s record."""
+        return ef.items.index(item) + 1, (ef.sfi << 3) | 0x04, item.encode_record(value, self.profile.text_pad)
+
+    def update_item(self, ef: RecordFile, item: Item, value: str) -> None:
+        """Plain UPDATE RECORD ``00 DC`` of one item in the current DF (its update condition already met)."""
+        p1, p2, data = self.update_parts(ef, item, value)
+        check(self.send(0x00, 0xDC, p1, p2, data), auth=True)
+
     # --- security ----------------------------------------------------------------------------------
     def get_challenge(self, n: int = 8) -> bytes:
         return check(self.send(0x00, 0x84, 0x00, 0x00, le=n))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 from protocols import crypto
@@ -16,7 +16,7 @@ from protocols.atr import historical_bytes
 from protocols.apdu import CommandAPDU
 from protocols.crypto import Alg
 from protocols.errors import AuthenticationFailed, CardError, NoPsam
-from protocols.profile import BinaryFile, Cond, KeyUse, RecordFile, normalise_version
+from protocols.profile import BinaryFile, Cond, DFSpec, Item, KeyUse, RecordFile, normalise_version
 
 from host.bank import BankCardInfo, BankReader
 from host.card import SSCard, check
@@ -335,28 +335,41 @@ class Terminal:
     def write_item(self, path: str, item: str | int, value: str) -> None:
         """Update one record: plain after external authentication, or CLA 04 with a MAC, as the profile says.
         The value is checked first (``Item.check``: characters, length, the item's rule); ``ItemValueError`` if bad."""
+        self.write_items([(path, item, value)])
+
+    def write_items(self, writes: Sequence[tuple[str, str | int, str]]) -> None:
+        """Update records ``(file path, item tag or name, value)`` in order, in one session: a file whose update
+        condition is a key gets one external authentication per visit of its DF and key, a MAC'd file a
+        challenge and MAC per record (CLA 04). Every value is encoded before the first write."""
         with self.session():
             card = self.card
             card.select_df("SSSE")
-            df, ef = card.profile.find_file(path)
-            if not isinstance(ef, RecordFile) or ef.cyclic_records:
-                raise ValueError(f"{path} is not a linear record file")
-            it = ef.item(item)
-            check_no_separators(value, f"{it.title} {it.name}")
-            it.check(value)              # the item's rule: a real date, a code of its table … (ItemValueError)
-            record = it.encode_record(value, card.profile.text_pad)
-            number = ef.items.index(it) + 1
+            plan: list[tuple[DFSpec, RecordFile, Item, str]] = []
+            for path, item, value in writes:
+                df, ef = card.profile.find_file(path)
+                if not isinstance(ef, RecordFile) or ef.cyclic_records:
+                    raise ValueError(f"{path} is not a linear record file")
+                it = ef.item(item)
+                check_no_separators(value, f"{it.title} {it.name}")
+                it.check(value)          # the item's rule: a real date, a code of its table … (ItemValueError)
+                it.encode_value(value, card.profile.text_pad)
+                plan.append((df, ef, it, value))
             if self.psam is not None:
                 card.region()            # the PSAM needs the card's region before another DF is entered
-            card.enter(df.name)
-            p2 = (ef.sfi << 3) | 0x04
-            if ef.update.cond is Cond.MAC:
-                cmd = self._secured(0x04, 0xDC, number, p2, plain=record)
-            else:
-                if ef.update.cond in (Cond.KEY, Cond.PIN_AND_KEY, Cond.PIN_OR_KEY) and ef.update.key_id is not None:
-                    self.authenticate_terminal(ef.update.key_id)
-                cmd = CommandAPDU(0x00, 0xDC, number, p2, record)
-            check(card.engine.transmit(cmd), auth=True)
+            authenticated: set[int] = set()
+            for df, ef, it, value in plan:
+                if card.current_df is None or card.current_df.name != df.name:
+                    authenticated.clear()          # selecting another DF resets the card's security state
+                card.enter(df.name)
+                if ef.update.cond is Cond.MAC:
+                    p1, p2, record = card.update_parts(ef, it, value)
+                    check(card.engine.transmit(self._secured(0x04, 0xDC, p1, p2, plain=record)), auth=True)
+                    continue
+                key_id = ef.update.key_needed
+                if key_id is not None and key_id not in authenticated:
+                    self.authenticate_terminal(key_id)
+                    authenticated.add(key_id)
+                card.update_item(ef, it, value)
 
     def block_application(self, permanent: bool = False, df: str = "SSSE") -> None:
         with self.session():

@@ -444,6 +444,54 @@ int iReloadPIN_HSM_Step3_Ex(char *pKey, char *pOutInfo, int iOutSize)
     return run("iReloadPIN_HSM_Step3", a, 1, pOutInfo, iOutSize);
 }
 
+int iWriteCardBas_Ex(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo), TXT("pWriteData", pWriteData)};
+    return run("iWriteCardBas", a, 3, pOutInfo, iOutSize);
+}
+
+int iReadCard_HSM_Step1_Ex(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo), TXT("pFileAddr", pFileAddr)};
+    return run("iReadCard_HSM_Step1", a, 3, pOutInfo, iOutSize);
+}
+
+int iReadCard_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {TXT("pKey", pKey)};
+    return run("iReadCard_HSM_Step2", a, 1, pOutInfo, iOutSize);
+}
+
+int iWriteCard_HSM_Step1_Ex(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo), TXT("pFileAddr", pFileAddr)};
+    return run("iWriteCard_HSM_Step1", a, 3, pOutInfo, iOutSize);
+}
+
+int iWriteCard_HSM_Step2_Ex(char *pKey, char *pWriteData, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {TXT("pKey", pKey), TXT("pWriteData", pWriteData)};
+    return run("iWriteCard_HSM_Step2", a, 2, pOutInfo, iOutSize);
+}
+
+int iUnblockPIN_HSM_Step1_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo)};
+    return run("iUnblockPIN_HSM_Step1", a, 2, pOutInfo, iOutSize);
+}
+
+int iUnblockPIN_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {TXT("pKey", pKey)};
+    return run("iUnblockPIN_HSM_Step2", a, 1, pOutInfo, iOutSize);
+}
+
+int iUnblockPIN_HSM_Step3_Ex(char *pKey, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {TXT("pKey", pKey)};
+    return run("iUnblockPIN_HSM_Step3", a, 1, pOutInfo, iOutSize);
+}
+
 int iReadPhoto_Ex(int iType, char *pOutInfo, int iOutSize)
 {
     arg_t a[] = {NUM("iType", iType)};
@@ -544,6 +592,46 @@ int iReloadPIN_HSM_Step2(char *pKey, char *pOutInfo)
 int iReloadPIN_HSM_Step3(char *pKey, char *pOutInfo)
 {
     return iReloadPIN_HSM_Step3_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iWriteCardBas(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo)
+{
+    return iWriteCardBas_Ex(iType, pCardInfo, pWriteData, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iReadCard_HSM_Step1(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo)
+{
+    return iReadCard_HSM_Step1_Ex(iType, pCardInfo, pFileAddr, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iReadCard_HSM_Step2(char *pKey, char *pOutInfo)
+{
+    return iReadCard_HSM_Step2_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iWriteCard_HSM_Step1(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo)
+{
+    return iWriteCard_HSM_Step1_Ex(iType, pCardInfo, pFileAddr, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iWriteCard_HSM_Step2(char *pKey, char *pWriteData, char *pOutInfo)
+{
+    return iWriteCard_HSM_Step2_Ex(pKey, pWriteData, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iUnblockPIN_HSM_Step1(int iType, char *pCardInfo, char *pOutInfo)
+{
+    return iUnblockPIN_HSM_Step1_Ex(iType, pCardInfo, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iUnblockPIN_HSM_Step2(char *pKey, char *pOutInfo)
+{
+    return iUnblockPIN_HSM_Step2_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iUnblockPIN_HSM_Step3(char *pKey, char *pOutInfo)
+{
+    return iUnblockPIN_HSM_Step3_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
 }
 
 int iReadPhoto(int iType, char *pOutInfo)

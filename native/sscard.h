@@ -35,7 +35,9 @@
  * iType: 1 contact, 2 contactless, 3 auto (contact first), 4 auto (contactless first); other values -14.
  *
  * Threads: any thread may call any function; calls are serialised (one reader). The HSM steps keep the
- * card powered from Step 1 to their last step; any other call in between abandons them.
+ * card powered from Step 1 to their last step; any other call in between abandons them, and a step called
+ * out of order (or after its flow was abandoned or failed) gives -23. Every HSM step's formats:
+ * docs/sources.md §6.4.
  *
  * Configuration: the reader is $SSCARD_READER, else `reader = "..."` in the config file
  * ($SSCARD_CONFIG, else $XDG_CONFIG_HOME/sscard/sscard.toml, else ~/.config/sscard/sscard.toml), else
@@ -87,6 +89,18 @@ SSCARD_API int iReadCardBas_HSM_Step2(char *pKey, char *pOutInfo);
 SSCARD_API int iReloadPIN_HSM_Step1(int iType, char *pCardInfo, char *pOutInfo);
 SSCARD_API int iReloadPIN_HSM_Step2(char *pKey, char *pOutInfo);
 SSCARD_API int iReloadPIN_HSM_Step3(char *pKey, char *pOutInfo);
+SSCARD_API int iReadCard_HSM_Step1(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo);
+SSCARD_API int iReadCard_HSM_Step2(char *pKey, char *pOutInfo);
+SSCARD_API int iWriteCard_HSM_Step1(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo);
+SSCARD_API int iWriteCard_HSM_Step2(char *pKey, char *pWriteData, char *pOutInfo);
+SSCARD_API int iUnblockPIN_HSM_Step1(int iType, char *pCardInfo, char *pOutInfo);
+SSCARD_API int iUnblockPIN_HSM_Step2(char *pKey, char *pOutInfo);
+SSCARD_API int iUnblockPIN_HSM_Step3(char *pKey, char *pOutInfo);
+/* personalisation of the basic data (EF05/EF06) through the PSAM. pWriteData:
+ * "卡识别码|初始化机构编号|发卡日期|卡有效期|卡号|社会保障号码|姓名|姓名扩展|性别|民族|出生日期|" (11 fields, GBK);
+ * an empty field leaves its item unchanged (姓名扩展 is written with 姓名); 卡识别码 is empty or this card's (-22).
+ * The parameters are this library's (docs/sources.md §6.1 "iWriteCardBas"). */
+SSCARD_API int iWriteCardBas(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo);
 /* vendor extras: the photo (SSSE EF08) as "<base64 JPEG>|"; the terminal's device number (终端设备号, from
  * the config file) and the PSAM's terminal number, each without a separator; the co-branded card's bank card
  * number from its UnionPay application, "PAN|expiry YYYYMMDD|PAN sequence|AID|label|" (-1: no such application) */
@@ -109,14 +123,23 @@ SSCARD_API int iReadCardBas_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSiz
 SSCARD_API int iReloadPIN_HSM_Step1_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize);
 SSCARD_API int iReloadPIN_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize);
 SSCARD_API int iReloadPIN_HSM_Step3_Ex(char *pKey, char *pOutInfo, int iOutSize);
+SSCARD_API int iReadCard_HSM_Step1_Ex(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo, int iOutSize);
+SSCARD_API int iReadCard_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize);
+SSCARD_API int iWriteCard_HSM_Step1_Ex(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo, int iOutSize);
+SSCARD_API int iWriteCard_HSM_Step2_Ex(char *pKey, char *pWriteData, char *pOutInfo, int iOutSize);
+SSCARD_API int iUnblockPIN_HSM_Step1_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize);
+SSCARD_API int iUnblockPIN_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize);
+SSCARD_API int iUnblockPIN_HSM_Step3_Ex(char *pKey, char *pOutInfo, int iOutSize);
+SSCARD_API int iWriteCardBas_Ex(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo, int iOutSize);
 SSCARD_API int iReadPhoto_Ex(int iType, char *pOutInfo, int iOutSize);
 SSCARD_API int iGetReaderInfo_Ex(char *pReaderSN, int iReaderSNSize, char *pPsamTermNo, int iPsamTermNoSize);
 SSCARD_API int iReadBankCardNo_Ex(int iType, char *pOutInfo, int iOutSize);
 
 /* --- library control (not part of the national interface) ------------------------------------------------- */
 
-/* PIN entry. There is no PIN pad: iVerifyPIN, iChangePIN, iReloadPIN, iReloadPIN_HSM_Step2 and iReadCard with
- * iAuthType 1 ask the PIN callback, one PIN at a time, on the calling thread:
+/* PIN entry. There is no PIN pad: iVerifyPIN, iChangePIN, iReloadPIN, iReloadPIN_HSM_Step2, iReadCard with
+ * iAuthType 1, and iReadCard_HSM_Step2 and iWriteCard_HSM_Step2 for files that need the PIN ask the PIN
+ * callback, one PIN at a time, on the calling thread:
  *   iPrompt 1 = the holder's current PIN, 2 = the new PIN, 3 = the new PIN again;
  *   write the digits, NUL-terminated, into pPin (iPinSize bytes) and return 0; return -31 when the holder
  *   cancels, -32 on a timeout (anything else counts as cancelled).

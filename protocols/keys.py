@@ -13,19 +13,40 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.crypto import KEY_LENGTHS, Alg, card_factor, city_factor, derive, diversify, province_factor, sm3
-from protocols.profile import KEY_NAMES
+from protocols.profile import KEY_NAMES, KeySpec, key_spec
 
 __all__ = ["HSM_KEY_ADDRESSES", "KEY_NAMES", "RELOAD_AUTH_ADDRESS", "RELOAD_SM_ADDRESS", "TEST_ONLY", "IssuerKeys",
-           "test_issuer_keys"]
+           "hsm_address", "test_issuer_keys"]
 
 #: Marker every test key set carries in its label.
 TEST_ONLY = "TEST ONLY"
 
 #: Key "addresses" the HSM steps of the standard interface name keys by (docs/sources.md §4.2, §5.4): the
 #: terminal writes them into a step's output, the HSM finds the key by them. Opaque strings to both.
-RELOAD_AUTH_ADDRESS = "0090"      # key 06 (RLK): external authentication before PIN RELOAD
-RELOAD_SM_ADDRESS = "0173"        # STK: the enciphered, MAC'd PIN RELOAD command
-HSM_KEY_ADDRESSES: dict[str, str] = {RELOAD_AUTH_ADDRESS: "RLK", RELOAD_SM_ADDRESS: "STK"}
+RELOAD_AUTH_ADDRESS = "0090"      # key 06 (RLK): external authentication before PIN RELOAD and UNBLOCK
+RELOAD_SM_ADDRESS = "0173"        # STK: the MAC'd PIN RELOAD and PIN UNBLOCK commands
+
+#: The 6-digit addresses one vendor's interface names read and write keys by (docs/sources.md §4.2, S34), for
+#: the keys of the shipped profiles that guard the same files.
+_S34_ADDRESSES: dict[str, str] = {
+    "RK": "004C0A", "DF01.RK": "004F2E", "DF02.RK": "006435", "DF03.RK": "01962C", "DF04.RK": "01822D",
+    "UK": "009412", "DF01.UK1": "009742", "DF01.UK4": "017925",
+}
+
+
+def _address(spec: KeySpec) -> str:
+    """A key's HSM address: S34's where it gives one, else (choice) ``00`` ‖ the PSAM's P1 ‖ P2 for the key."""
+    fixed = {"RLK": RELOAD_AUTH_ADDRESS, "STK": RELOAD_SM_ADDRESS, **_S34_ADDRESSES}
+    return fixed.get(spec.name) or f"00{spec.psam.p1:02X}{spec.psam.p2:02X}"
+
+
+#: Address → key name (a name of :data:`KEY_NAMES`), for every key of the profiles.
+HSM_KEY_ADDRESSES: dict[str, str] = {_address(key_spec(name)): name for name in KEY_NAMES}
+
+
+def hsm_address(name: str) -> str:
+    """The HSM address of the key named ``name`` (``KeyError`` for a name no profile has)."""
+    return _address(key_spec(name))
 
 
 

@@ -47,6 +47,11 @@ class Access:
     def __str__(self) -> str:
         return self.cond.value + (f"({self.key_id:02X})" if self.key_id is not None else "")
 
+    @property
+    def key_needed(self) -> int | None:
+        """The external-authentication key a terminal with a PSAM (or an HSM) meets this condition with."""
+        return self.key_id if self.cond in (Cond.KEY, Cond.PIN_AND_KEY, Cond.PIN_OR_KEY) else None
+
 
 FREE = Access(Cond.FREE)
 NEVER = Access(Cond.NEVER)

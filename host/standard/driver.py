@@ -22,21 +22,21 @@ import contextlib
 from collections.abc import Callable
 
 from host import errors as E
-from host.card import check
 from host.engine import TraceHook
 from host.spec import open_terminal
 from host.standard import hsm_steps
 from host.standard.flows import (
     Access, authenticate_card, authenticate_terminal, basic_info_output, check_card_info, check_value,
-    ef06_read_key, read_items, refuse_blocked, resolve,
+    check_write_refs, ef06_read_key, read_items, read_ref, refuse_blocked,
 )
 from host.standard.formats import (
-    CardInfo, FileRef, format_file_values, join_fields, parse_card_info, parse_file_addr, parse_write_data,
+    CardInfo, format_file_values, join_fields, parse_basic_write_data, parse_card_info, parse_file_addr,
+    parse_write_data,
 )
 from host.standard.pinpad import HolderPin, PadNotice, PinEntry, PinPrompt, ask_pin, console_pin_entry
 from host.terminal import Terminal
 from protocols.pinpad import DEFAULT_TIMEOUT
-from protocols.profile import BinaryFile, Item, RecordFile
+from protocols.profile import Item, RecordFile
 
 Result = tuple[int, str]
 
@@ -144,37 +144,9 @@ class SSCardDriver:
                     authenticate_card(term)
                 else:
                     access.verify_pin()
-                values = [self._read_ref(term, access, ref) for ref in refs]
+                values = [read_ref(term, access, ref) for ref in refs]
             return format_file_values(refs, values)
         return self._run(iType, flow)
-
-    def _read_ref(self, term: Terminal, access: Access, ref: FileRef) -> list[str]:
-        card = term.card
-        df, ef = resolve(card, ref)
-        card.enter(df.name)
-        access.satisfy(df, ef.read.cond, ef.read.key_id)
-        if isinstance(ef, BinaryFile):
-            if ref.items not in ((), ("01",)):
-                raise E.IllegalInput(f"{ref.name} is a binary file: its only item is 01")
-            data = card.read_binary(ef)
-            end = data.rfind(b"\xFF\xD9") if ef.name == "EF08" else -1
-            return [(data[:end + 2] if end >= 0 else data.rstrip(b"\x00")).hex().upper()]
-        if ef.cyclic_records or ref.record is not None:
-            if ref.record is None or not ef.cyclic_records:
-                raise E.IllegalInput(f"{ref.name}: cyclic files are read one record at a time (DF04EF08:01$)")
-            return [card.read_record(ef, ref.record).hex().upper()]
-        tags = ref.items or tuple(f"{it.tag:02X}" for it in ef.items)
-        out = []
-        for tag in tags:
-            if ":" in tag:
-                raise E.NotSupported(f"{ref.name}: B-TLV sub-items ({tag}) are not in this card profile")
-            item = next((it for it in ef.items if it.tag == int(tag, 16)), None)
-            if item is None:   # not in the profile: READ RECORD by identifier, value as hex (docs/sources.md §5.4)
-                rec = check(card.send(0x00, 0xB2, int(tag, 16), ef.sfi << 3, le=256))
-                out.append(rec[2:].hex().upper())
-            else:
-                out.append(item.decode_value(card.read_item_raw(ef, item)))
-        return out
 
     def iWriteCard(self, iType: int, pCardInfo: str, pFileAddr: str, pWriteData: str) -> Result:
         """Update record items (docs/sources.md §6.2): every value is checked before the first write; each item is then
@@ -188,26 +160,45 @@ class SSCardDriver:
                 card = term.card
                 card.select_df("SSSE")
                 check_card_info(card, info)
-                for ref, vals in zip(refs, values):
-                    _, ef = resolve(card, ref)
-                    if not isinstance(ef, RecordFile) or ef.cyclic_records or ref.record is not None:
-                        raise E.NotSupported(f"{ref.name}: only linear record files can be written")
-                    if not ref.items:
-                        raise E.IllegalInput(f"{ref.name}: name the items to write")
-                    for tag, value in zip(ref.items, vals):
-                        if ":" in tag:
-                            raise E.NotSupported(f"{ref.name}: B-TLV sub-items ({tag}) are not in this card profile")
-                        try:
-                            item = ef.item(int(tag, 16))
-                        except KeyError:
-                            raise E.CardError(0x6A83, f"{ref.name} has no item {tag}") from None
+                for ref, (_, _, items), vals in zip(refs, check_write_refs(card, refs), values):
+                    for item, value in zip(items, vals):
                         check_value(item, value, rule=False)     # characters and lengths first (-41, -42) …
                         plan.append((ref.path, item, value))
                 for _, item, value in plan:
                     check_value(item, value)                     # … then what each value means (-23)
             term.close()
-            for path, item, value in plan:
-                term.write_item(path, item.tag, value)
+            term.write_items([(path, item.tag, value) for path, item, value in plan])
+            return ""
+        return self._run(iType, flow)
+
+    def iWriteCardBas(self, iType: int, pCardInfo: str, pWriteData: str) -> Result:
+        """Personalise the basic data (EF05/EF06) through the PSAM: pWriteData = ``卡识别码|初始化机构编号|发卡日期|
+        卡有效期|卡号|社会保障号码|姓名|姓名扩展|性别|民族|出生日期|`` (formats.BASIC_WRITE_FIELDS). The card
+        identification code is not written: it must be empty or this card's (-22). An empty field leaves its item
+        as it is, except 姓名扩展, which is written (cleared when empty) whenever 姓名 is. Every value is checked
+        before the first write; the items are then written after one external authentication with the update
+        key (04)."""
+        def flow(term: Terminal) -> str:
+            info = parse_card_info(pCardInfo)
+            fields = parse_basic_write_data(pWriteData)
+            plan: list[tuple[str, str | int, str]] = []
+            with term.session():
+                card = term.card
+                card.select_df("SSSE")
+                check_card_info(card, info)
+                card_id = fields.pop(0)[2]
+                check_card_info(card, parse_card_info(f"{card_id}|"))
+                names = {name for _, name, value in fields if value}
+                for path, name, value in fields:
+                    if value or (name == "name_ext" and "name" in names):
+                        _, ef = card.profile.find_file(path)
+                        assert isinstance(ef, RecordFile)
+                        check_value(ef.item(name), value)
+                        plan.append((path, name, value))
+            term.close()
+            if plan:
+                term.need_psam()
+                term.write_items(plan)
             return ""
         return self._run(iType, flow)
 
@@ -298,6 +289,38 @@ class SSCardDriver:
     def iReloadPIN_HSM_Step3(self, pKey: str) -> Result:
         """Step 3 with pKey = the PIN RELOAD command from the HSM (whole APDU, or ciphertext‖MAC)."""
         return self._hsm_step("reload", 3, lambda p: hsm_steps.reload_step3(p, pKey))
+
+    def iUnblockPIN_HSM_Step1(self, iType: int, pCardInfo: str) -> Result:
+        """Step 1: ``algId|0090|EA factor|EA data|`` for the PIN-management key (06), as iReloadPIN_HSM_Step1."""
+        return self._hsm_start(iType, lambda term: hsm_steps.unblock_step1(term, parse_card_info(pCardInfo)))
+
+    def iUnblockPIN_HSM_Step2(self, pKey: str) -> Result:
+        """Step 2 with pKey = EA data: authenticates, takes a challenge; ``algId|0173|challenge|8424000004|``."""
+        return self._hsm_step("unblock", 2, lambda p: hsm_steps.unblock_step2(p, pKey))
+
+    def iUnblockPIN_HSM_Step3(self, pKey: str) -> Result:
+        """Step 3 with pKey = the PIN UNBLOCK command from the HSM (whole APDU, or the MAC): resets the counter."""
+        return self._hsm_step("unblock", 3, lambda p: hsm_steps.unblock_step3(p, pKey))
+
+    def iReadCard_HSM_Step1(self, iType: int, pCardInfo: str, pFileAddr: str) -> Result:
+        """Step 1: ``region|ATR|algId|cardID|IA factor|IA data|key address|EA factor|EA data|`` (the EA fields
+        empty when the files need no key)."""
+        return self._hsm_start(iType, lambda term: hsm_steps.read_card_step1(
+            term, parse_card_info(pCardInfo), parse_file_addr(pFileAddr)))
+
+    def iReadCard_HSM_Step2(self, pKey: str) -> Result:
+        """Step 2 with pKey = ``IA result|EA data|`` from the HSM: -25 if the card disagrees; iReadCard's output."""
+        return self._hsm_step("readcard", 2, lambda p: hsm_steps.read_card_step2(p, pKey, self._holder()))
+
+    def iWriteCard_HSM_Step1(self, iType: int, pCardInfo: str, pFileAddr: str) -> Result:
+        """Step 1: ``region|ATR|algId|cardID|key address|EA factor|EA data|`` for the key the files' update needs."""
+        return self._hsm_start(iType, lambda term: hsm_steps.write_card_step1(
+            term, parse_card_info(pCardInfo), parse_file_addr(pFileAddr)))
+
+    def iWriteCard_HSM_Step2(self, pKey: str, pWriteData: str) -> Result:
+        """Step 2 with pKey = EA data from the HSM and pWriteData shaped as Step 1's pFileAddr: writes."""
+        return self._hsm_step("writecard", 2,
+                              lambda p: hsm_steps.write_card_step2(p, pKey, pWriteData, self._holder()))
 
     def _hsm_start(self, itype: int, step1: Callable[[Terminal], hsm_steps.Pending]) -> Result:
         self._abandon_hsm()

@@ -4,13 +4,13 @@ from __future__ import annotations
 from protocols.atr import historical_bytes
 
 from host import errors as E
-from host.card import SSCard
+from host.card import SSCard, check
 from host.standard.formats import CardInfo, FileRef, check_no_separators, join_fields
 from host.standard.pinpad import HolderPin, PinPrompt, ask_pin
 from host.terminal import Terminal
 from protocols.errors import NoPsam
 from protocols.item_checks import CHARSET, LENGTH, VALUE, ItemValueError
-from protocols.profile import Cond, DFSpec, EF, Item, RecordFile, normalise_version
+from protocols.profile import BinaryFile, Cond, DFSpec, EF, Item, RecordFile, normalise_version
 
 
 def authenticate_card(term: Terminal) -> None:
@@ -130,15 +130,82 @@ class Access:
         self.done.add((df, "pin"))
 
     def satisfy(self, df: DFSpec, cond: Cond, key_id: int | None) -> None:
-        if cond in (Cond.PIN, Cond.PIN_AND_KEY) or (cond is Cond.PIN_OR_KEY and self.term.psam is None):
+        """Meet ``cond`` in ``df``: a key already authenticated (through the PSAM, or by an HSM's answer marked in
+        ``done``) also meets PIN-or-key."""
+        keyed = key_id is not None and (df.name, key_id) in self.done
+        use_key = cond in (Cond.KEY, Cond.PIN_AND_KEY) or (
+            cond is Cond.PIN_OR_KEY and (keyed or self.term.psam is not None))
+        if cond in (Cond.PIN, Cond.PIN_AND_KEY) or (cond is Cond.PIN_OR_KEY and not use_key):
             self.verify_pin()
-        if cond in (Cond.KEY, Cond.PIN_AND_KEY) or (cond is Cond.PIN_OR_KEY and self.term.psam is not None):
-            if key_id is not None and (df.name, key_id) not in self.done:
-                authenticate_terminal(self.term, key_id)
-                self.done.add((df.name, key_id))
+        if use_key and key_id is not None and not keyed:
+            authenticate_terminal(self.term, key_id)
+            self.done.add((df.name, key_id))
+
+
+def check_read_ref(ref: FileRef, ef: EF) -> None:
+    """A pFileAddr segment fits its file's structure: a binary file's only item is 01 (-23), a cyclic file is read
+    one record at a time (-23), the profile has no B-TLV sub-items (-13)."""
+    if isinstance(ef, BinaryFile):
+        if ref.items not in ((), ("01",)):
+            raise E.IllegalInput(f"{ref.name} is a binary file: its only item is 01")
+    elif ef.cyclic_records or ref.record is not None:
+        if ref.record is None or not ef.cyclic_records:
+            raise E.IllegalInput(f"{ref.name}: cyclic files are read one record at a time (DF04EF08:01$)")
+    else:
+        for tag in ref.items:
+            if ":" in tag:
+                raise E.NotSupported(f"{ref.name}: B-TLV sub-items ({tag}) are not in this card profile")
+
+
+def read_ref(term: Terminal, access: Access, ref: FileRef) -> list[str]:
+    """The values of one pFileAddr segment (iReadCard's output order), its file's read condition met first."""
+    card = term.card
+    df, ef = resolve(card, ref)
+    check_read_ref(ref, ef)
+    card.enter(df.name)
+    access.satisfy(df, ef.read.cond, ef.read.key_id)
+    if isinstance(ef, BinaryFile):
+        data = card.read_binary(ef)
+        end = data.rfind(b"\xFF\xD9") if ef.name == "EF08" else -1
+        return [(data[:end + 2] if end >= 0 else data.rstrip(b"\x00")).hex().upper()]
+    if ef.cyclic_records:
+        assert ref.record is not None
+        return [card.read_record(ef, ref.record).hex().upper()]
+    tags = ref.items or tuple(f"{it.tag:02X}" for it in ef.items)
+    out = []
+    for tag in tags:
+        item = next((it for it in ef.items if it.tag == int(tag, 16)), None)
+        if item is None:   # not in the profile: READ RECORD by identifier, value as hex (docs/sources.md §5.4)
+            rec = check(card.send(0x00, 0xB2, int(tag, 16), ef.sfi << 3, le=256))
+            out.append(rec[2:].hex().upper())
+        else:
+            out.append(item.decode_value(card.read_item_raw(ef, item)))
+    return out
 
 
 def refuse_blocked(card: SSCard) -> None:
     """-52 before asking for a PIN the card would refuse anyway."""
     if card.pin_tries_left() == 0:
         raise E.PinBlocked()
+
+
+def check_write_refs(card: SSCard, refs: list[FileRef]) -> list[tuple[DFSpec, RecordFile, list[Item]]]:
+    """The files and items a pFileAddr names for writing: linear record files only (-13), items named (-23),
+    each one the file has (6A83, as the card would answer)."""
+    out = []
+    for ref in refs:
+        df, ef = resolve(card, ref)
+        if not isinstance(ef, RecordFile) or ef.cyclic_records or ref.record is not None:
+            raise E.NotSupported(f"{ref.name}: only linear record files can be written")
+        if not ref.items:
+            raise E.IllegalInput(f"{ref.name}: name the items to write")
+        items = []
+        for tag in ref.items:
+            if ":" in tag:
+                raise E.NotSupported(f"{ref.name}: B-TLV sub-items ({tag}) are not in this card profile")
+            try:
+                items.append(ef.item(int(tag, 16)))
+            except KeyError:
+                raise E.CardError(0x6A83, f"{ref.name} has no item {tag}") from None
+        out.append((df, ef, items))
+    return out

@@ -8,6 +8,8 @@
 * The output of iReadCard and the ``pWriteData`` input mirror it with values in place of the tags:
   ``SSSEEF05|20330601|B44030002|$``.
 * ``pCardInfo``: ``卡识别码|卡号|``; empty fields are not checked.
+* iWriteCardBas's ``pWriteData``: the basic data in the field order of one vendor's personalisation interface
+  (docs/sources.md §6.2), ``卡识别码|初始化机构编号|发卡日期|卡有效期|卡号|社会保障号码|姓名|姓名扩展|性别|民族|出生日期|``.
 * ``|`` and ``$`` separate fields and have no escape: no value written or output may hold them (-41), or
   it would add fields to what the counter software reads back.
 
@@ -103,6 +105,25 @@ def format_file_values(refs: list[FileRef], values: list[list[str]]) -> str:
         for n, v in enumerate(vals, 1):
             check_no_separators(v, f"{ref.name} value {n} as read from the card")
     return "".join(ref.name + "|" + "".join(v + "|" for v in vals) + "$" for ref, vals in zip(refs, values))
+
+
+#: iWriteCardBas's pWriteData fields in order: (file, item name) of the shipped profiles.
+BASIC_WRITE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("SSSEEF05", "card_id"), ("SSSEEF05", "init_org"), ("SSSEEF05", "issue_date"), ("SSSEEF05", "expiry_date"),
+    ("SSSEEF05", "card_number"), ("SSSEEF06", "ssn"), ("SSSEEF06", "name"), ("SSSEEF06", "name_ext"),
+    ("SSSEEF06", "sex"), ("SSSEEF06", "ethnicity"), ("SSSEEF06", "birth_date"),
+)
+
+
+def parse_basic_write_data(text: str) -> list[tuple[str, str, str]]:
+    """iWriteCardBas's pWriteData as ``(file, item name, value)`` in :data:`BASIC_WRITE_FIELDS` order; -23 unless
+    it has exactly those fields, each ending with ``|``."""
+    parts = text.split("|")
+    if len(parts) != len(BASIC_WRITE_FIELDS) + 1 or parts[-1] != "":
+        raise IllegalInput(f"pWriteData must be {len(BASIC_WRITE_FIELDS)} fields each ending with '|' (卡识别码|"
+                           "初始化机构编号|发卡日期|卡有效期|卡号|社会保障号码|姓名|姓名扩展|性别|民族|出生日期|); "
+                           "| separates the values: no value may contain it")
+    return [(path, name, value) for (path, name), value in zip(BASIC_WRITE_FIELDS, parts)]
 
 
 @dataclass(frozen=True)

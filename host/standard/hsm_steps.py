@@ -1,5 +1,5 @@
-"""The HSM variants of read-basic-info and PIN reload (docs/sources.md §5.4, docs/design.md §3 "Standard
-interface, HSM mode"), one function per step.
+"""The HSM variants of the standard interface (docs/sources.md §5.4, §6.4, docs/design.md §3 "Standard interface,
+HSM mode"), one function per step: read basic information, read and write files, reload and unblock the PIN.
 
 Between steps the card stays powered and no other command reaches it, so the last GET CHALLENGE of a step
 is still the card's challenge when the next step sends EXTERNAL AUTHENTICATE or the MAC'd PIN RELOAD.
@@ -14,6 +14,19 @@ external-authentication process factor is the card's challenge, as the card requ
 * Reload PIN: Step 1 → ``algId|0090|EA factor|EA data|``; Step 2 (pKey = C ‖ D) sends ``00 82 00 06 10 …``,
   asks the new PIN, takes a challenge → ``algId|0173|challenge|84240001Lc|PIN|``; Step 3 sends the HSM's
   ``84 24 00 01`` command (whole APDU, or ciphertext ‖ MAC after our header).
+* Unblock PIN: the same with no PIN: Step 2 → ``algId|0173|challenge|8424000004|``; Step 3 sends the HSM's
+  ``84 24 00 00 04 MAC`` (whole APDU, or the MAC alone).
+* Read card: Step 1 checks pCardInfo and pFileAddr, runs INTERNAL AUTHENTICATE as for the basic information and,
+  when a file needs external authentication, enters that file's DF and takes the card's challenge:
+  ``region|ATR hist|algId|cardID|IA factor|IA data|key address|EA factor|EA data|`` (the last three empty when
+  no file needs a key). Step 2 takes ``IA result ‖ IA data|EA cryptogram ‖ EA data|`` as for the basic
+  information, authenticates and reads; the output is iReadCard's.
+* Write card: Step 1 checks pCardInfo and pFileAddr, enters the DF of the files and takes the card's challenge:
+  ``region|ATR hist|algId|cardID|key address|EA factor|EA data|``. Step 2 takes pKey = ``EA cryptogram ‖ EA
+  data`` and pWriteData, checks every value, authenticates and writes.
+
+A read or write needs at most one external-authentication key (one DF, one key ID): the card's challenge serves
+one command, so one HSM answer opens one key. pFileAddr naming files of two keys is -23 (one call per key).
 """
 from __future__ import annotations
 
@@ -22,22 +35,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from host import errors as E
-from host.card import check
-from host.standard.flows import basic_info_output, check_card_info, ef06_read_key, read_items
-from host.standard.formats import CardInfo, join_fields, split_fields
+from host.card import SSCard, check
+from host.standard.flows import (
+    Access, basic_info_output, check_card_info, check_read_ref, check_value, check_write_refs, ef06_read_key,
+    read_items, read_ref, resolve,
+)
+from host.standard.formats import (
+    CardInfo, FileRef, format_file_values, join_fields, parse_write_data, split_fields,
+)
+from host.standard.pinpad import HolderPin
 from host.terminal import Terminal
 from protocols import crypto
 from protocols.atr import historical_bytes
 from protocols.apdu import CommandAPDU
-from protocols.keys import RELOAD_AUTH_ADDRESS, RELOAD_SM_ADDRESS
-from protocols.profile import RecordFile
+from protocols.keys import RELOAD_AUTH_ADDRESS, RELOAD_SM_ADDRESS, hsm_address
+from protocols.profile import Cond, DFSpec, KeyUse, RecordFile
 
 
 @dataclass
 class Pending:
     """An HSM flow between steps: the open session and what the next step needs."""
 
-    kind: str                      # "readbas" or "reload"
+    kind: str                      # "readbas", "readcard", "writecard", "reload" or "unblock"
     term: Terminal
     stack: contextlib.ExitStack
     output: str = ""
@@ -46,7 +65,9 @@ class Pending:
     ia_answer: bytes = b""
     ia_data: bytes = b""
     ea_key: int | None = None
+    ea_df: str = "SSSE"            # the DF whose key ``ea_key`` is (current since Step 1's GET CHALLENGE)
     header: bytes = b""
+    refs: list[FileRef] = field(default_factory=list)
     extra: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -76,28 +97,103 @@ def _alg_field(term: Terminal) -> str:
     return f"{int(term.card.alg):02X}"
 
 
+def _card_id(card: SSCard) -> str:
+    """The card identification code (EF05 record 1) of the card in SSSE."""
+    card.enter("SSSE")
+    ef05 = card.profile.ssse.ef("EF05")
+    assert isinstance(ef05, RecordFile)
+    item = ef05.item("card_id")
+    return item.decode_value(card.read_item_raw(ef05, item))
+
+
+def _card_fields(term: Terminal, card_id: str) -> list[str]:
+    """``region|ATR hist|algId|cardID``: what the HSM derives the card's keys from."""
+    return [card_id[:6], historical_bytes(term.card.atr).hex().upper(), _alg_field(term), card_id]
+
+
+def _internal_auth(p: Pending) -> list[str]:
+    """INTERNAL AUTHENTICATE with the terminal's P ‖ D, the answer kept for Step 2: ``IA factor|IA data``."""
+    ia_factor, p.ia_data = p.term.random(8), p.term.random(8)
+    p.ia_answer = p.term.card.internal_authenticate(ia_factor + p.ia_data)
+    return [ia_factor.hex().upper(), p.ia_data.hex().upper()]
+
+
+def _check_ia(p: Pending, text: str) -> None:
+    """The HSM's ``IA result ‖ IA data`` against the card's answer kept at Step 1 (-25 if they differ)."""
+    ia = _hex_field(text, "IA result ‖ IA data", 16)
+    if ia[8:] != p.ia_data or not crypto.equal(ia[:8], p.ia_answer):
+        raise E.HsmMismatch("the card's internal authentication disagrees with the HSM (not genuine?)")
+
+
+def _one_key(keys: list[tuple[DFSpec, int | None]], what: str) -> tuple[DFSpec, int] | None:
+    """The one (DF, key ID) the files need for ``what``, None for none; -23 for more than one."""
+    needed = {(df.name, key_id): df for df, key_id in keys if key_id is not None}
+    if len(needed) > 1:
+        names = ", ".join(f"{df} key {key_id:02X}" for df, key_id in needed)
+        raise E.IllegalInput(f"pFileAddr: the files need external authentication with more than one key ({names}); "
+                             f"{what} them with one HSM flow per key")
+    if not needed:
+        return None
+    (_, key_id), df = next(iter(needed.items()))
+    return df, key_id
+
+
+def _ea_request(p: Pending, key: tuple[DFSpec, int] | None) -> list[str]:
+    """Enter the key's DF and take the card's challenge (the last command before Step 2):
+    ``key address|EA factor|EA data``, all empty when no key is needed."""
+    if key is None:
+        return ["", "", ""]
+    df, key_id = key
+    spec = df.key_by_id(key_id, KeyUse.EXTERNAL)
+    if spec is None:
+        raise E.CardError(0x6A88, f"{df.name} has no external-authentication key {key_id:02X}")
+    p.ea_key, p.ea_df = key_id, df.name
+    card = p.term.card
+    card.enter(df.name)
+    ea_data = p.term.random(8)
+    ea_factor = card.get_challenge(8)
+    return [hsm_address(spec.name), ea_factor.hex().upper(), ea_data.hex().upper()]
+
+
+def _ia_ea_fields(p: Pending, pkey: str) -> tuple[str, bytes]:
+    """``IA result ‖ IA data|EA cryptogram ‖ EA data|``: the IA text and the EA bytes (b"" when no key is
+    needed), every field's form checked (-23) before anything is compared or sent."""
+    fields = split_fields(pkey)
+    if not 1 <= len(fields) <= 2:
+        raise E.IllegalInput("pKey must be 'IA result ‖ IA data|EA cryptogram ‖ EA data|'")
+    _hex_field(fields[0], "IA result ‖ IA data", 16)
+    if p.ea_key is None:
+        return fields[0], b""
+    return fields[0], _hex_field(fields[1] if len(fields) > 1 else "", "EA cryptogram ‖ EA data", 16)
+
+
+def _external_auth(p: Pending, ea: bytes | str, access: Access | None = None) -> None:
+    """EXTERNAL AUTHENTICATE with the HSM's ``EA cryptogram ‖ EA data`` (16 bytes, or 32 hex), first command of
+    the step."""
+    assert p.ea_key is not None
+    if isinstance(ea, str):
+        ea = _hex_field(ea, "EA cryptogram ‖ EA data", 16)
+    p.term.card.external_authenticate(p.ea_key, ea[:8], ea[8:])
+    if access is not None:
+        access.done.add((p.ea_df, p.ea_key))
+
+
 # --- read basic info ----------------------------------------------------------------------------------------
 def read_bas_step1(term: Terminal) -> Pending:
     p = _open("readbas", term)
     try:
         card = term.card
         card.select_df("SSSE")
-        ef05 = card.profile.ssse.ef("EF05")
-        assert isinstance(ef05, RecordFile)
-        item = ef05.item("card_id")
-        card_id = item.decode_value(card.read_item_raw(ef05, item))
+        card_id = _card_id(card)
         terminal_no = term.psam.terminal_number() if term.psam is not None else ""
-        ia_factor, ia_data = term.random(8), term.random(8)
-        p.ia_answer = card.internal_authenticate(ia_factor + ia_data)
-        p.ia_data = ia_data
+        ia = _internal_auth(p)
         p.ea_key = ef06_read_key(card)
         ea_factor = ea_data = b""
         if p.ea_key is not None:
             ea_data = term.random(8)
             ea_factor = card.get_challenge(8)       # the last command before Step 2's EXTERNAL AUTHENTICATE
-        p.output = join_fields([card_id[:6], historical_bytes(card.atr).hex().upper(), _alg_field(term), card_id,
-                                ia_factor.hex().upper(), ia_data.hex().upper(), ea_factor.hex().upper(),
-                                ea_data.hex().upper(), terminal_no])
+        p.output = join_fields([*_card_fields(term, card_id), *ia, ea_factor.hex().upper(), ea_data.hex().upper(),
+                                terminal_no])
         p.extra["terminal_no"] = terminal_no
     except BaseException:
         p.close()
@@ -106,25 +202,113 @@ def read_bas_step1(term: Terminal) -> Pending:
 
 
 def read_bas_step2(p: Pending, pkey: str, device_no: str) -> str:
-    fields = split_fields(pkey)
-    if not 1 <= len(fields) <= 2:
-        raise E.IllegalInput("pKey must be 'IA result ‖ IA data|EA cryptogram ‖ EA data|'")
-    ia = _hex_field(fields[0], "IA result ‖ IA data", 16)
+    ia, ea = _ia_ea_fields(p, pkey)
+    _check_ia(p, ia)
     card = p.term.card
-    if ia[8:] != p.ia_data or not crypto.equal(ia[:8], p.ia_answer):
-        raise E.HsmMismatch("the card's internal authentication disagrees with the HSM (not genuine?)")
     if p.ea_key is not None:
-        ea = _hex_field(fields[1] if len(fields) > 1 else "", "EA data", 16)
-        card.external_authenticate(p.ea_key, ea[:8], ea[8:])
+        _external_auth(p, ea)
     v05 = read_items(card, "SSSEEF05")
     v06 = read_items(card, "SSSEEF06")
     p.done = True
     return basic_info_output(card, v05, v06, p.extra["terminal_no"], device_no)
 
 
-# --- reload PIN ---------------------------------------------------------------------------------------------
-def reload_step1(term: Terminal, info: CardInfo) -> Pending:
-    p = _open("reload", term)
+# --- read card ----------------------------------------------------------------------------------------------
+def read_card_step1(term: Terminal, info: CardInfo, refs: list[FileRef]) -> Pending:
+    """Check the card and the files, authenticate the card, ask for the one key the files need."""
+    p = _open("readcard", term)
+    try:
+        card = term.card
+        card.select_df("SSSE")
+        check_card_info(card, info)
+        card_id = _card_id(card)
+        keys: list[tuple[DFSpec, int | None]] = []
+        for ref in refs:
+            df, ef = resolve(card, ref)
+            check_read_ref(ref, ef)
+            keys.append((df, ef.read.key_needed))
+        key = _one_key(keys, "read")
+        p.refs = refs
+        ia = _internal_auth(p)
+        p.output = join_fields([*_card_fields(term, card_id), *ia, *_ea_request(p, key)])
+    except BaseException:
+        p.close()
+        raise
+    return p
+
+
+def read_card_step2(p: Pending, pkey: str, holder: HolderPin) -> str:
+    """Check the HSM's IA result (-25), authenticate with its EA data, read; iReadCard's output. The files of the
+    authenticated DF are read first (leaving it would end the authentication), the output keeps pFileAddr's order."""
+    ia, ea = _ia_ea_fields(p, pkey)
+    _check_ia(p, ia)
+    card = p.term.card
+    access = Access(p.term, holder)
+    if p.ea_key is not None:
+        _external_auth(p, ea, access)
+    order = sorted(range(len(p.refs)), key=lambda n: resolve(card, p.refs[n])[0].name != p.ea_df)
+    values: dict[int, list[str]] = {}
+    for n in order:
+        values[n] = read_ref(p.term, access, p.refs[n])
+    p.done = True
+    return format_file_values(p.refs, [values[n] for n in range(len(p.refs))])
+
+
+# --- write card ---------------------------------------------------------------------------------------------
+def write_card_step1(term: Terminal, info: CardInfo, refs: list[FileRef]) -> Pending:
+    """Check the card and the files, ask for the one key their update needs. Files written with secure messaging
+    (a MAC per command, each under its own challenge) cannot be written in two steps: -13."""
+    p = _open("writecard", term)
+    try:
+        card = term.card
+        card.select_df("SSSE")
+        check_card_info(card, info)
+        card_id = _card_id(card)
+        keys: list[tuple[DFSpec, int | None]] = []
+        for ref, (df, ef, _) in zip(refs, check_write_refs(card, refs)):
+            if ef.update.cond is Cond.MAC:
+                raise E.NotSupported(f"{ref.name} is written with secure messaging, a challenge and MAC per "
+                                     "record: use iWriteCard with a PSAM")
+            if ef.update.cond is Cond.NEVER:
+                raise E.CardError(0x6982, f"{ref.name} cannot be written")
+            keys.append((df, ef.update.key_needed))
+        key = _one_key(keys, "write")
+        p.refs = refs
+        p.output = join_fields([*_card_fields(term, card_id), *_ea_request(p, key)])
+    except BaseException:
+        p.close()
+        raise
+    return p
+
+
+def write_card_step2(p: Pending, pkey: str, write_data: str, holder: HolderPin) -> str:
+    """Check every value of pWriteData (-23/-41/-42: nothing is sent), authenticate with the HSM's EA data, write
+    (the authenticated DF's files first)."""
+    values = parse_write_data(write_data, p.refs)
+    card = p.term.card
+    plan = []
+    for (df, ef, items), vals in zip(check_write_refs(card, p.refs), values):
+        for item, value in zip(items, vals):
+            check_value(item, value)
+            plan.append((df, ef, item, value))
+    access = Access(p.term, holder)
+    text = pkey.strip().rstrip("|")
+    if p.ea_key is not None:
+        _external_auth(p, text, access)
+    elif text:
+        raise E.IllegalInput("pKey: these files need no external authentication; pKey must be empty")
+    for df, ef, item, value in sorted(plan, key=lambda step: step[0].name != p.ea_df):
+        card.enter(df.name)
+        access.satisfy(df, ef.update.cond, ef.update.key_id)
+        card.update_item(ef, item, value)
+    p.done = True
+    return ""
+
+
+# --- reload and unblock PIN ---------------------------------------------------------------------------------
+def pin_admin_step1(kind: str, term: Terminal, info: CardInfo) -> Pending:
+    """Step 1 of PIN reload and unblock: ``algId|0090|EA factor|EA data|`` for the PIN-management key (06)."""
+    p = _open(kind, term)
     try:
         card = term.card
         card.select_df("SSSE")
@@ -140,11 +324,13 @@ def reload_step1(term: Terminal, info: CardInfo) -> Pending:
     return p
 
 
+def reload_step1(term: Terminal, info: CardInfo) -> Pending:
+    return pin_admin_step1("reload", term, info)
+
+
 def reload_step2(p: Pending, pkey: str, new_pin: Callable[[], str]) -> str:
     card = p.term.card
-    if p.ea_key is not None:
-        ea = _hex_field(pkey.rstrip("|"), "EA data", 16)
-        card.external_authenticate(p.ea_key, ea[:8], ea[8:])
+    _external_auth(p, pkey.rstrip("|"))
     pin = new_pin()
     body = len(crypto.pad80(b"\x00" + crypto.pin_to_bcd(pin), crypto.block_size(card.alg)))
     p.header = bytes((0x84, 0x24, 0x00, 0x01, body + 4))
@@ -154,15 +340,37 @@ def reload_step2(p: Pending, pkey: str, new_pin: Callable[[], str]) -> str:
 
 
 def reload_step3(p: Pending, pkey: str) -> str:
+    return _send_secured(p, pkey, "PIN RELOAD")
+
+
+def unblock_step1(term: Terminal, info: CardInfo) -> Pending:
+    return pin_admin_step1("unblock", term, info)
+
+
+def unblock_step2(p: Pending, pkey: str) -> str:
+    """EXTERNAL AUTHENTICATE with the HSM's C ‖ D, then a challenge for the MAC: ``algId|0173|challenge|8424000004|``."""
+    _external_auth(p, pkey.rstrip("|"))
+    p.header = bytes((0x84, 0x24, 0x00, 0x00, 0x04))
+    challenge = p.term.card.get_challenge(8)
+    p.next_step = 3
+    return join_fields([_alg_field(p.term), RELOAD_SM_ADDRESS, challenge.hex().upper(), p.header.hex().upper()])
+
+
+def unblock_step3(p: Pending, pkey: str) -> str:
+    return _send_secured(p, pkey, "PIN UNBLOCK")
+
+
+def _send_secured(p: Pending, pkey: str, what: str) -> str:
+    """Send the HSM's MAC'd command: the whole APDU, or its data after the header Step 2 gave."""
     text = pkey.strip().rstrip("|")
     try:
         raw = bytes.fromhex(text)
     except ValueError:
-        raise E.IllegalInput("pKey: the PIN RELOAD command is not hex") from None
+        raise E.IllegalInput(f"pKey: the {what} command is not hex") from None
     if raw[:5] != p.header:
         raw = p.header + raw
     if len(raw) != 5 + p.header[4]:
-        raise E.IllegalInput(f"pKey: PIN RELOAD data must be {p.header[4]} bytes")
+        raise E.IllegalInput(f"pKey: {what} data must be {p.header[4]} bytes")
     check(p.term.card.engine.transmit(CommandAPDU.parse(raw)), auth=True)
     p.done = True
     return ""

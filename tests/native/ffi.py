@@ -18,6 +18,10 @@ SIGNATURES: dict[str, tuple[object, ...]] = {
     "iVerifyPIN": (_I, _S), "iChangePIN": (_I, _S), "iReloadPIN": (_I, _S, _S), "iUnblockPIN": (_I, _S, _S),
     "iReadCardBas_HSM_Step1": (_I, _S), "iReadCardBas_HSM_Step2": (_S, _S),
     "iReloadPIN_HSM_Step1": (_I, _S, _S), "iReloadPIN_HSM_Step2": (_S, _S), "iReloadPIN_HSM_Step3": (_S, _S),
+    "iReadCard_HSM_Step1": (_I, _S, _S, _S), "iReadCard_HSM_Step2": (_S, _S),
+    "iWriteCard_HSM_Step1": (_I, _S, _S, _S), "iWriteCard_HSM_Step2": (_S, _S, _S),
+    "iUnblockPIN_HSM_Step1": (_I, _S, _S), "iUnblockPIN_HSM_Step2": (_S, _S), "iUnblockPIN_HSM_Step3": (_S, _S),
+    "iWriteCardBas": (_I, _S, _S, _S),
     "iReadPhoto": (_I, _S), "iGetReaderInfo": (_S, _S),
 }
 

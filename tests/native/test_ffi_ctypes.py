@@ -178,3 +178,98 @@ def test_calls_from_python_threads_are_serialised(native_lib, lib_env):
         result = [len(set(map(tuple, outs))), outs[0][0]]
     """, lib_env)
     assert got == [1, 0]
+
+
+# --- the HSM steps of iReadCard, iWriteCard, iUnblockPIN and iWriteCardBas (docs/sources.md §6.2) ----------------
+def test_read_card_hsm_steps_across_calls(native_lib, lib_env):
+    got = ffi("""
+        from firmware_sim.hsm import SoftwareHsm
+        addr = "SSSEEF05|07|$DF01EF06|24|$SSSEEF06|09|$"
+        c1, step1 = lib.iReadCard_HSM_Step1(3, "", addr)
+        c2, out = lib.raw("iReadCard_HSM_Step2", SoftwareHsm().read_card(step1).encode())
+        result = [c1, step1.split("|")[6], c2, out.hex(), lib.raw("iReadCard", 3, 2, b"", addr.encode())[1].hex()]
+    """, lib_env)
+    c1, address, c2, out, direct = got
+    assert (c1, address, c2) == (0, "004F2E", 0)
+    assert out == direct and "陈晓明".encode("gbk") in bytes.fromhex(out)
+
+
+def test_write_card_hsm_writes_gbk(native_lib, lib_env, card):
+    """東 is 96 7C in GBK: the HSM step's pWriteData is split on the decoded text, as iWriteCard's is."""
+    env = dict(lib_env, SSCARD_READER=f"sim:{card}")
+    got = ffi("""
+        from firmware_sim.hsm import SoftwareHsm
+        c1, step1 = lib.iWriteCard_HSM_Step1(1, "", "SSSEEF06|09|$")
+        w = lib.iWriteCard_HSM_Step2(SoftwareHsm().write_card(step1), "SSSEEF06|王東|$")
+        again = lib.iWriteCard_HSM_Step2(SoftwareHsm().write_card(step1), "SSSEEF06|王東|$")
+        result = [c1, step1.split("|")[4], w, again[0]]
+    """, env)
+    assert got == [0, "009412", [0, ""], -23]
+    assert SSCardDriver(f"sim:{card}", pin_entry=no_pin_entry).iReadCardBas(1)[1].split("|")[4] == "王東"
+
+
+def test_unblock_pin_hsm_across_calls(native_lib, lib_env, card):
+    env = dict(lib_env, SSCARD_READER=f"sim:{card}")
+    got = ffi("""
+        from firmware_sim.hsm import SoftwareHsm
+        hsm = SoftwareHsm()
+        lib.set_pins("000000", "000000", "000000", "123456")
+        blocked = [lib.iVerifyPIN(1)[0] for _ in range(3)]
+        _, step1 = lib.iReadCardBas_HSM_Step1(1)
+        region, atr = step1.split("|")[:2]
+        c1, u1 = lib.iUnblockPIN_HSM_Step1(1, "")
+        c2, u2 = lib.iUnblockPIN_HSM_Step2(hsm.unblock_pin_auth(u1, region, atr))
+        c3, u3 = lib.iUnblockPIN_HSM_Step3(hsm.unblock_pin_command(u2, region, atr))
+        result = [blocked, c1, c2, u2.split("|")[3], c3, u3, lib.iVerifyPIN(1)]
+    """, env)
+    assert got == [[-51, -51, -52], 0, 0, "8424000004", 0, "", [0, ""]]
+
+
+def test_write_card_bas_through_ctypes(native_lib, lib_env, card):
+    env = dict(lib_env, SSCARD_READER=f"sim:{card}")
+    got = ffi("""
+        card_id = lib.iReadCardBas(1)[1].split("|")[3]
+        data = f"{card_id}||||B44019999||欧阳||||19800101|"
+        result = [lib.iWriteCardBas(1, "", data), lib.iReadCardBas(1)[1].split("|")[2:5]]
+    """, env)
+    assert got[0] == [0, ""]
+    assert got[1][0] == "B44019999" and got[1][2] == "欧阳"
+
+
+def test_new_exports_refuse_bad_inputs(native_lib, lib_env, card):
+    env = dict(lib_env, SSCARD_READER=f"sim:{card}")
+    got = ffi(r"""
+        result = {
+            "read_null_addr": lib.raw("iReadCard_HSM_Step1", 1, b"", None)[0],
+            "read_null_key": lib.raw("iReadCard_HSM_Step2", None)[0],
+            "read_null_out": lib.dll.iReadCard_HSM_Step1(1, b"", b"SSSEEF05|$", None),
+            "read_itype": lib.raw("iReadCard_HSM_Step1", 7, b"", b"SSSEEF05|$")[0],
+            "read_step2_first": lib.raw("iReadCard_HSM_Step2", b"00|")[0],
+            "read_unknown_file": lib.raw("iReadCard_HSM_Step1", 1, b"", b"DF09EF99|01|$")[0],
+            "read_bad_addr": lib.raw("iReadCard_HSM_Step1", 1, b"", b"SSSEEF05|07")[0],
+            "read_not_gbk": lib.raw("iReadCard_HSM_Step1", 1, b"\xff\xfe|", b"SSSEEF05|$")[0],
+            "write_null_data": lib.raw("iWriteCard_HSM_Step2", b"00", None)[0],
+            "write_step2_first": lib.raw("iWriteCard_HSM_Step2", b"00" * 16, b"SSSEEF06|A|$")[0],
+            "write_bad_hex": [lib.raw("iWriteCard_HSM_Step1", 1, b"", b"SSSEEF06|09|$")[0],
+                              lib.raw("iWriteCard_HSM_Step2", b"zz" * 16, b"SSSEEF06|A|$")[0]],
+            "write_mac_file": lib.raw("iWriteCard_HSM_Step1", 1, b"", b"DF04EF05|81|$")[0],
+            "unblock_null_info": lib.raw("iUnblockPIN_HSM_Step1", 1, None)[0],
+            "unblock_step3_first": lib.raw("iUnblockPIN_HSM_Step3", b"00" * 4)[0],
+            "unblock_bad_length": [lib.raw("iUnblockPIN_HSM_Step1", 1, b"")[0],
+                                   lib.raw("iUnblockPIN_HSM_Step2", b"00" * 15)[0]],
+            "bas_null_data": lib.raw("iWriteCardBas", 1, b"", None)[0],
+            "bas_fields": lib.raw("iWriteCardBas", 1, b"", b"a|b|")[0],
+            "bas_not_gbk": lib.raw("iWriteCardBas", 1, b"", b"||||||\x81\x7f|||||")[0],
+            "read_small_buffer": [lib.raw("iReadCard_HSM_Step1", 1, b"", b"SSSEEF05|07|$", size=16)[0],
+                                  lib.raw("iReadCard_HSM_Step1", 1, b"", b"SSSEEF05|07|$", size=16)[1].split(b"|")[0].decode()],
+            "still_works": lib.iReadCardBas(1)[0],
+        }
+    """, env)
+    need = int(got["read_small_buffer"][1])
+    assert got == {"read_null_addr": -14, "read_null_key": -14, "read_null_out": -14, "read_itype": -14,
+                   "read_step2_first": -23, "read_unknown_file": -0x6A82, "read_bad_addr": -23, "read_not_gbk": -41,
+                   "write_null_data": -14, "write_step2_first": -23, "write_bad_hex": [0, -23],
+                   "write_mac_file": -13, "unblock_null_info": -14, "unblock_step3_first": -23,
+                   "unblock_bad_length": [0, -23], "bas_null_data": -14, "bas_fields": -23, "bas_not_gbk": -41,
+                   "read_small_buffer": [-42, str(need)], "still_works": 0}
+    assert need > 16

@@ -100,3 +100,30 @@ def make_driver(images: Images) -> Callable[..., tuple[SSCardDriver, ScriptedPin
         term = images.terminal(images.card(profile, issuer), psam)
         return SSCardDriver(term, pin_entry=pad, device_number="SIM0001"), pad
     return make
+
+
+# --- the card's memory, read directly (not through the interface under test) ---------------------------------
+def card_os(driver: SSCardDriver) -> CardOS:
+    device = driver.contact.card_reader.device       # type: ignore[attr-defined]  # the in-process reader's card
+    assert isinstance(device, CardOS)
+    return device
+
+
+def item_value(driver: SSCardDriver, path: str, name: str) -> str:
+    """An item as the card holds it, read from the card's memory (not through the interface under test)."""
+    dev = card_os(driver)
+    df, ef = dev.profile.find_file(path)
+    item = ef.item(name)                                   # type: ignore[union-attr]  # record files only here
+    record = dev.image.dfs[df.name].records[ef.fid][ef.items.index(item)]  # type: ignore[union-attr]
+    return item.decode_value(record[2:])
+
+
+def tries(driver: SSCardDriver, df: str, key_id: int) -> int:
+    return card_os(driver).image.dfs[df].keys[key_id].tries_left
+
+
+def records(driver: SSCardDriver) -> dict[str, object]:
+    """Everything the card stores but its try counters."""
+    doc = card_os(driver).image.to_json()
+    return {"dfs": {name: {k: v for k, v in df.items() if k != "keys"} for name, df in doc["dfs"].items()},
+            "pin": doc["pin"]["value"]}

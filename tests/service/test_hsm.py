@@ -137,3 +137,110 @@ def test_hsm_refuses_malformed_requests():
         hsm.reload_pin_auth("07|0090|0011223344556677|0011223344556677|", "440100", "00" * 8)
     with pytest.raises(HsmError):
         hsm.reload_pin_command("01|9999|00|842400010C|123456|", "440100", "00" * 8)
+
+
+# --- iUnblockPIN_HSM ---------------------------------------------------------------------------------------------
+def _blocked(make_driver, profile, *pins):
+    """A driver whose card's PIN is blocked (three wrong tries), and the region and ATR the HSM needs."""
+    driver, pad = make_driver(profile, "000000", "000000", "000000", *pins, psam=None)
+    assert [driver.iVerifyPIN(1)[0] for _ in range(3)] == [-51, -51, -52]
+    _, step1 = driver.iReadCardBas_HSM_Step1(1)
+    region, atr = split_fields(step1)[:2]
+    return driver, region, atr
+
+
+def _card(driver):
+    return driver.contact.card_reader.device.image
+
+
+@pytest.mark.parametrize("profile", ["gen2", "gen3"])
+def test_unblock_pin_hsm(make_driver, profile):
+    driver, region, atr = _blocked(make_driver, profile, "123456")
+    hsm = SoftwareHsm()
+    code, u1 = driver.iUnblockPIN_HSM_Step1(1, "")
+    assert code == 0
+    alg, address, ea_factor, ea_data = split_fields(u1)
+    assert alg == ("03" if profile == "gen3" else "01") and address == "0090" and len(ea_factor) == len(ea_data) == 16
+    code, u2 = driver.iUnblockPIN_HSM_Step2(hsm.unblock_pin_auth(u1, region, atr))
+    assert code == 0
+    alg2, address2, challenge, header = split_fields(u2)
+    assert (alg2, address2, header, len(challenge)) == (alg, "0173", "8424000004", 16)    # no PIN travels
+    command = hsm.unblock_pin_command(u2, region, atr)
+    assert len(command) == 18 and command.startswith("8424000004")
+    assert driver.iUnblockPIN_HSM_Step3(command) == (0, "")
+    assert _card(driver).pin_tries_left == 3 and _card(driver).pin == "123456"          # reset, not changed
+    assert driver.iVerifyPIN(1) == (0, "")
+
+
+def test_unblock_pin_hsm_step3_takes_the_mac_alone(make_driver):
+    driver, region, atr = _blocked(make_driver, "gen2", "123456")
+    hsm = SoftwareHsm()
+    _, u1 = driver.iUnblockPIN_HSM_Step1(1, "")
+    _, u2 = driver.iUnblockPIN_HSM_Step2(hsm.unblock_pin_auth(u1, region, atr))
+    assert driver.iUnblockPIN_HSM_Step3(hsm.unblock_pin_command(u2, region, atr)[10:] + "|") == (0, "")
+    assert driver.iVerifyPIN(1) == (0, "")
+
+
+def test_unblock_pin_hsm_wrong_mac_is_refused(make_driver):
+    driver, region, atr = _blocked(make_driver, "gen3")
+    _, u1 = driver.iUnblockPIN_HSM_Step1(1, "")
+    _, u2 = driver.iUnblockPIN_HSM_Step2(SoftwareHsm().unblock_pin_auth(u1, region, atr))
+    bad = SoftwareHsm([forged_keys(Alg.SM4)]).unblock_pin_command(u2, region, atr)
+    assert driver.iUnblockPIN_HSM_Step3(bad)[0] == -0x6988       # MAC incorrect
+    assert _card(driver).pin_tries_left == 0                      # still blocked
+    assert driver.iUnblockPIN_HSM_Step3(bad)[0] == E.ILLEGAL_INPUT   # the failed step ended the flow
+
+
+def test_unblock_pin_hsm_wrong_authentication_is_counted(make_driver):
+    driver, region, atr = _blocked(make_driver, "gen2")
+    _, u1 = driver.iUnblockPIN_HSM_Step1(1, "")
+    forged = SoftwareHsm([forged_keys(Alg.DES3)]).unblock_pin_auth(u1, region, atr)
+    assert driver.iUnblockPIN_HSM_Step2(forged)[0] == -0x63C2
+    card = _card(driver)
+    assert card.dfs["SSSE"].keys[0x06].tries_left == 2 and card.pin_tries_left == 0
+
+
+def test_unblock_pin_hsm_steps_out_of_order(make_driver):
+    driver, region, atr = _blocked(make_driver, "gen2")
+    hsm = SoftwareHsm()
+    assert driver.iUnblockPIN_HSM_Step2("00" * 16)[0] == E.ILLEGAL_INPUT
+    _, u1 = driver.iUnblockPIN_HSM_Step1(1, "")
+    assert driver.iUnblockPIN_HSM_Step3("00" * 4)[0] == E.ILLEGAL_INPUT           # Step 3 before Step 2
+    _, u1 = driver.iUnblockPIN_HSM_Step1(1, "")
+    assert driver.iReloadPIN_HSM_Step2(hsm.unblock_pin_auth(u1, region, atr))[0] == E.ILLEGAL_INPUT  # another flow
+    assert driver.iUnblockPIN_HSM_Step2(hsm.unblock_pin_auth(u1, region, atr))[0] == E.ILLEGAL_INPUT
+    assert _card(driver).dfs["SSSE"].keys[0x06].tries_left == 3 and _card(driver).pin_tries_left == 0
+
+
+@pytest.mark.parametrize("step, pkey", [(2, "zz" * 16), (2, "00" * 15), (3, "zz" * 4), (3, "00" * 5),
+                                        (3, "8424000104" + "00" * 4)])
+def test_unblock_pin_hsm_malformed_pkey_is_minus_23(make_driver, step, pkey):
+    driver, region, atr = _blocked(make_driver, "gen2")
+    hsm = SoftwareHsm()
+    _, u1 = driver.iUnblockPIN_HSM_Step1(1, "")
+    if step == 3:
+        driver.iUnblockPIN_HSM_Step2(hsm.unblock_pin_auth(u1, region, atr))
+        assert driver.iUnblockPIN_HSM_Step3(pkey)[0] == E.ILLEGAL_INPUT
+    else:
+        assert driver.iUnblockPIN_HSM_Step2(pkey)[0] == E.ILLEGAL_INPUT
+        assert _card(driver).dfs["SSSE"].keys[0x06].tries_left == 3
+    assert _card(driver).pin_tries_left == 0
+
+
+def test_unblock_pin_hsm_checks_the_card_info(make_driver):
+    driver, _, _ = _blocked(make_driver, "gen2")
+    assert driver.iUnblockPIN_HSM_Step1(1, "0" * 32 + "|")[0] == E.DATA_MISMATCH
+    assert driver.iUnblockPIN_HSM_Step1(1, "0" * 31 + "|")[0] == E.CARD_ID_FORMAT
+    assert driver.iUnblockPIN_HSM_Step1(9, "")[0] == E.BAD_PARAMETER
+
+
+def test_hsm_refuses_malformed_unblock_requests():
+    hsm = SoftwareHsm()
+    with pytest.raises(HsmError):
+        hsm.unblock_pin_command("01|0173|0011223344556677|842400010C|", "440100", "00" * 8)
+    with pytest.raises(HsmError):
+        hsm.unblock_pin_auth("01|9999|0011223344556677|0011223344556677|", "440100", "00" * 8)
+    with pytest.raises(HsmError):
+        hsm.read_card("a|b|")
+    with pytest.raises(HsmError):
+        hsm.write_card("440100|00|01|X|FFFFFF|0011223344556677|0011223344556677|")
