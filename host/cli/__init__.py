@@ -5,13 +5,15 @@
 
 Each command module has ``add_parser(sub)``, which adds its sub-command and sets ``func`` to the function that
 runs it; ``main`` parses, runs, and turns an error into a message and an exit code. Commands that talk to a
-card take ``--reader SPEC`` (reader specs: docs/design.md §2; ``host.cli.options``).
+card take ``--reader SPEC`` (reader specs: docs/design.md §2); without it the reader comes from
+``$SSCARD_READER``, the config file ``sscard.toml`` or ``sim`` (``host.cli.options``, ``host.config``).
 
 Exit codes (``host.cli.exits``): 0 success · 1 the card refused a command · 2 bad arguments or input · 3 no
 card or reader failure · 4 bad card/PSAM image · 5 wrong PIN, blocked PIN or failed authentication · 6 no
 PSAM. ``trace -- CMD`` exits with CMD's code; ``shell --script`` with 0 (every line passed), 1 (a line failed:
 FILE:LINE is printed) or 2 (a line could not be parsed); ``serve`` with 0 when stopped (Ctrl-C), 2 for bad
-options (host.cli.trace, host.cli.shell, host.cli.serve).
+options (host.cli.trace, host.cli.shell, host.cli.serve). A config file that cannot be used is exit 2 with the
+file, the key and the problem (``host.config``).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import sys
 from typing import Sequence
 
 from host import errors as E
-from host.cli import apdu, block, card, emulate, pin, psam, read, readers, serve, shell, trace, write
+from host.cli import apdu, block, card, emulate, options, pin, psam, read, readers, serve, shell, trace, write
 from host.cli.exits import EXIT_AUTH, EXIT_CARD, EXIT_IMAGE, EXIT_NO_PSAM, EXIT_READER, EXIT_USAGE
 from host.spec import ReaderSpecError
 
@@ -52,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        options.resolve_reader(args)
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
@@ -60,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if isinstance(exc, types):
                 prefix = "bad image: " if code == EXIT_IMAGE else ""
                 suffix = f" (code {E.error_code(exc)})" if with_interface_code else ""
+                if isinstance(exc, (ReaderSpecError, E.ReaderError)) and getattr(args, "reader_source", None):
+                    suffix += f" (reader {args.reader} from {args.reader_source})"
                 print(f"sscard: {prefix}{exc}{suffix}", file=sys.stderr)
                 return code
         raise
