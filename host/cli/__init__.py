@@ -1,7 +1,7 @@
 """The ``sscard`` command line: one module per command, assembled into one parser here.
 
-    read · apdu · card new/batch · psam new · pin · write · block/unblock · readers · emulate · trace · shell
-    · serve
+    read · apdu · card new/batch · psam new · pin · write · block/unblock · readers · pcscd · emulate · trace
+    · shell · serve
 
 Each command module has ``add_parser(sub)``, which adds its sub-command and sets ``func`` to the function that
 runs it; ``main`` parses, runs, and turns an error into a message and an exit code. Commands that talk to a
@@ -11,9 +11,10 @@ card take ``--reader SPEC`` (reader specs: docs/design.md §2); without it the r
 Exit codes (``host.cli.exits``): 0 success · 1 the card refused a command · 2 bad arguments or input · 3 no
 card or reader failure · 4 bad card/PSAM image · 5 wrong PIN, blocked PIN or failed authentication · 6 no
 PSAM. ``trace -- CMD`` exits with CMD's code; ``shell --script`` with 0 (every line passed), 1 (a line failed:
-FILE:LINE is printed) or 2 (a line could not be parsed); ``serve`` with 0 when stopped (Ctrl-C), 2 for bad
-options (host.cli.trace, host.cli.shell, host.cli.serve). A config file that cannot be used is exit 2 with the
-file, the key and the problem (``host.config``).
+FILE:LINE is printed) or 2 (a line could not be parsed); ``serve`` and ``pcscd`` with 0 when stopped (Ctrl-C), 2
+for bad options (host.cli.trace, host.cli.shell, host.cli.serve, host.cli.pcscd); ``readers`` with 3 when no pcscd
+answers (host.cli.readers). A config file that cannot be used is exit 2 with the file, the key and the problem
+(``host.config``).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import sys
 from typing import Sequence
 
 from host import errors as E
-from host.cli import apdu, block, card, emulate, options, pin, psam, read, readers, serve, shell, trace, write
+from host.cli import apdu, block, card, emulate, options, pcscd, pin, psam, read, readers, serve, shell, trace, write
 from host.cli.exits import EXIT_AUTH, EXIT_CARD, EXIT_IMAGE, EXIT_NO_PSAM, EXIT_READER, EXIT_USAGE
 from host.spec import ReaderSpecError
 
@@ -30,7 +31,7 @@ from host.spec import ReaderSpecError
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sscard", description="Social security card terminal and emulator.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (read, apdu, card, psam, pin, write, block, readers, emulate):
+    for command in (read, apdu, card, psam, pin, write, block, readers, pcscd, emulate):
         command.add_parser(sub)
     trace.add_parser(sub, main)     # runs the traced command through main: handed in, not imported
     shell.add_parser(sub)
