@@ -17,23 +17,18 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-# The private-pcscd launcher is a test and bench tool (tests/support/pcscd.py): run from the repository,
-# this script puts the repository on the path to reach it.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from firmware_sim.device import Device  # noqa: E402
-from hardware.pcsc import PcscReader  # noqa: E402
-from hardware.vpcd_link import VpcdLink  # noqa: E402
-from tests.support.pcscd import free_port_block, missing_requirements, shared, vpcd_entry  # noqa: E402
+from firmware_sim.device import Device
+from hardware.pcsc import PcscReader
+from hardware.pcscd import PrivatePcscd, free_port_block, missing_requirements, vpcd_entry
+from hardware.vpcd_link import VpcdLink
 
 READER = "sscard bench"
 TARGET_APDU_S = 1500
@@ -225,10 +220,11 @@ def main() -> int:
     if reason:
         print(f"pcsc_path: skipped: {reason}")
         return 0
-    daemon = shared()
+    daemon = PrivatePcscd()
+    os.environ.update(daemon.env)   # before this process's first PC/SC call
     try:
         port = free_port_block()
-        daemon.ensure([vpcd_entry(port, READER)])
+        daemon.start([vpcd_entry(port, READER)])
         bench = Bench(port)
         version = subprocess.run(["pcscd", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
         print(f"PC/SC path: pyscard -> private pcscd ({version.strip().rstrip('.')}) -> Debian vpcd"

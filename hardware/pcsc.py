@@ -20,9 +20,11 @@ the card's response or the pad's 6400 (timeout) / 6401 (cancelled) …, the PIN 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import NoReturn
 
 from smartcard import scard
@@ -31,6 +33,7 @@ from protocols import pinpad as pinpad_mod
 from protocols.errors import MalformedApdu, MalformedFrame, NoCard, ProtocolError, ReaderError, ReaderTimeout
 from protocols.t0 import apdu_to_tpdu
 
+DEFAULT_SOCKET = "/run/pcscd/pcscd.comm"   # pcsc-lite's, as Debian builds it
 _PROTOCOLS = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
 _DISPOSITIONS = {
     "leave": scard.SCARD_LEAVE_CARD,
@@ -58,6 +61,15 @@ class CardReset(ReaderError):
     """
 
 
+class NoService(ReaderError):
+    """No pcscd answers on the socket this process uses (``socket_path()``)."""
+
+
+def socket_path() -> str:
+    """The pcscd socket libpcsclite talks to: ``$PCSCLITE_CSOCK_NAME``, else pcsc-lite's default."""
+    return os.environ.get("PCSCLITE_CSOCK_NAME") or DEFAULT_SOCKET
+
+
 def _message(hr: int) -> str:
     try:
         return f"{scard.SCardGetErrorMessage(hr).rstrip('.')} ({hr & 0xFFFFFFFF:#010x})"
@@ -68,8 +80,9 @@ def _message(hr: int) -> str:
 def _establish() -> int:
     hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
     if hr in (scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED):
-        raise ReaderError(f"cannot reach pcscd, the PC/SC daemon ({_message(hr)}): is it running? Start it with "
-                          "`sudo service pcscd start` (systemd: `sudo systemctl start pcscd.socket`)")
+        raise NoService(f"cannot reach pcscd at {socket_path()} ({_message(hr)}): is it running? Start one with "
+                        "`sscard pcscd` or the system's: `sudo service pcscd start` (systemd: "
+                        "`sudo systemctl start pcscd.socket`)")
     if hr != scard.SCARD_S_SUCCESS:
         raise ReaderError(f"cannot reach pcscd: {_message(hr)}")
     return ctx
@@ -94,6 +107,41 @@ def list_readers() -> list[str]:
     ctx = _establish()
     try:
         return _list(ctx)
+    finally:
+        _release(ctx)
+
+
+@dataclass(frozen=True)
+class ReaderState:
+    """What pcscd knows of one reader without connecting to it (what ``pcsc_scan`` shows)."""
+
+    name: str
+    present: bool
+    atr: bytes                  # the card's ATR as pcscd read it at insertion; empty without a card
+    flags: tuple[str, ...]      # "mute", "in use", "exclusive", "unavailable"
+
+
+_STATE_FLAGS = ((scard.SCARD_STATE_MUTE, "mute"), (scard.SCARD_STATE_INUSE, "in use"),
+                (scard.SCARD_STATE_EXCLUSIVE, "exclusive"), (scard.SCARD_STATE_UNAVAILABLE, "unavailable"))
+
+
+def reader_states() -> list[ReaderState]:
+    """Every reader pcscd knows, in its order, with card present or absent and the ATR, in one status query
+    (SCardGetStatusChange from SCARD_STATE_UNAWARE, which answers at once); no card is connected or reset."""
+    ctx = _establish()
+    try:
+        names = _list(ctx)
+        if not names:
+            return []
+        hr, states = scard.SCardGetStatusChange(ctx, 0, [(name, scard.SCARD_STATE_UNAWARE) for name in names])
+        if hr != scard.SCARD_S_SUCCESS:
+            raise ReaderError(f"cannot read the PC/SC readers' states: {_message(hr)}")
+        out = []
+        for name, event, atr in states:
+            present = bool(event & scard.SCARD_STATE_PRESENT)
+            flags = tuple(text for bit, text in _STATE_FLAGS if event & bit)
+            out.append(ReaderState(name, present, bytes(atr) if present else b"", flags))
+        return out
     finally:
         _release(ctx)
 

@@ -101,6 +101,8 @@ def _split(rest: str) -> list[str]:
 
 
 def default_spec() -> str:
+    """The library's reader when none is given: ``$SSCARD_READER``, else ``sim``. The command line, the bridge and
+    the native library also read the config file (``host.config.reader_spec``)."""
     return os.environ.get(ENV_VAR, "sim")
 
 

@@ -39,9 +39,10 @@
  * out of order (or after its flow was abandoned or failed) gives -23. Every HSM step's formats:
  * docs/sources.md §6.4.
  *
- * Configuration: the reader is $SSCARD_READER, else `reader = "..."` in the config file
- * ($SSCARD_CONFIG, else $XDG_CONFIG_HOME/sscard/sscard.toml, else ~/.config/sscard/sscard.toml), else
- * "sim" (the built-in emulator with the demo card). It is read at the first call and again after
+ * Configuration: the reader is $SSCARD_READER, else `reader = "..."` (and `psam = "..."`) in the config file
+ * ($SSCARD_CONFIG, else ./sscard.toml in the current folder, else $XDG_CONFIG_HOME/sscard/sscard.toml, else
+ * ~/.config/sscard/sscard.toml; the same file sscard and its bridge read), else "sim" (the built-in emulator
+ * with the demo card). It is read at the first call and again after
  * sscard_close(). The Python code runs from $SSCARD_HOME (the sscard folder, with its .venv), or the Python
  * $SSCARD_PYTHON names, else from the folder `make lib` was run in.
  */

@@ -1,18 +1,30 @@
-"""Options several ``sscard`` commands share: ``--reader`` and issuer key files (``--issuer-keys``)."""
+"""Options several ``sscard`` commands share: ``--reader`` and issuer key files (``--issuer-keys``).
+
+``--reader`` is left None when not given; ``resolve_reader`` (called by ``host.cli.main`` once the command line is
+parsed) fills it in from ``$SSCARD_READER``, the config file or ``sim`` (``host.config``), so the file is read only
+by commands that need it and after the parser, where a bad file is an error message and exit 2.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
 
-from host.spec import default_spec
+from host import config
 from protocols.keys import IssuerKeys
 
 
 def reader_arg(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--reader", "-r", default=default_spec(),
+    sp.add_argument("--reader", "-r", default=None,
                     help="reader spec: sim, sim:CARD.json[,psam=PSAM.json], pcsc[:N|NAME], ccid-serial:DEV "
-                         "(default: $SSCARD_READER or sim)")
+                         "(default: $SSCARD_READER, else reader in sscard.toml, else sim)")
+
+
+def resolve_reader(args: argparse.Namespace) -> None:
+    """Set ``args.reader`` when the command takes ``--reader`` and it was not given (``host.config.reader_spec``),
+    and ``args.reader_source`` to where it came from, for error messages."""
+    if "reader" in vars(args) and args.reader is None:
+        args.reader, args.reader_source = config.reader_spec()
 
 
 def issuer_keys(*paths: str) -> tuple[IssuerKeys, ...]:

@@ -1,7 +1,9 @@
 """``sscard serve``: run the WebSocket bridge of ``host.bridge`` on this machine until stopped (Ctrl-C).
 
 Exit 0 when stopped, or after ``--show-token`` has printed the bridge token and the counter page's address;
-2 for bad options (a non-loopback ``--host`` without ``--allow-remote``, a bad ``--allow-origin``, no page).
+2 for bad options (a non-loopback ``--host`` without ``--allow-remote``, a bad ``--allow-origin``, no page) or a
+config file that cannot be used. The reader, the port and the device number not given here come from the config
+file (``host.config``: ``reader``/``psam``, ``port``, ``device_number``; the reader from ``$SSCARD_READER`` first).
 """
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from host import config
 from host.bridge import (DEFAULT_PORT, EXAMPLE_PAGE, TOKEN_PARAM, Bridge, is_loopback, load_token, normalise_origin,
                          serve_forever, token_path)
 from host.cli.options import reader_arg
@@ -25,7 +28,8 @@ def add_parser(sub: Any) -> None:
                                     f"ws://127.0.0.1:{DEFAULT_PORT}/ (and the example counter page at http://…/).")
     reader_arg(sp)
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    sp.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT}; 0 = any)")
+    sp.add_argument("--port", type=int, default=None,
+                    help=f"TCP port (default: port in sscard.toml, else {DEFAULT_PORT}; 0 = any)")
     sp.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (the card is exposed!)")
     sp.add_argument("--allow-origin", "--origin", dest="origin", action="append", default=[], metavar="ORIGIN",
                     help="also accept pages from ORIGIN (e.g. https://counter.example.gov.cn; 'null' for "
@@ -34,7 +38,8 @@ def add_parser(sub: Any) -> None:
                     help="print the bridge token and the counter page's address with it, then exit")
     sp.add_argument("--page", metavar="HTML", help="page served at / (default: examples/counter.html if present)")
     sp.add_argument("--no-page", action="store_true", help="serve no page")
-    sp.add_argument("--device-number", default="", help="终端设备号 reported by iReadCardBas")
+    sp.add_argument("--device-number", default=None,
+                    help="终端设备号 reported by iReadCardBas (default: device_number in sscard.toml)")
     sp.add_argument("--pin-timeout", type=int, default=2 * DEFAULT_TIMEOUT, metavar="S",
                     help="seconds for the holder's PIN, on the page or (per key) on the reader's PIN pad "
                          f"(default {2 * DEFAULT_TIMEOUT})")
@@ -47,6 +52,10 @@ def _url_host(host: str) -> str:
 
 def cmd_serve(args: Any) -> int:
     from host.standard import SSCardDriver
+    if args.port is None or args.device_number is None:
+        settings = config.load()
+        args.port = args.port if args.port is not None else settings.port or DEFAULT_PORT
+        args.device_number = args.device_number if args.device_number is not None else settings.device_number or ""
     if not args.allow_remote and not is_loopback(args.host):
         raise ValueError(f"refusing to serve on non-loopback address {args.host!r} without --allow-remote")
     origins = tuple(normalise_origin(o) for o in args.origin)

@@ -18,31 +18,28 @@ the C file only moves bytes and handles buffers:
   terminal, else none (-31 at once, as the WebSocket bridge does): a library inside a GUI or a service
   must never wait on a console nobody sees.
 
-Configuration: the reader is ``$SSCARD_READER``, else ``reader`` in the config file, else ``sim``. The config
-file is ``$SSCARD_CONFIG``, else ``$XDG_CONFIG_HOME/sscard/sscard.toml`` (``~/.config/sscard/sscard.toml``):
+Configuration (``host.config``, the file the command line and the bridge read too): the reader is
+``$SSCARD_READER``, else ``reader`` (with ``psam``) in the config file, else ``sim``; ``device_number`` and
+``pin_entry`` come from the file. The file is ``$SSCARD_CONFIG``, else ``./sscard.toml`` in the calling program's
+current folder, else ``$XDG_CONFIG_HOME/sscard/sscard.toml`` (``~/.config/sscard/sscard.toml``):
 
     reader = "pcsc:0"            # a reader spec (docs/design.md §2); $SSCARD_READER wins
     device_number = "CTR-0001"   # 终端设备号, the last field of iReadCardBas and iGetReaderInfo's pReaderSN
     pin_entry = "console"        # or "none": never ask on the terminal (a PIN callback is asked either way)
 
-An unknown key or a value of the wrong type is an error (-11, naming the key), never ignored.
+A file that cannot be used (an unknown key, a value of the wrong type, a reader spec that does not parse) is
+-11 with ``host.config``'s message, which names the file and the key; never ignored.
 """
 from __future__ import annotations
 
 import os
 import threading
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from host import errors as E
-from host.spec import ENV_VAR as READER_ENV
+from host import config, errors as E
 from host.standard import FUNCTIONS, Result, SSCardDriver, call, console_pin_entry, failure
 from host.standard.pinpad import PinPrompt
-
-CONFIG_ENV = "SSCARD_CONFIG"
-DEFAULT_READER = "sim"
 
 #: What the C side's PIN function answers: the PIN's bytes, a return code (-31 cancelled, -32 timeout), or
 #: None when no callback is registered.
@@ -57,48 +54,20 @@ class ConfigError(E.ReaderError):
 
 @dataclass(frozen=True)
 class Config:
-    reader: str = DEFAULT_READER
+    reader: str = config.DEFAULT_READER
     device_number: str = ""
     pin_entry: str = "console"
-    source: str = "defaults"     # where the reader spec came from, for messages
-
-
-def config_path() -> Path:
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV])
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "sscard" / "sscard.toml"
-
-
-_KEYS = {"reader": str, "device_number": str, "pin_entry": str}
-_PIN_ENTRIES = ("console", "none")
+    source: str = "the built-in default"     # where the reader spec came from, for messages
 
 
 def load_config() -> Config:
-    """The configuration: the config file if there is one, then ``$SSCARD_READER`` over its reader."""
-    path = config_path()
-    values: dict[str, str] = {}
-    source = "defaults"
-    if path.is_file():
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"config file {path}: {exc}") from None
-        for key, value in data.items():
-            if key not in _KEYS:
-                raise ConfigError(f"config file {path}: unknown key {key!r} (keys: {', '.join(_KEYS)})")
-            if not isinstance(value, _KEYS[key]):
-                raise ConfigError(f"config file {path}: {key} must be a string")
-            values[key] = value
-        if values.get("pin_entry", "console") not in _PIN_ENTRIES:
-            raise ConfigError(f"config file {path}: pin_entry must be one of {', '.join(_PIN_ENTRIES)}")
-        if "reader" in values:
-            source = str(path)
-    elif os.environ.get(CONFIG_ENV):
-        raise ConfigError(f"${CONFIG_ENV} names {path}, which is not a file")
-    if os.environ.get(READER_ENV):
-        values["reader"], source = os.environ[READER_ENV], f"${READER_ENV}"
-    return Config(**values, source=source)
+    """The configuration: the reader by ``host.config.reader_spec``, the rest from the config file."""
+    try:
+        file = config.load()
+        reader, source = config.reader_spec(None, file)
+    except config.ConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return Config(reader, file.device_number or "", file.pin_entry or "console", source)
 
 
 # --- the one driver ------------------------------------------------------------------------------------------
@@ -145,14 +114,14 @@ def _has_terminal() -> bool:
 def _open_driver() -> SSCardDriver:
     global _driver, _config
     if _driver is None:
-        config = load_config()
+        settings = load_config()
         try:
-            driver = SSCardDriver(config.reader, pin_entry=_pin_entry, device_number=config.device_number)
+            driver = SSCardDriver(settings.reader, pin_entry=_pin_entry, device_number=settings.device_number)
         except E.ReaderError:
             raise
         except (E.SSCardError, ValueError, OSError) as exc:
-            raise E.ReaderError(f"reader {config.reader!r} (from {config.source}): {exc}") from None
-        _driver, _config = driver, config
+            raise E.ReaderError(f"reader {settings.reader!r} (from {settings.source}): {exc}") from None
+        _driver, _config = driver, settings
     return _driver
 
 

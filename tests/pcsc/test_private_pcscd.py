@@ -1,4 +1,4 @@
-"""tests.support.pcscd: the private daemon is reachable, restartable, and leaves the host alone."""
+"""hardware.pcscd (through tests.support.pcscd): the private daemon is reachable, restartable, and leaves the host alone."""
 from __future__ import annotations
 
 import os
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from hardware import pcscd as pcscd_module
 from hardware.vpcd_link import VpcdLink
-from tests.support import pcscd as pcscd_support
 from tests.support.devices import EchoDevice
 from tests.support.pcscd import (
     CCID_TWIN_DRIVER, PrivatePcscd, free_port_block, listening_ports, reader_entry, slot_names, vpcd_entry,
@@ -75,7 +75,7 @@ def test_second_private_daemon_restart_and_cleanup(pcscd_vpcd: VpcdBench, tmp_pa
 
 
 def test_start_failure_is_reported_not_hung(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pcscd_support, "PCSCD", "/bin/false")
+    monkeypatch.setattr(pcscd_module, "PCSCD", "/bin/false")
     daemon = PrivatePcscd(tmp_path, start_timeout=5)
     with pytest.raises(RuntimeError, match="exited early"):
         daemon.start([])
