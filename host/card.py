@@ -124,6 +124,10 @@ class SSCard:
         self._region = (self.atr, card_id[:6])
         return card_id[:6]
 
+    def assume_region(self, region: str) -> None:
+        """Take ``region`` as this card's issuing region (a blocked application cannot give its card ID code)."""
+        self._region = (self.atr, region)
+
     def read_item_raw(self, ef: RecordFile, item: Item) -> bytes:
         """READ RECORD by record number of ``item`` (its place in the schema); returns the value bytes."""
         rec = self.read_record(ef, ef.items.index(item) + 1)

@@ -14,7 +14,7 @@ from protocols.apdu import CommandAPDU
 from protocols.codecs import decode_cn
 from protocols.crypto import Alg
 from protocols.errors import NoPsam
-from protocols.profile import PSAM_APP_FIDS, PSAM_APPS, PSAM_TERMINAL_SFI, KeySpec
+from protocols.profile import PSAM_APP_FIDS, PSAM_APPS, PSAM_PUBLIC_SFI, PSAM_TERMINAL_SFI, KeySpec
 
 from host.card import check
 from host.engine import ApduEngine, Response
@@ -44,6 +44,17 @@ class PsamClient:
                 self.app = None
             self._terminal = decode_cn(check(self.send(0x00, 0xB0, 0x80 | PSAM_TERMINAL_SFI, 0x00, le=6)))
         return self._terminal
+
+    def region(self) -> str:
+        """The region the PSAM was issued for: EF 0015 (public data) by SFI, bytes 15-17 (BCD; the emulated
+        PSAM's layout, docs/design.md §3 "PSAM")."""
+        if self.app is not None:
+            check(self.send(0x00, 0xA4, 0x00, 0x00, bytes.fromhex("3F00")))
+            self.app = None
+        data = check(self.send(0x00, 0xB0, 0x80 | PSAM_PUBLIC_SFI, 0x00, le=17))
+        if len(data) < 17:
+            raise ValueError(f"PSAM EF 0015 holds {len(data)} bytes; the region is in bytes 15-17")
+        return decode_cn(data[14:17])
 
     def select_app(self, alg: Alg) -> None:
         if self.app is alg:

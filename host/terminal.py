@@ -378,12 +378,21 @@ class Terminal:
             self.card.select_df(df)
             check(self.card.engine.transmit(self._secured(0x84, 0x1E, 0x00, int(permanent))), auth=True)
 
-    def unblock_application(self, df: str = "SSSE") -> None:
+    def unblock_application(self, df: str = "SSSE", region: str | None = None) -> None:
+        """APPLICATION UNBLOCK of ``df`` with a MAC from the PSAM. The MAC key is diversified by the card's
+        region, which a blocked SSSE does not give (its EF05 answers 6985): then ``region`` is used, or the
+        region the PSAM was issued for."""
         with self.session():
-            if df != "SSSE":
-                self.card.select_df("SSSE")
-                self.card.region()
-            self.card.select_df(df, allow_blocked=True)
+            card = self.card
+            card.select_df("SSSE", allow_blocked=True)
+            try:
+                card.region()
+            except CardError as exc:
+                if exc.sw != 0x6985:
+                    raise
+                card.assume_region(region or self.need_psam().region())
+            if df != "SSSE" or card.current_df is None or card.current_df.name != "SSSE":
+                card.select_df(df, allow_blocked=True)
             check(self.card.engine.transmit(self._secured(0x84, 0x18, 0x00, 0x00)), auth=True)
 
     def block_card(self) -> None:

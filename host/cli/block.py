@@ -20,6 +20,9 @@ def add_parser(sub: Any) -> None:
         sp = sub.add_parser(name, help=f"{name} the application (MAC from the PSAM)")
         reader_arg(sp)
         sp.add_argument("--df", default="SSSE")
+        if name == "unblock":
+            sp.add_argument("--region", help="the card's issuing region (6 digits) when its blocked application "
+                                             "cannot tell it (default: the region of the PSAM)")
         if name == "block":
             sp.add_argument("--permanent", action="store_true",
                             help="block the application for ever (asks for confirmation, or --yes)")
@@ -53,7 +56,7 @@ def cmd_block(args: argparse.Namespace) -> int:
     term = open_terminal(args.reader)
     try:
         if args.command == "unblock":
-            term.unblock_application(args.df)
+            term.unblock_application(args.df, region=args.region)
             print(f"{args.df} unblocked")
         elif args.card:
             term.block_card()

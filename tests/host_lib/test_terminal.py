@@ -107,6 +107,27 @@ def test_block_and_unblock(term: Terminal) -> None:
     assert perm.value.sw == 0x9303
 
 
+def test_a_fresh_terminal_unblocks_with_the_region_of_its_psam(tmp_path: Path) -> None:
+    """A blocked SSSE hides its card ID code (EF05 answers 6985), so a terminal that did not read it before
+    diversifies the MAC key with the region its PSAM was issued for, or the one it is given."""
+    img = new_card(PERSON, profile="gen2", region="440100", serial=78)
+    path = tmp_path / "card.json"
+    atomic_write(path, dumps(img.to_json()))
+
+    def fresh(region: str = "440100") -> Terminal:
+        return Terminal(InProcessReader(CardOS.from_file(path)), InProcessReader(PsamOS(demo_psam(region))))
+
+    fresh().block_application()
+    with pytest.raises(AuthenticationFailed):
+        fresh().unblock_application(region="440300")         # another city's MAC key: 6988, still blocked
+    with pytest.raises(ApplicationBlocked):
+        fresh().read_basic_info()
+    with pytest.raises(AuthenticationFailed):
+        fresh("440300").unblock_application()                 # a PSAM of another city
+    fresh().unblock_application()
+    assert fresh().read_basic_info().name == "王小红"
+
+
 def test_card_block(term: Terminal) -> None:
     term.block_card()
     with pytest.raises(ApplicationBlocked) as info:
