@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware_sim.apps import AppData, load_sections
+from firmware_sim.image_fields import hex_field
 from protocols.codecs import Fmt
 from protocols.crypto import KEY_LENGTHS
 from protocols.errors import BadCardImage
@@ -143,16 +144,8 @@ def _decode_exactly(item: Item, rec: bytes | bytearray) -> str | None:
     return value
 
 
-
 _decode_exactly_cached = functools.lru_cache(maxsize=4096)(_decode_exactly)
 
-def _hex(text: Any, what: str) -> bytes:
-    if not isinstance(text, str):
-        raise BadCardImage(f"{what}: expected a hex string, got {type(text).__name__}")
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise BadCardImage(f"{what}: not hexadecimal") from None
 
 
 def ascii_digits(value: Any, lengths: range | tuple[int, ...]) -> bool:
@@ -179,7 +172,7 @@ def _card_from_json(doc: Any) -> CardImage:
         prof = get_profile(doc["profile"])
     except ValueError as exc:
         raise BadCardImage(f"card image: {exc}") from None
-    atr = _hex(doc["atr"], "atr")
+    atr = hex_field(doc["atr"], "atr")
     if not 2 <= len(atr) <= 33:
         raise BadCardImage(f"atr: {len(atr)} bytes is not a valid ATR length")
     region = doc["region"]
@@ -204,7 +197,7 @@ def _card_from_json(doc: Any) -> CardImage:
             kd = d["keys"].get(ks.name)
             if not isinstance(kd, dict):
                 raise BadCardImage(f"{where}.keys.{ks.name}: missing")
-            value = _hex(kd["value"], f"{where}.keys.{ks.name}.value")
+            value = hex_field(kd["value"], f"{where}.keys.{ks.name}.value")
             if len(value) not in KEY_LENGTHS[prof.alg]:
                 raise BadCardImage(f"{where}.keys.{ks.name}.value: {len(value)} bytes is not a key length")
             mt, tl = kd.get("max_tries", ks.tries), kd["tries_left"]
@@ -219,12 +212,12 @@ def _card_from_json(doc: Any) -> CardImage:
             if not isinstance(fd, dict):
                 raise BadCardImage(f"{fwhere}: missing")
             if isinstance(ef, BinaryFile):
-                data = _hex(fd["binary"], f"{fwhere}.binary")
+                data = hex_field(fd["binary"], f"{fwhere}.binary")
                 if len(data) > ef.size:
                     raise BadCardImage(f"{fwhere}.binary: {len(data)} bytes exceed the file size {ef.size}")
                 binaries[ef.fid] = bytearray(data.ljust(ef.size, b"\x00"))
             elif ef.cyclic_records:
-                recs = [_hex(r, f"{fwhere}.cyclic[{i}]") for i, r in enumerate(fd["cyclic"])]
+                recs = [hex_field(r, f"{fwhere}.cyclic[{i}]") for i, r in enumerate(fd["cyclic"])]
                 if len(recs) > ef.cyclic_records or any(len(r) != ef.record_size for r in recs):
                     raise BadCardImage(f"{fwhere}.cyclic: at most {ef.cyclic_records} records of "
                                        f"{ef.record_size} bytes")
@@ -248,13 +241,13 @@ def _record_from_json(ef: RecordFile, index: int, rec: Any, where: str) -> bytes
     if not isinstance(rec, dict):
         raise BadCardImage(f"{where}: expected an object")
     if "hex" in rec:
-        raw = _hex(rec["hex"], where + ".hex")
+        raw = hex_field(rec["hex"], where + ".hex")
     else:
         try:
             raw = item.encode_record(rec["value"])
         except (ValueError, TypeError, AttributeError) as exc:
             raise BadCardImage(f"{where} ({item.name}): {exc}") from None
-        if "tag" in rec and _hex(rec["tag"], where + ".tag") != bytes((item.tag,)):
+        if "tag" in rec and hex_field(rec["tag"], where + ".tag") != bytes((item.tag,)):
             raise BadCardImage(f"{where}: tag {rec['tag']} is not the schema's {item.tag:02X}")
     if len(raw) != 2 + item.length or raw[0] != item.tag or raw[1] != item.length:
         raise BadCardImage(f"{where}: record must be {item.tag:02X} {item.length:02X} and {item.length} bytes")

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware_sim.image import _hex, ascii_digits, load_json
+from firmware_sim.image_fields import hex_field
+from firmware_sim.image import ascii_digits, load_json
 from protocols.codecs import encode_cn
 from protocols.crypto import KEY_LENGTHS, Alg
 from protocols.errors import BadCardImage
@@ -62,7 +63,7 @@ class PsamImage:
                     "image with `sscard psam new --out FILE` (--issuer-keys for your own key sets)")
             if not isinstance(doc, dict) or doc.get("format") != PSAM_FORMAT:
                 raise BadCardImage(f"PSAM image: format must be {PSAM_FORMAT!r}")
-            atr = _hex(doc["atr"], "atr")
+            atr = hex_field(doc["atr"], "atr")
             term = doc["terminal"]
             if not ascii_digits(term, (12,)):
                 raise BadCardImage("terminal: expected 12 digits (ASCII 0-9)")
@@ -71,7 +72,7 @@ class PsamImage:
             keys = []
             for i, k in enumerate(doc["keys"]):
                 alg = Alg[k["alg"]]
-                value = _hex(k["value"], f"keys[{i}].value")
+                value = hex_field(k["value"], f"keys[{i}].value")
                 if len(value) not in KEY_LENGTHS[alg]:
                     raise BadCardImage(f"keys[{i}].value: {len(value)} bytes is not a {alg.name} key")
                 p1, index = _byte(k["p1"], f"keys[{i}].p1"), _byte(k["index"], f"keys[{i}].index")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from firmware_sim.apps.base import AppData, Application, CardServices, CardStatus
+from firmware_sim.image_fields import hex_field
 from protocols import commands as C
 from protocols import emv
 from protocols import sw as SW
@@ -85,8 +86,8 @@ class BankData(AppData):
             raise BadCardImage(f"{where}: missing field(s) {', '.join(missing)}")
         data = cls(pan=doc["pan"], pan_sequence=doc["pan_sequence"], effective_date=doc["effective_date"],
                    expiry_date=doc["expiry_date"], holder_name=doc["holder_name"], service_code=doc["service_code"],
-                   aid=_hex(doc["aid"], f"{where}.aid"), label=doc["label"], priority=doc["priority"],
-                   pdol=_hex(doc["pdol"], f"{where}.pdol"), note=doc["note"])
+                   aid=hex_field(doc["aid"], f"{where}.aid"), label=doc["label"], priority=doc["priority"],
+                   pdol=hex_field(doc["pdol"], f"{where}.pdol"), note=doc["note"])
         data.check(where)
         return data
 
@@ -157,13 +158,6 @@ class BankData(AppData):
         return emv.DirectoryEntry(self.aid, self.label, self.priority)
 
 
-def _hex(text: Any, where: str) -> bytes:
-    if not isinstance(text, str):
-        raise BadCardImage(f"{where}: expected a hex string")
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise BadCardImage(f"{where}: not hexadecimal") from None
 
 
 def _ans(text: Any, low: int, high: int) -> bool:
