@@ -252,11 +252,11 @@ def read_jpeg(path: Path | str, what: str = "photo") -> bytes:
 # --- image files ----------------------------------------------------------------------------------------
 def write_new_card(out: Path, person: Mapping[str, str], *, profile: str, region: str, serial: int,
                    photo: bytes = b"", pin: str = "", issuer: IssuerKeys | None = None,
-                   replace: bool = True, bank: bool | None = None) -> bytes:
+                   replace: bool = True, bank: bool | None = None, purse_balance: int = 0) -> bytes:
     """Personalise a card image to ``out`` (atomically); returns its ATR. ``replace=False``: an image already at
     ``out`` is kept and ``FileExistsError`` raised."""
     card = new_card(person, profile=profile, region=region, serial=serial, photo=photo, pin=pin, issuer=issuer,
-                    bank=bank)
+                    bank=bank, purse_balance=purse_balance)
     _write_image(Path(out), dumps(card.to_json()), replace=replace)
     return card.atr
 

@@ -13,7 +13,7 @@ from typing import Any
 from host.cli.columns import display_width
 from host.cli.exits import EXIT_OK
 from host.cli.options import reader_arg
-from host.cli.pin import _pin
+from host.cli.pin import read_pin
 from host.spec import open_terminal
 from host.terminal import DebitResult
 from protocols import purse as P
@@ -73,7 +73,7 @@ def cmd_purse(args: argparse.Namespace) -> int:
             raise ValueError(str(exc)) from None
     term = open_terminal(args.reader)
     try:
-        pin = None if (term.pin_pad() is not None and not args.pin) else _pin(args)
+        pin = None if (term.pin_pad() is not None and not args.pin) else read_pin(args)
         if args.action == "balance":
             fen = term.purse_balance(pin)
             print(json.dumps({"balance": P.format_yuan(fen), "fen": fen}) if args.json else P.format_yuan(fen))

@@ -175,3 +175,14 @@ def test_cli_purse_errors(tmp_path: Path, args: tuple[str, ...], code: int, text
 def test_cli_purse_no_pin_at_the_prompt(tmp_path: Path) -> None:
     out = run("purse", "balance", "--reader", f"sim:{make_image(tmp_path, 'gen2')}", stdin="")
     assert out.returncode == 2 and "no PIN" in out.stderr
+
+
+def test_card_new_with_a_purse_balance(tmp_path: Path) -> None:
+    path = tmp_path / "new.json"
+    out = run("card", "new", "--out", str(path), "--name", "李雷", "--ssn", "440106200001011230",
+              "--card-number", "E44010001", "--purse-balance", "20.00")
+    assert out.returncode == 0, out.stderr
+    assert run("purse", "balance", "--reader", f"sim:{path}", "--pin", "123456").stdout == "20.00\n"
+    bad = run("card", "new", "--out", str(tmp_path / "b.json"), "--name", "李雷", "--ssn", "440106200001011230",
+              "--card-number", "E44010001", "--purse-balance", "1.234")
+    assert bad.returncode == 2 and "--purse-balance" in bad.stderr
