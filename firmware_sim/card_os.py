@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from firmware_sim.apps import APPLICATIONS, Application, CardStatus
@@ -30,6 +31,7 @@ from firmware_sim.device import SimulatedDevice
 from firmware_sim.image import ACTIVE, BLOCKED, BLOCKED_PERMANENTLY, CardImage, DFState, ImageStore, load_card
 from protocols import commands as C
 from protocols import crypto
+from protocols import purse as P
 from protocols import sw as SW
 from protocols.apdu import CommandAPDU
 from protocols.errors import BadCardImage, MalformedApdu
@@ -38,6 +40,17 @@ from protocols.tlv import ber_encode
 
 
 __all__ = ["CardOS", "CardStatus"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Purchase:
+    """What INITIALIZE FOR PURCHASE fixed for the DEBIT that follows it."""
+
+    df: str
+    amount: int
+    terminal: bytes
+    random: bytes
+    offline_counter: int
 
 
 def _sw(sw: int) -> bytes:
@@ -73,7 +86,8 @@ class CardOS(SimulatedDevice):
             C.PIN_UNBLOCK_RELOAD.ins: self._pin_unblock_reload, C.APPLICATION_BLOCK.ins: self._app_block,
             C.APPLICATION_UNBLOCK.ins: self._app_unblock, C.CARD_BLOCK.ins: self._card_block,
             C.UPDATE_RECORD.ins: self._update_record, C.UPDATE_BINARY.ins: self._update_binary,
-            C.APPEND_RECORD.ins: self._append_record,
+            C.APPEND_RECORD.ins: self._append_record, C.GET_BALANCE.ins: self._get_balance,
+            C.INITIALIZE_FOR_PURCHASE.ins: self._init_purchase, C.DEBIT_FOR_PURCHASE.ins: self._debit_purchase,
         }
         self._reset_volatile()
 
@@ -100,6 +114,8 @@ class CardOS(SimulatedDevice):
         self.authed: set[int] = set()          # external-auth key IDs passed in the current DF
         self.challenge: bytes | None = None
         self.pending = b""                      # data waiting for GET RESPONSE
+        self.purchase: _Purchase | None = None   # INITIALIZE FOR PURCHASE waiting for its DEBIT
+        self._purchase_now: _Purchase | None = None
 
     def process(self, apdu: bytes) -> bytes:
         challenge, self.challenge = self.challenge, None   # a challenge serves exactly one command
@@ -110,6 +126,10 @@ class CardOS(SimulatedDevice):
             return _sw(SW.WRONG_LENGTH)
         pending, self.pending = self.pending, b""
         cla, ins = cmd.cla, cmd.ins
+        # A purchase serves the next command only: its DEBIT (GET RESPONSE of the INITIALIZE answer aside).
+        self._purchase_now, self.purchase = self.purchase, None
+        if ins == _GET_RESPONSE:
+            self.purchase = self._purchase_now
         if cla not in _VALID_CLA:
             return _sw(SW.CLA_NOT_SUPPORTED)
         if ins not in _CLA_SETS:
@@ -675,3 +695,101 @@ class CardOS(SimulatedDevice):
         self._persist()
         return _OK
 
+
+    # --- the purse (docs/design.md §3.3; protocols.purse, JR/T 0025.2 §5.2) ---------------------------
+    def _purse_state(self) -> tuple[DFState, Any]:
+        """The current DF's state and purse; 6985 in a DF without one, 6A82 on a card issued before the purse,
+        6982 before the PIN (the purse's access condition)."""
+        st = self._check_app_usable()
+        assert self.df is not None
+        if self.df.purse is None:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        if st.purse is None:
+            raise CardStatus(SW.FILE_NOT_FOUND)
+        if not self.pin_ok:
+            raise CardStatus(SW.SECURITY_NOT_SATISFIED)
+        return st, st.purse
+
+    def _get_balance(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        """``80 5C 00 02 04`` → the balance (4 bytes, fen)."""
+        if cmd.p1 != 0x00 or cmd.p2 != P.P2_PURSE:
+            raise CardStatus(SW.WRONG_P1P2)
+        if cmd.data:
+            raise CardStatus(SW.WRONG_LENGTH)
+        _st, purse = self._purse_state()
+        return self._with_le(purse.balance.to_bytes(4, "big"), cmd.le)
+
+    def _init_purchase(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        """``80 50 01 02 0B`` key index ‖ amount ‖ terminal number → balance ‖ offline counter ‖ overdraft
+        limit ‖ key version ‖ algorithm id ‖ random (case 4: 61 0F without Le)."""
+        if cmd.p1 != P.P1_PURCHASE or cmd.p2 != P.P2_PURSE:
+            raise CardStatus(SW.WRONG_P1P2)
+        if len(cmd.data) != P.INIT_LC:
+            raise CardStatus(SW.WRONG_LENGTH)
+        st, purse = self._purse_state()
+        assert self.df is not None and self.df.purse is not None
+        spec = self.df.key_by_id(cmd.data[0], KeyUse.PURCHASE)
+        if spec is None:
+            raise CardStatus(SW.KEY_INDEX_UNSUPPORTED)
+        if st.keys[spec.key_id].tries_left == 0:
+            raise CardStatus(SW.AUTH_BLOCKED)
+        amount = int.from_bytes(cmd.data[1:5], "big")
+        if amount == 0:
+            raise CardStatus(SW.WRONG_DATA)
+        if amount > purse.balance + self.df.purse.overdraft_limit:
+            raise CardStatus(SW.INSUFFICIENT_BALANCE)
+        if purse.offline_counter == 0xFFFF:       # the counter cannot number another debit
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        random = self._rng(4)
+        answer = P.InitResponse(purse.balance, purse.offline_counter, self.df.purse.overdraft_limit,
+                                self.df.purse.key_version, P.ALG_IDS[self.alg], random).encode()
+        self.purchase = _Purchase(self.df.name, amount, bytes(cmd.data[5:11]), random, purse.offline_counter)
+        return self._case3_data(answer, cmd.le)
+
+    def _debit_purchase(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
+        """``80 54 01 00 0F`` terminal transaction number ‖ date ‖ time ‖ MAC1 → TAC ‖ MAC2.
+
+        Only right after INITIALIZE FOR PURCHASE (6901 otherwise). A wrong MAC1 answers 9302 and costs the
+        purchase key a try, counted durably before the comparison; the last one blocks the key (INITIALIZE then
+        answers 6983). The debit, the offline counter and the log record are one image write: the card holds
+        all of them or none."""
+        if cmd.p1 != P.P1_PURCHASE or cmd.p2 != 0x00:
+            raise CardStatus(SW.WRONG_P1P2)
+        if len(cmd.data) != P.DEBIT_LC:
+            raise CardStatus(SW.WRONG_LENGTH)
+        purchase = self._purchase_now
+        if purchase is None or self.df is None or self.df.name != purchase.df:
+            raise CardStatus(SW.INVALID_STATE)
+        st, purse = self._purse_state()
+        assert self.df.purse is not None
+        when = bytes(cmd.data[4:11])
+        try:
+            P.check_datetime(when)
+        except ValueError:
+            raise CardStatus(SW.WRONG_DATA) from None
+        dpk = self.df.key_by_use(KeyUse.PURCHASE)
+        key = st.keys[dpk.key_id]
+        if key.tries_left == 0:
+            raise CardStatus(SW.AUTH_BLOCKED)
+        txn = int.from_bytes(cmd.data[0:4], "big")
+        sespk = P.session_key(self.alg, key.value, purchase.random, purchase.offline_counter, txn)
+        expected = P.mac1(self.alg, sespk, purchase.amount, purchase.terminal, when)
+        key.tries_left -= 1
+        self._persist()
+        if not crypto.equal(expected, cmd.data[11:15]):
+            raise CardStatus(SW.MAC_INVALID)
+        key.tries_left = key.max_tries
+        record = P.LogRecord(purchase.offline_counter, self.df.purse.overdraft_limit, purchase.amount,
+                             P.PURCHASE_TYPE, purchase.terminal, when).encode()
+        log = self.df.ef(self.df.purse.log_fid)
+        assert isinstance(log, RecordFile)
+        records = st.records[log.fid]
+        purse.balance -= purchase.amount
+        purse.offline_counter += 1
+        records.insert(0, record)
+        del records[log.cyclic_records:]
+        self._persist()              # a failed write takes the card back to the image on disk (6581)
+        dtk = st.keys[self.df.key_by_use(KeyUse.TAC).key_id].value
+        answer = (P.tac(self.alg, dtk, purchase.amount, purchase.terminal, txn, when)
+                  + P.mac2(self.alg, sespk, purchase.amount))
+        return self._case3_data(answer, cmd.le)

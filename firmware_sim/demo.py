@@ -30,6 +30,9 @@ DEMO_PEOPLE: dict[str, tuple[str, str, int, dict[str, str]]] = {
 }
 DEFAULT_CARD = "guangzhou-gen2"
 
+#: The invented balance of each demo card's medical purse (DF04), in fen.
+DEMO_PURSE_BALANCE: dict[str, int] = {"guangzhou-gen2": 123456, "shenzhen-gen3": 88800, "foshan-gen2": 5000}
+
 
 def card_path(name: str = DEFAULT_CARD) -> Path:
     return DEMO_DIR / f"{name}.json"

@@ -29,7 +29,8 @@ from firmware_sim.image_fields import hex_field
 from protocols.codecs import Fmt
 from protocols.crypto import KEY_LENGTHS
 from protocols.errors import BadCardImage
-from protocols.profile import BinaryFile, CardProfile, Item, RecordFile, profile as get_profile
+from protocols.profile import (BinaryFile, CardProfile, DFSpec, Item, KeyUse, RecordFile,
+                               profile as get_profile)
 
 CARD_FORMAT = "sscard.card/2"
 OLD_CARD_FORMATS = ("sscard.card/1",)   # keys of the old recipes: refused, with how to make a new image
@@ -46,11 +47,24 @@ class KeyState:
 
 
 @dataclass(slots=True)
+class PurseState:
+    """The purse file TF of a DF with a purse (docs/design.md §3.3): the balance in fen and the offline
+    transaction counter (the next debit's number)."""
+
+    balance: int
+    offline_counter: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"balance": self.balance, "offline_counter": self.offline_counter}
+
+
+@dataclass(slots=True)
 class DFState:
     status: str
     keys: dict[int, KeyState]                    # by key ID
     records: dict[int, list[bytes]]              # by EF FID: whole TLV records (linear) or raw (cyclic, newest first)
     binaries: dict[int, bytearray]               # by EF FID
+    purse: PurseState | None = None              # a DF whose spec has a purse; None: an image from before it
 
 
 @dataclass(slots=True)
@@ -82,10 +96,14 @@ class CardImage:
                                                   for n, r in enumerate(st.records[ef.fid])]}
             keys = {}
             for ks in spec.keys:
-                k = st.keys[ks.key_id]
+                k = st.keys.get(ks.key_id)
+                if k is None:            # a purse key of a card issued before the purse
+                    continue
                 keys[ks.name] = {"id": f"{ks.key_id:02X}", "value": k.value.hex().upper(),
                                  "tries_left": k.tries_left, "max_tries": k.max_tries}
             dfs[spec.name] = {"status": st.status, "keys": keys, "files": files}
+            if st.purse is not None:
+                dfs[spec.name]["purse"] = st.purse.to_json()
         out: dict[str, Any] = {
             "format": CARD_FORMAT,
             "note": self.note,
@@ -193,8 +211,11 @@ def _card_from_json(doc: Any) -> CardImage:
         if d["status"] not in APP_STATES:
             raise BadCardImage(f"{where}.status: {d['status']!r} not one of {APP_STATES}")
         keys: dict[int, KeyState] = {}
+        purse = _purse_from_json(spec, d, where)
         for ks in spec.keys:
             kd = d["keys"].get(ks.name)
+            if kd is None and purse is None and ks.use in _PURSE_KEY_USES:
+                continue             # a card issued before the purse: no purse, no purse keys
             if not isinstance(kd, dict):
                 raise BadCardImage(f"{where}.keys.{ks.name}: missing")
             value = hex_field(kd["value"], f"{where}.keys.{ks.name}.value")
@@ -228,12 +249,35 @@ def _card_from_json(doc: Any) -> CardImage:
                     raise BadCardImage(f"{fwhere}.records: {len(recs)} records, the schema has {len(ef.items)}")
                 records[ef.fid] = [_record_from_json(ef, i, r, f"{fwhere}.records[{i}]")
                                    for i, r in enumerate(recs)]
-        dfs[spec.name] = DFState(d["status"], keys, records, binaries)
+        dfs[spec.name] = DFState(d["status"], keys, records, binaries, purse)
     blocked = doc.get("card_blocked", False)
     if not isinstance(blocked, bool):
         raise BadCardImage("card_blocked: expected true or false")
     apps = load_sections(doc["apps"]) if "apps" in doc else {}
     return CardImage(prof, atr, region, pin, tries, dfs, blocked, str(doc.get("note", "")), apps)
+
+
+_PURSE_KEY_USES = (KeyUse.PURCHASE, KeyUse.TAC)
+
+
+def _purse_from_json(spec: DFSpec, d: dict[str, Any], where: str) -> PurseState | None:
+    """The DF's purse: required with its keys when the image has one; an image of a card issued before the purse
+    has neither (its DF answers the purse commands 6A82)."""
+    if "purse" not in d:
+        if spec.purse is not None and any(k.name in d["keys"] for k in spec.keys if k.use in _PURSE_KEY_USES):
+            raise BadCardImage(f"{where}.purse: missing (the image has the purse keys)")
+        return None
+    if spec.purse is None:
+        raise BadCardImage(f"{where}.purse: {spec.name} has no purse")
+    p = d["purse"]
+    if not isinstance(p, dict) or set(p) != {"balance", "offline_counter"}:
+        raise BadCardImage(f"{where}.purse: expected balance and offline_counter")
+    balance, counter = p["balance"], p["offline_counter"]
+    if not (_count(balance) and 0 <= balance <= 0xFFFFFFFF):
+        raise BadCardImage(f"{where}.purse.balance: expected fen from 0 to 4294967295")
+    if not (_count(counter) and 0 <= counter <= 0xFFFF):
+        raise BadCardImage(f"{where}.purse.offline_counter: expected 0 to 65535")
+    return PurseState(balance, counter)
 
 
 def _record_from_json(ef: RecordFile, index: int, rec: Any, where: str) -> bytes:

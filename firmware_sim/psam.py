@@ -28,6 +28,7 @@ from firmware_sim.image import ImageStore
 from firmware_sim.psam_image import PsamImage, PsamKey, load_psam
 from protocols import commands as C
 from protocols import crypto
+from protocols import purse as P
 from protocols import sw as SW
 from protocols.apdu import CommandAPDU
 from protocols.codecs import encode_cn
@@ -35,15 +36,21 @@ from protocols.crypto import Alg
 from protocols.errors import MalformedApdu
 from protocols.profile import (
     PSAM_APP_FIDS, PSAM_APPS, PSAM_DDF_NAME, PSAM_PUBLIC_SFI, PSAM_TERMINAL_SFI, USAGE_ENCRYPT, USAGE_MAC,
-    USAGE_MAC_ENCRYPT,
+    USAGE_MAC_ENCRYPT, USAGE_PURCHASE,
 )
 
 APPS: dict[bytes, Alg] = {aid: alg for alg, aid in PSAM_APPS.items()}
+
+
+def _terminal_bytes(terminal: str) -> bytes:
+    """The terminal number (EF 0016) as the 6 bytes MAC1 covers."""
+    return encode_cn(terminal, 6)
 _OK = _sw(SW.OK)
 _MF = 0x3F00
 _FILE_BY_FID = {0x0015: PSAM_PUBLIC_SFI, 0x0016: PSAM_TERMINAL_SFI}
 _MAY_ENCIPHER = frozenset({USAGE_ENCRYPT, USAGE_MAC_ENCRYPT})
 _MAY_MAC = frozenset({USAGE_MAC, USAGE_MAC_ENCRYPT})
+_KEEP_PURCHASE = frozenset({C.CREDIT_SAM_FOR_PURCHASE.ins, C.GET_RESPONSE.ins})
 
 
 class PsamOS(SimulatedDevice):
@@ -55,6 +62,8 @@ class PsamOS(SimulatedDevice):
         self._handlers: dict[int, Callable[[CommandAPDU], bytes]] = {
             C.SELECT.ins: self._select, C.READ_BINARY.ins: self._read_binary, C.PSAM_INIT.ins: self._init,
             C.PSAM_INIT_VENDOR.ins: self._init, C.PSAM_COMPUTE.ins: self._compute,
+            C.INIT_SAM_FOR_PURCHASE.ins: self._init_sam_purchase,
+            C.CREDIT_SAM_FOR_PURCHASE.ins: self._credit_sam_purchase,
         }
         # Card keys already derived, by (stored key, factors): the same card's next INIT skips the
         # diversification. Holds only what the stored keys give anyway; bounded.
@@ -76,6 +85,7 @@ class PsamOS(SimulatedDevice):
         self.work_key: bytes | None = None
         self.work_usage = 0
         self.pending = b""
+        self.purchase: tuple[Alg, bytes, int] | None = None   # (algorithm, SESPK, amount) awaiting MAC2
 
     def process(self, apdu: bytes) -> bytes:
         pending, self.pending = self.pending, b""
@@ -83,6 +93,8 @@ class PsamOS(SimulatedDevice):
             cmd = CommandAPDU.parse(apdu)
         except MalformedApdu:
             return _sw(SW.WRONG_LENGTH)
+        if cmd.ins not in _KEEP_PURCHASE:
+            self.purchase = None          # MAC2 is checked right after its MAC1, or not at all
         try:
             command = C.PSAM_BY_INS.get(cmd.ins)
             if command is not None and cmd.cla in command.clas:
@@ -99,7 +111,7 @@ class PsamOS(SimulatedDevice):
 
     # --- files ---------------------------------------------------------------------------------------
     def _enter(self, app: Alg | None) -> bytes:
-        self.app, self.ef_sfi, self.work_key = app, None, None
+        self.app, self.ef_sfi, self.work_key, self.purchase = app, None, None, None
         return _OK
 
     def _select(self, cmd: CommandAPDU) -> bytes:
@@ -216,6 +228,67 @@ class PsamOS(SimulatedDevice):
             raise CardStatus(SW.WRONG_P1P2)
         if cmd.le is not None:
             if cmd.le < len(out) and cmd.le != 256:
+                raise CardStatus(0x6C00 | len(out))
+            return out + _OK
+        self.pending = out
+        return _sw(0x6100 | (len(out) & 0xFF))
+
+    # --- purchase (protocols.purse; the PBOC PSAM's MAC1 and MAC2 commands) -----------------------------
+    def _init_sam_purchase(self, cmd: CommandAPDU) -> bytes:
+        """``80 70 00 00 Lc`` card random ‖ offline counter ‖ amount ‖ type ‖ date ‖ time ‖ key version ‖
+        algorithm id ‖ factors (card ‖ city) → terminal transaction number (4) ‖ MAC1 (4).
+
+        The purchase key is the one of usage 2 whose index is the card's key version, with as many levels as
+        factors came (choice). The transaction number counts every MAC1 given and is written to the image
+        before the answer leaves the PSAM, so no number serves two purchases."""
+        if self.app is None:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        self.purchase = None
+        if cmd.p1 or cmd.p2:
+            raise CardStatus(SW.WRONG_P1P2)
+        try:
+            init = P.PsamInit.parse(cmd.data)
+            P.check_datetime(init.when)
+        except ValueError:
+            raise CardStatus(SW.WRONG_LENGTH if len(cmd.data) < P.PsamInit.HEAD + 8 or
+                             (len(cmd.data) - P.PsamInit.HEAD) % 8 else SW.WRONG_DATA) from None
+        if init.txn_type != P.PURCHASE_TYPE or P.ALG_IDS[self.app] != init.alg_id:
+            raise CardStatus(SW.WRONG_DATA)
+        stored = self._find_key((len(init.factors) << 5) | USAGE_PURCHASE, init.key_version)
+        if self.image.transaction_number > 0xFFFFFFFF - 1:
+            raise CardStatus(SW.CONDITIONS_NOT_SATISFIED)
+        txn = self.image.transaction_number
+        dpk = self._derive(stored.value, b"".join(init.factors))
+        sespk = P.session_key(self.app, dpk, init.random, init.offline_counter, txn)
+        mac = P.mac1(self.app, sespk, init.amount, _terminal_bytes(self.image.terminal), init.when)
+        self.image.transaction_number = txn + 1
+        try:
+            self.store.save(self.image.to_json())
+        except OSError:
+            self.image.transaction_number = txn
+            raise CardStatus(SW.MEMORY_FAILURE) from None
+        self.purchase = (self.app, sespk, init.amount)
+        out = txn.to_bytes(4, "big") + mac
+        return self._answer(out, cmd.le)
+
+    def _credit_sam_purchase(self, cmd: CommandAPDU) -> bytes:
+        """``80 72 00 00 04`` MAC2 → 9000 if the card's MAC2 is right, else 9302; once per INIT SAM FOR PURCHASE
+        (6901 without one)."""
+        purchase, self.purchase = self.purchase, None
+        if cmd.p1 or cmd.p2:
+            raise CardStatus(SW.WRONG_P1P2)
+        if len(cmd.data) != 4:
+            raise CardStatus(SW.WRONG_LENGTH)
+        if purchase is None or purchase[0] is not self.app:
+            raise CardStatus(SW.INVALID_STATE)
+        alg, sespk, amount = purchase
+        if not crypto.equal(P.mac2(alg, sespk, amount), cmd.data):
+            raise CardStatus(SW.MAC_INVALID)
+        return _OK
+
+    def _answer(self, out: bytes, le: int | None) -> bytes:
+        if le is not None:
+            if le < len(out) and le != 256:
                 raise CardStatus(0x6C00 | len(out))
             return out + _OK
         self.pending = out

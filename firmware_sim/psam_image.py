@@ -35,6 +35,7 @@ class PsamImage:
     terminal: str        # 12 digits, EF 0016
     keys: list[PsamKey]
     note: str = ""
+    transaction_number: int = 0   # 终端交易序号: the number INIT SAM FOR PURCHASE gives its next purchase
 
     def public_data(self) -> bytes:
         """EF 0015: serial (10 bytes BCD, from the ATR's last 5 bytes) ‖ version 01 ‖ key type 01 ‖ command
@@ -52,6 +53,7 @@ class PsamImage:
             "terminal": self.terminal,
             "keys": [{"alg": k.alg.name, "p1": f"{k.p1:02X}", "index": f"{k.index:02X}", "name": k.name,
                       "value": k.value.hex().upper()} for k in self.keys],
+            "transaction_number": self.transaction_number,
         }
 
     @classmethod
@@ -79,7 +81,11 @@ class PsamImage:
                 if not 0x20 <= p1 <= 0xFF:
                     raise BadCardImage(f"keys[{i}].p1: {k['p1']!r} is not a P1 with 1 to 7 levels")
                 keys.append(PsamKey(alg, p1, index, str(k["name"]), value))
-            return cls(atr, str(doc["region"]), term, keys, str(doc.get("note", "")))
+            # An image from before the purse has no counter yet: it starts at 0.
+            txn = doc.get("transaction_number", 0)
+            if not (isinstance(txn, int) and not isinstance(txn, bool) and 0 <= txn <= 0xFFFFFFFF):
+                raise BadCardImage("transaction_number: expected 0 to 4294967295")
+            return cls(atr, str(doc["region"]), term, keys, str(doc.get("note", "")), txn)
         except BadCardImage:
             raise
         except (KeyError, TypeError, ValueError) as exc:

@@ -5,6 +5,7 @@ record file at once."""
 from __future__ import annotations
 
 from protocols import crypto
+from protocols import purse as P
 from protocols.apdu import CommandAPDU
 from protocols.crypto import Alg
 from protocols.pin import PIN_DIGITS
@@ -206,6 +207,42 @@ class SSCard:
     def change_pin(self, old: str, new: str) -> None:
         data = crypto.pin_to_bcd(old) + b"\xFF" + crypto.pin_to_bcd(new)
         check(self.send(0x80, 0x5E, 0x01, 0x00, data), pin=True)
+
+    # --- the purse of the current DF (docs/design.md §3.3, protocols.purse) -------------------------------------
+    def get_balance(self) -> int:
+        """GET BALANCE ``80 5C 00 02 04``: the purse's balance in fen (the PIN verified first)."""
+        data = check(self.send(0x80, 0x5C, 0x00, P.P2_PURSE, le=P.BALANCE_LE))
+        if len(data) != 4:
+            raise CardError(0x6F00, f"GET BALANCE answered {len(data)} bytes, not 4")
+        return int.from_bytes(data, "big")
+
+    def initialize_purchase(self, key_index: int, amount: int, terminal: bytes) -> P.InitResponse:
+        """INITIALIZE FOR PURCHASE ``80 50 01 02 0B`` key index ‖ amount ‖ terminal number (Le 0F)."""
+        data = bytes((key_index,)) + amount.to_bytes(4, "big") + terminal
+        rsp = check(self.send(0x80, 0x50, P.P1_PURCHASE, P.P2_PURSE, data, le=P.INIT_LE))
+        try:
+            return P.InitResponse.parse(rsp)
+        except ValueError as exc:
+            raise CardError(0x6F00, f"INITIALIZE FOR PURCHASE: {exc}") from None
+
+    def debit_purchase(self, terminal_txn: int, when: bytes, mac1: bytes) -> tuple[bytes, bytes]:
+        """DEBIT FOR PURCHASE ``80 54 01 00 0F`` terminal transaction number ‖ date ‖ time ‖ MAC1 (Le 08) →
+        (TAC, MAC2)."""
+        rsp = check(self.send(0x80, 0x54, P.P1_PURCHASE, 0x00, terminal_txn.to_bytes(4, "big") + when + mac1,
+                              le=P.DEBIT_LE))
+        if len(rsp) != 8:
+            raise CardError(0x6F00, f"DEBIT FOR PURCHASE answered {len(rsp)} bytes, not 8")
+        return rsp[:4], rsp[4:]
+
+    def read_cyclic(self, ef: RecordFile) -> list[bytes]:
+        """Every record of a cyclic file, newest first, until 6A83."""
+        out: list[bytes] = []
+        for number in range(1, ef.cyclic_records + 1):
+            rsp = self.send(0x00, 0xB2, number, (ef.sfi << 3) | 0x04, le=ef.record_size)
+            if rsp.sw == 0x6A83:
+                break
+            out.append(check(rsp))
+        return out
 
     # --- the same on the reader's PIN pad: the holder types, the host never sees the PIN (docs/serial.md §5) ------
     def verify_pin_on_pad(self, pad: PinPad, *, min_digits: int = PIN_DIGITS, max_digits: int = PIN_DIGITS,

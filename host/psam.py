@@ -6,6 +6,8 @@ production terminals send (docs/design.md §3 "PSAM").
     key initialise    BF DE P1 P2 Lc card ‖ city [‖ province] [‖ process factor]
     encipher          80 FA 00 00 Lc data [Le]         → the whole block(s) (on T=0: 61xx, 00 C0 00 00 xx)
     MAC               80 FA 05 00 Lc IV ‖ padded data [Le] → the last block; keep the left 4 bytes
+    purchase MAC1     80 70 00 00 Lc (protocols.purse.PsamInit) [Le] → terminal transaction number ‖ MAC1
+    purchase MAC2     80 72 00 00 04 MAC2                     → 9000, or 9302 when the card's MAC2 is wrong
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from protocols import crypto
 from protocols.apdu import CommandAPDU
 from protocols.codecs import decode_cn
 from protocols.crypto import Alg
-from protocols.errors import NoPsam
+from protocols.errors import CardError, NoPsam
 from protocols.profile import PSAM_APP_FIDS, PSAM_APPS, PSAM_PUBLIC_SFI, PSAM_TERMINAL_SFI, KeySpec
 
 from host.card import check
@@ -85,6 +87,21 @@ class PsamClient:
         if alg is Alg.SM4:
             return crypto.fold(self.encipher(bytes(data) + bytes(8)))
         return self.encipher(data)
+
+    def init_purchase(self, alg: Alg, data: bytes) -> tuple[int, bytes]:
+        """INIT SAM FOR PURCHASE in the application of ``alg``: (terminal transaction number, MAC1)."""
+        self.select_app(alg)
+        rsp = self.send(0x80, 0x70, 0x00, 0x00, data, le=8)
+        if rsp.sw == 0x9403:
+            raise NoPsam(f"the PSAM has no purchase key for {alg.name} and this card's key version")
+        out = check(rsp)
+        if len(out) != 8:
+            raise CardError(0x6F00, f"INIT SAM FOR PURCHASE answered {len(out)} bytes, not 8")
+        return int.from_bytes(out[:4], "big"), out[4:]
+
+    def credit_purchase(self, mac2: bytes) -> None:
+        """CREDIT SAM FOR PURCHASE: the PSAM checks the card's MAC2 (``CardError`` 9302 if wrong)."""
+        check(self.send(0x80, 0x72, 0x00, 0x00, mac2))
 
     def mac(self, alg: Alg, message: bytes) -> bytes:
         """4-byte MAC of ``message`` under the work key: IV zero, the caller's 80 00.. padding."""

@@ -7,11 +7,13 @@ and a process factor) and computes cryptograms and MACs.
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 from protocols import crypto
+from protocols import purse as P
 from protocols.atr import historical_bytes
 from protocols.apdu import CommandAPDU
 from protocols.crypto import Alg
@@ -61,6 +63,28 @@ HOLDER_ITEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("DF01EF0A", ("nationality",)),
     ("DF01EF06", ("residence_region",)),
 )
+
+
+@dataclass(frozen=True)
+class DebitResult:
+    """A purchase from the medical purse (docs/design.md §3.3): what the card and the PSAM answered. Amounts in fen;
+    ``tac`` goes to the back office, which alone can check it."""
+
+    amount: int
+    balance_before: int
+    balance: int
+    offline_counter: int          # the card's number of this debit
+    terminal_number: str
+    terminal_txn: int             # the PSAM's number of this debit
+    when: str                     # YYYYMMDDhhmmss
+    tac: str
+    mac2: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+PURSE_DF = "DF04"
 
 
 @dataclass(frozen=True)
@@ -399,3 +423,92 @@ class Terminal:
         with self.session():
             self.card.select_df("SSSE")
             check(self.card.engine.transmit(self._secured(0x84, 0x16, 0x00, 0x00)), auth=True)
+
+    # --- the medical purse (docs/design.md §3.3) -----------------------------------------------------------
+    def _purse_open(self, pin: str | None, timeout: int) -> DFSpec:
+        """SELECT DF04 and VERIFY (the purse's condition; selecting a DF resets the PIN status)."""
+        df = self.card.enter(PURSE_DF)
+        if df.purse is None:
+            raise ValueError(f"{PURSE_DF} has no purse in this profile")
+        if pin is None:
+            self.card.verify_pin_on_pad(self._pad("purse"), timeout=timeout)
+        else:
+            self.card.verify_pin(pin)
+        return df
+
+    def purse_balance(self, pin: str | None = None, *, timeout: int = pinpad.DEFAULT_TIMEOUT) -> int:
+        """The purse's balance in fen: SELECT DF04, VERIFY, GET BALANCE. No PSAM is needed."""
+        with self.session():
+            self.card.select_df("SSSE")
+            self._purse_open(pin, timeout)
+            return self.card.get_balance()
+
+    def purse_log(self, pin: str | None = None, *, timeout: int = pinpad.DEFAULT_TIMEOUT) -> list[P.LogRecord]:
+        """The purse's transaction log (EF08), newest first, read after the PIN."""
+        with self.session():
+            self.card.select_df("SSSE")
+            df = self._purse_open(pin, timeout)
+            assert df.purse is not None
+            ef = df.ef(df.purse.log_fid)
+            assert isinstance(ef, RecordFile)
+            out = []
+            for raw in self.card.read_cyclic(ef):
+                try:
+                    out.append(P.LogRecord.parse(raw))
+                except ValueError as exc:
+                    raise CardError(0x6F00, f"{ef.name}: {exc}") from None
+            return out
+
+    def debit(self, amount: int, pin: str | None = None, *, when: _dt.datetime | None = None,
+              timeout: int = pinpad.DEFAULT_TIMEOUT) -> DebitResult:
+        """A purchase of ``amount`` fen (the PBOC e-purse purchase, docs/design.md §3.3): SELECT SSSE (the card's
+        region for the PSAM), DF04, VERIFY, INITIALIZE FOR PURCHASE, INIT SAM FOR PURCHASE (MAC1), DEBIT FOR
+        PURCHASE, CREDIT SAM FOR PURCHASE (the PSAM checks MAC2). A refused MAC2 after the card debited is
+        ``CardError`` 9302 with the TAC in its message: the money left the purse."""
+        if not 0 < amount <= P.MAX_AMOUNT:
+            raise ValueError("the amount must be from 0.01 to 42949672.95 yuan")
+        stamp = P.datetime_bytes((when or _dt.datetime.now()).replace(microsecond=0))
+        psam = self.need_psam()
+        with self.session():
+            card = self.card
+            card.select_df("SSSE")
+            factors = self.factors()
+            terminal = psam.terminal_number()
+            df = self._purse_open(pin, timeout)
+            dpk = df.key_by_use(KeyUse.PURCHASE)
+            try:
+                init = card.initialize_purchase(dpk.key_id, amount, bytes.fromhex(terminal))
+            except CardError as exc:
+                raise _purse_error(exc) from None
+            try:
+                alg = init.alg
+            except ValueError as exc:
+                raise CardError(0x6F00, str(exc)) from None
+            levels = dpk.psam.levels
+            txn, mac1 = psam.init_purchase(alg, P.psam_init_data(init, amount, stamp, factors[:levels]))
+            try:
+                tac, mac2 = card.debit_purchase(txn, stamp, mac1)
+            except CardError as exc:
+                raise _purse_error(exc) from None
+            try:
+                psam.credit_purchase(mac2)
+            except CardError as exc:
+                raise CardError(exc.sw, f"the card debited {P.format_yuan(amount)} yuan (TAC {tac.hex().upper()}) "
+                                        f"but the PSAM refused its MAC2 ({exc.sw:04X})") from None
+            return DebitResult(amount, init.balance, init.balance - amount, init.offline_counter, terminal, txn,
+                               stamp.hex(), tac.hex().upper(), mac2.hex().upper())
+
+
+_PURSE_SW = {
+    0x9401: "insufficient balance: the purse holds less than the amount (9401)",
+    0x9302: "the card refused the PSAM's MAC1 (9302); nothing was debited",
+    0x6983: "the purse's purchase key is blocked (6983)",
+    0x9403: "the card has no purchase key of that index (9403)",
+    0x6A82: "the card has no purse (6A82)",
+}
+
+
+def _purse_error(exc: CardError) -> CardError:
+    """A purse status word with what it means for the purchase."""
+    text = _PURSE_SW.get(exc.sw)
+    return CardError(exc.sw, text) if text is not None else exc

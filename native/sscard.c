@@ -414,6 +414,18 @@ int iUnblockPIN_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize)
     return run("iUnblockPIN", a, 2, pOutInfo, iOutSize);
 }
 
+int iDoDebit_Ex(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo), TXT("pPayInfo", pPayInfo)};
+    return run("iDoDebit", a, 3, pOutInfo, iOutSize);
+}
+
+int iReadDebitRecord_Ex(int iType, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {NUM("iType", iType)};
+    return run("iReadDebitRecord", a, 1, pOutInfo, iOutSize);
+}
+
 int iReadCardBas_HSM_Step1_Ex(int iType, char *pOutInfo, int iOutSize)
 {
     arg_t a[] = {NUM("iType", iType)};
@@ -567,6 +579,16 @@ int iReloadPIN(int iType, char *pCardInfo, char *pOutInfo)
 int iUnblockPIN(int iType, char *pCardInfo, char *pOutInfo)
 {
     return iUnblockPIN_Ex(iType, pCardInfo, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iDoDebit(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo)
+{
+    return iDoDebit_Ex(iType, pCardInfo, pPayInfo, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iReadDebitRecord(int iType, char *pOutInfo)
+{
+    return iReadDebitRecord_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
 }
 
 int iReadCardBas_HSM_Step1(int iType, char *pOutInfo)

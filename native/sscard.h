@@ -85,6 +85,11 @@ SSCARD_API int iVerifyPIN(int iType, char *pOutInfo);
 SSCARD_API int iChangePIN(int iType, char *pOutInfo);
 SSCARD_API int iReloadPIN(int iType, char *pCardInfo, char *pOutInfo);
 SSCARD_API int iUnblockPIN(int iType, char *pCardInfo, char *pOutInfo);
+/* the medical purse (DF04) through the PSAM; pPayInfo "amount|bill total|YYYYMMDDhhmmss|" in yuan, pOutInfo
+ * "balance before|amount|balance after|card txn no|terminal no|terminal txn no|YYYYMMDDhhmmss|TAC|"; the log as
+ * "card txn no|amount|type|terminal no|YYYYMMDDhhmmss|$" per record (formats: docs/design.md §3.3) */
+SSCARD_API int iDoDebit(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo);
+SSCARD_API int iReadDebitRecord(int iType, char *pOutInfo);
 SSCARD_API int iReadCardBas_HSM_Step1(int iType, char *pOutInfo);
 SSCARD_API int iReadCardBas_HSM_Step2(char *pKey, char *pOutInfo);
 SSCARD_API int iReloadPIN_HSM_Step1(int iType, char *pCardInfo, char *pOutInfo);
@@ -119,6 +124,8 @@ SSCARD_API int iVerifyPIN_Ex(int iType, char *pOutInfo, int iOutSize);
 SSCARD_API int iChangePIN_Ex(int iType, char *pOutInfo, int iOutSize);
 SSCARD_API int iReloadPIN_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize);
 SSCARD_API int iUnblockPIN_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize);
+SSCARD_API int iDoDebit_Ex(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo, int iOutSize);
+SSCARD_API int iReadDebitRecord_Ex(int iType, char *pOutInfo, int iOutSize);
 SSCARD_API int iReadCardBas_HSM_Step1_Ex(int iType, char *pOutInfo, int iOutSize);
 SSCARD_API int iReadCardBas_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize);
 SSCARD_API int iReloadPIN_HSM_Step1_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize);

@@ -46,6 +46,11 @@ UPDATE_RECORD = Command("UPDATE RECORD", 0xDC, (0x00, SECURED_CLA))
 UPDATE_BINARY = Command("UPDATE BINARY", 0xD6, (0x00, SECURED_CLA))
 APPEND_RECORD = Command("APPEND RECORD", 0xE2, (0x00, SECURED_CLA))
 
+# --- the medical purse of DF04 (JR/T 0025.2 e-purse; protocols.purse) -------------------------------------------
+GET_BALANCE = Command("GET BALANCE", 0x5C, (0x80,))
+INITIALIZE_FOR_PURCHASE = Command("INITIALIZE FOR PURCHASE", 0x50, (0x80,))
+DEBIT_FOR_PURCHASE = Command("DEBIT FOR PURCHASE", 0x54, (0x80,))
+
 # --- the card's other applications (firmware_sim.apps): answered only while that application is selected -------
 GET_PROCESSING_OPTIONS = Command("GET PROCESSING OPTIONS", 0xA8, (0x80,))   # EMV Book 3 §6.5.8 (bank application)
 
@@ -53,13 +58,17 @@ GET_PROCESSING_OPTIONS = Command("GET PROCESSING OPTIONS", 0xA8, (0x80,))   # EM
 PSAM_INIT = Command("PSAM INIT (DIVERSIFY)", 0x1A, (0x80,))
 PSAM_INIT_VENDOR = Command("PSAM INIT (DIVERSIFY)", 0xDE, (0xBF,))   # the vendor form of 80 1A, same meaning
 PSAM_COMPUTE = Command("PSAM COMPUTE", 0xFA, (0x80,))               # P1 00 encipher, 05 MAC
+INIT_SAM_FOR_PURCHASE = Command("INIT SAM FOR PURCHASE", 0x70, (0x80,))     # MAC1 and the terminal txn number
+CREDIT_SAM_FOR_PURCHASE = Command("CREDIT SAM FOR PURCHASE", 0x72, (0x80,))  # checks MAC2
 
 CARD_COMMANDS: tuple[Command, ...] = (
     SELECT, READ_RECORD, READ_BINARY, GET_CHALLENGE, GET_RESPONSE, INTERNAL_AUTHENTICATE, EXTERNAL_AUTHENTICATE,
     VERIFY, CHANGE_PIN, PIN_UNBLOCK_RELOAD, APPLICATION_BLOCK, APPLICATION_UNBLOCK, CARD_BLOCK,
-    UPDATE_RECORD, UPDATE_BINARY, APPEND_RECORD, GET_PROCESSING_OPTIONS,
+    UPDATE_RECORD, UPDATE_BINARY, APPEND_RECORD, GET_BALANCE, INITIALIZE_FOR_PURCHASE, DEBIT_FOR_PURCHASE,
+    GET_PROCESSING_OPTIONS,
 )
-PSAM_COMMANDS: tuple[Command, ...] = (SELECT, READ_BINARY, PSAM_INIT, PSAM_INIT_VENDOR, PSAM_COMPUTE, GET_RESPONSE)
+PSAM_COMMANDS: tuple[Command, ...] = (SELECT, READ_BINARY, PSAM_INIT, PSAM_INIT_VENDOR, PSAM_COMPUTE, GET_RESPONSE,
+                                      INIT_SAM_FOR_PURCHASE, CREDIT_SAM_FOR_PURCHASE)
 
 
 def _by_ins(commands: tuple[Command, ...]) -> dict[int, Command]:

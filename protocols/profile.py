@@ -151,6 +151,8 @@ class KeyUse(str, Enum):
     INTERNAL = "internal"   # INTERNAL AUTHENTICATE; SSSE's IRK also MACs the card ID code
     EXTERNAL = "external"   # EXTERNAL AUTHENTICATE P2 = key_id
     MAC = "mac"             # STK: MACs and enciphered fields of secured commands (block, unblock, PIN)
+    PURCHASE = "purchase"   # DPK: the purse's purchase key (INITIALIZE FOR PURCHASE key index = key_id)
+    TAC = "tac"             # DTK: the purse's TAC key (held by the card and the back office, never a PSAM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +179,8 @@ class PsamAddress:
         return f"{self.p1:02X} {self.p2:02X}"
 
 
-#: PSAM key usages (b5–b1 of P1): 6 MAC, 7 encryption, 8 MAC and encryption (docs/sources.md §5.1).
-USAGE_MAC, USAGE_ENCRYPT, USAGE_MAC_ENCRYPT = 6, 7, 8
+#: PSAM key usages (b5–b1 of P1): 2 purchase, 6 MAC, 7 encryption, 8 MAC and encryption (docs/sources.md §5.1).
+USAGE_PURCHASE, USAGE_MAC, USAGE_ENCRYPT, USAGE_MAC_ENCRYPT = 2, 6, 7, 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +197,16 @@ class KeySpec:
 
 
 @dataclass(frozen=True, slots=True)
+class PurseSpec:
+    """The DF's electronic purse (docs/design.md §3.3, protocols.purse): the internal purse file TF of
+    docs/sources.md §2.3, its log, and the limits of its purchase key."""
+
+    log_fid: int               # the cyclic file each debit adds its record to (EF08)
+    key_version: int = 0x01    # answered by INITIALIZE FOR PURCHASE; the PSAM's purchase key index (choice)
+    overdraft_limit: int = 0   # an e-purse has none (JR/T 0025.2)
+
+
+@dataclass(frozen=True, slots=True)
 class DFSpec:
     name: str          # "SSSE", "DF01" …
     title: str
@@ -202,6 +214,7 @@ class DFSpec:
     fid: int
     files: tuple[EF, ...]
     keys: tuple[KeySpec, ...]
+    purse: PurseSpec | None = None
 
     def ef(self, ref: int | str) -> EF:
         for f in self.files:
@@ -390,7 +403,13 @@ DF01_KEYS = _app_keys("DF01", (0x88, 0x2E), (("UK1", 0x83, 0x48, 0x42), ("UK4", 
                                              ("UK5", 0x87, 0x48, 0x44)), 0x31)
 DF02_KEYS = _app_keys("DF02", (0x88, 0x35), (("UK3", 0x85, 0x48, 0x46),), 0x32)
 DF03_KEYS = _app_keys("DF03", (0x84, 0x2B), (("UK1", 0x86, 0x48, 0x47), ("UK8", 0x8D, 0x47, 0x3B)), 0x33)
-DF04_KEYS = _app_keys("DF04", (0x84, 0x2D), (), 0x34)
+# DF04 also holds the purse keys of docs/sources.md §4.2 ("DSK", the medical purse key): the purchase key DPK
+# (key index 01 as in the PBOC examples; its PSAM address: 2 levels, usage 2 purchase, index = key version) and
+# the TAC key DTK (no PSAM holds it; its address only names it to the HSM). IDs and addresses: choice.
+DF04_KEYS = _app_keys("DF04", (0x84, 0x2D), (), 0x34) + (
+    _k("DF04.DPK", 0x01, KeyUse.PURCHASE, 0x40 | USAGE_PURCHASE, 0x01, choice=True),
+    _k("DF04.DTK", 0x03, KeyUse.TAC, 0x44, 0x01, choice=True),
+)
 
 PHOTO_SIZE = 4096       # profile choice: EF08 holds a JPEG of at most 4 KiB
 FINGERPRINT_SIZE = 1024  # profile choice: EF07 holds two fingerprint templates
@@ -431,9 +450,14 @@ def _apps() -> tuple[DFSpec, ...]:
             RecordFile(0xEF05, 0x05, "EF05", "医疗保险基本信息", DF04_EF05, rk(DF04_KEYS), MAC),
             RecordFile(0xEF06, 0x06, "EF06", "医疗保险临时脱网结算信息", DF04_EF06, pin_and_key(DF04_KEYS[0].key_id),
                        MAC),
-            RecordFile(0xEF08, 0x08, "EF08", "医疗交易明细", (), rk(DF04_KEYS), MAC, cyclic_records=10,
+            # EF08: 10 records (docs/sources.md §2.3) of the PBOC transaction detail layout (23 bytes,
+            # protocols.purse.LogRecord), written only by the card's DEBIT; the holder reads it after the PIN,
+            # a terminal also with the DF's read key. EF15: 8 records (§2.3) written with a MAC; size: choice.
+            RecordFile(0xEF08, 0x08, "EF08", "医疗交易明细", (), Access(Cond.PIN_OR_KEY, DF04_KEYS[0].key_id),
+                       NEVER, cyclic_records=10, record_size=23),
+            RecordFile(0xEF15, 0x15, "EF15", "特殊医疗结算记录", (), rk(DF04_KEYS), MAC, cyclic_records=8,
                        record_size=32),
-        ), DF04_KEYS),
+        ), DF04_KEYS, PurseSpec(0xEF08)),
     )
 
 
@@ -474,7 +498,8 @@ def normalise_version(text: str) -> str:
 # --- PSAM (docs/design.md §3 "PSAM") ----------------------------------------------------------------
 
 #: Every key a PSAM holds, by its address: one per card key of the profiles.
-PSAM_KEYS: tuple[KeySpec, ...] = tuple({k.psam: k for p in PROFILES.values() for d in p.dfs for k in d.keys}.values())
+PSAM_KEYS: tuple[KeySpec, ...] = tuple({k.psam: k for p in PROFILES.values() for d in p.dfs for k in d.keys
+                                         if k.use is not KeyUse.TAC}.values())
 PSAM_TERMINAL_SFI = 0x16   # EF16 terminal number, READ BINARY 00 B0 96 00 06
 PSAM_PUBLIC_SFI = 0x15     # EF15 public data (PSAM serial …), READ BINARY 00 B0 95 00 0F
 

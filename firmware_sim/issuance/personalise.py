@@ -16,7 +16,7 @@ from pathlib import Path
 
 from firmware_sim.apps.base import AppData
 from firmware_sim.apps.bank import TEST_BIN, BankData
-from firmware_sim.image import (ACTIVE, CardImage, DFState, KeyState, atomic_write, dumps,
+from firmware_sim.image import (ACTIVE, CardImage, DFState, KeyState, PurseState, atomic_write, dumps,
                                 remove_stale_temporaries)
 from firmware_sim.psam_image import PsamImage, PsamKey
 from protocols import crypto
@@ -148,9 +148,12 @@ def bank_data(person: Mapping[str, str], serial: int, issue_date: str, expiry_da
 
 def new_card(person: Mapping[str, str], *, profile: str = "gen2", region: str = "440100", serial: int = 1,
              issuer: IssuerKeys | None = None, pin: str = "", photo: bytes = b"", note: str = "",
-             bank: bool | None = None) -> CardImage:
+             bank: bool | None = None, purse_balance: int = 0) -> CardImage:
     """A fresh card image for ``person`` (item values by item name, see protocols.profile). ``bank``: give the card
-    the co-branded bank application (default: gen2 and gen3 cards have it; gen1 cards cannot)."""
+    the co-branded bank application (default: gen2 and gen3 cards have it; gen1 cards cannot). Every DF with a
+    purse (DF04) gets it with ``purse_balance`` fen and offline counter 0 (docs/design.md §3.3)."""
+    if not 0 <= purse_balance <= 0xFFFFFFFF:
+        raise ValueError("purse balance: fen from 0 to 4294967295")
     prof = get_profile(profile)
     if bank is None:
         bank = profile in BANK_PROFILES
@@ -186,7 +189,8 @@ def new_card(person: Mapping[str, str], *, profile: str = "gen2", region: str = 
                 records[ef.fid] = [_encode_record(item, values.get(item.name, item.example), prof.text_pad)
                                    for item in ef.items]
         dkeys = {ks.key_id: KeyState(keys[ks.name], ks.tries, ks.tries) for ks in spec.keys}
-        dfs[spec.name] = DFState(ACTIVE, dkeys, records, binaries)
+        purse = PurseState(purse_balance, 0) if spec.purse is not None else None
+        dfs[spec.name] = DFState(ACTIVE, dkeys, records, binaries, purse)
     label = note or (f"test card personalised with the {issuer.label!r} key set" if issuer.is_test_only else "")
     apps: dict[str, AppData] = {}
     if bank:
@@ -248,11 +252,11 @@ def read_jpeg(path: Path | str, what: str = "photo") -> bytes:
 # --- image files ----------------------------------------------------------------------------------------
 def write_new_card(out: Path, person: Mapping[str, str], *, profile: str, region: str, serial: int,
                    photo: bytes = b"", pin: str = "", issuer: IssuerKeys | None = None,
-                   replace: bool = True, bank: bool | None = None) -> bytes:
+                   replace: bool = True, bank: bool | None = None, purse_balance: int = 0) -> bytes:
     """Personalise a card image to ``out`` (atomically); returns its ATR. ``replace=False``: an image already at
     ``out`` is kept and ``FileExistsError`` raised."""
     card = new_card(person, profile=profile, region=region, serial=serial, photo=photo, pin=pin, issuer=issuer,
-                    bank=bank)
+                    bank=bank, purse_balance=purse_balance)
     _write_image(Path(out), dumps(card.to_json()), replace=replace)
     return card.atr
 

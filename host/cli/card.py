@@ -24,6 +24,7 @@ from host.cli.exits import EXIT_OK, EXIT_USAGE
 from host.cli.options import issuer_keys
 from protocols.keys import IssuerKeys
 from protocols.pin import PinFormatError, check_pin
+from protocols.purse import parse_yuan
 
 
 def add_parser(sub: Any) -> None:
@@ -47,6 +48,8 @@ def add_parser(sub: Any) -> None:
     cn.add_argument("--no-bank", action="store_true",
                     help="leave out the co-branded bank application (test-only data on the test BIN 999999)")
     cn.add_argument("--issuer-keys", metavar="KEYS.json", help="issuer key set (default: the test-only set)")
+    cn.add_argument("--purse-balance", metavar="YUAN", default="0",
+                    help="the medical purse's balance (DF04), e.g. 100.00 (default 0)")
     cn.add_argument("--force", action="store_true")
     cn.set_defaults(func=cmd_card_new)
 
@@ -87,6 +90,10 @@ def cmd_card_new(args: argparse.Namespace) -> int:
             check_pin(args.initial_pin, "--initial-pin")     # the PIN rule sscard pin and the interface follow
         except PinFormatError as exc:
             raise ValueError(str(exc)) from None
+    try:
+        balance = parse_yuan(args.purse_balance)
+    except ValueError as exc:
+        raise ValueError(f"--purse-balance: {exc}") from None
     photo = read_jpeg(args.photo, f"--photo {args.photo}") if args.photo else b""
     out = Path(args.out)
     exists = f"{out} exists: not replaced (use --force to replace it)"
@@ -96,7 +103,7 @@ def cmd_card_new(args: argparse.Namespace) -> int:
     try:
         atr = write_new_card(out, person, profile=args.profile, region=args.region, serial=args.serial,
                              photo=photo, pin=args.initial_pin or "", issuer=issuer, replace=args.force,
-                             bank=False if args.no_bank else None)
+                             bank=False if args.no_bank else None, purse_balance=balance)
     except FileExistsError:          # made by someone else meanwhile
         raise ValueError(exists) from None
     print(f"card image written to {out} (profile {args.profile}, region {args.region}, ATR {atr.hex().upper()})")

@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
     sp.set_defaults(func=cmd_pin)
 
 
-def _pin(args: argparse.Namespace, attr: str = "pin", prompt: str = "PIN: ") -> str:
+def read_pin(args: argparse.Namespace, attr: str = "pin", prompt: str = "PIN: ") -> str:
     """The PIN ``--pin``/``--new-pin`` gives, else a line of standard input (not a terminal), else asked on the
     terminal; checked against the PIN rule. ``ValueError`` (exit 2) naming where it came from."""
     flag, label = "--" + attr.replace("_", "-"), prompt.rstrip(": ")
@@ -64,17 +64,17 @@ def cmd_pin(args: argparse.Namespace) -> int:
     try:
         pad = term.pin_pad() is not None and not args.pin   # the holder types on the reader's PIN pad (host/pinpad.py)
         if args.action == "verify":
-            term.verify_pin(None if pad else _pin(args))
+            term.verify_pin(None if pad else read_pin(args))
             print("PIN verified")
         elif args.action == "tries":
             print(term.pin_tries_left())
         elif args.action == "change":
-            old = None if pad else _pin(args, "pin", "current PIN: ")
-            new = None if pad else _pin(args, "new_pin", "new PIN: ")
+            old = None if pad else read_pin(args, "pin", "current PIN: ")
+            new = None if pad else read_pin(args, "new_pin", "new PIN: ")
             term.change_pin(old, new)
             print("PIN changed")
         elif args.action == "reload":
-            term.reload_pin(_pin(args, "new_pin", "new PIN: "))
+            term.reload_pin(read_pin(args, "new_pin", "new PIN: "))
             print("PIN reloaded")
         else:
             term.unblock_pin()

@@ -25,6 +25,8 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "iChangePIN": ("iType",),
     "iReloadPIN": ("iType", "pCardInfo"),
     "iUnblockPIN": ("iType", "pCardInfo"),
+    "iDoDebit": ("iType", "pCardInfo", "pPayInfo"),
+    "iReadDebitRecord": ("iType",),
     "iReadCardBas_HSM_Step1": ("iType",),
     "iReadCardBas_HSM_Step2": ("pKey",),
     "iReloadPIN_HSM_Step1": ("iType", "pCardInfo"),

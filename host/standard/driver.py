@@ -31,10 +31,11 @@ from host.standard.flows import (
 )
 from host.standard.formats import (
     CardInfo, format_file_values, join_fields, parse_basic_write_data, parse_card_info, parse_file_addr,
-    parse_write_data,
+    parse_pay_info, parse_write_data,
 )
 from host.standard.pinpad import HolderPin, PadNotice, PinEntry, PinPrompt, ask_pin, console_pin_entry
 from host.terminal import Terminal
+from protocols import purse as P
 from protocols.pinpad import DEFAULT_TIMEOUT
 from protocols.profile import Item, RecordFile
 
@@ -261,6 +262,42 @@ class SSCardDriver:
             term.need_psam()
             term.unblock_pin()
             return ""
+        return self._run(iType, flow)
+
+    # --- the medical purse (docs/design.md §3.3) --------------------------------------------------------------
+    def _purse_pin(self, term: Terminal) -> str | None:
+        """The holder's PIN for the purse from PinEntry, or None when the holder types it on the reader's pad."""
+        if term.pin_pad() is not None:
+            if self.pin_pad_notice is not None:
+                self.pin_pad_notice(PinPrompt.CURRENT)
+            return None
+        return ask_pin(self.pin_entry, PinPrompt.CURRENT)
+
+    def iDoDebit(self, iType: int, pCardInfo: str, pPayInfo: str) -> Result:
+        """A purchase from the medical purse through the PSAM (docs/sources.md §6.1; formats: §6.2, the project's
+        choice): pCardInfo ``卡识别码|卡号|`` (empty fields not checked), pPayInfo ``amount|bill total|
+        YYYYMMDDhhmmss|`` in yuan; the holder's PIN from the pad or PinEntry. pOutInfo: ``balance before|amount|
+        balance after|card transaction number|terminal number|terminal transaction number|YYYYMMDDhhmmss|TAC|``
+        (yuan with two decimals, the numbers in hex). -37889 (−0x9401) insufficient balance, −0x9302 MAC."""
+        def flow(term: Terminal) -> str:
+            info = parse_card_info(pCardInfo)
+            pay = parse_pay_info(pPayInfo)
+            term.need_psam()
+            self._check_card(term, info)
+            r = term.debit(pay.amount, self._purse_pin(term), when=pay.when, timeout=self.pin_timeout)
+            return join_fields([P.format_yuan(r.balance_before), P.format_yuan(r.amount), P.format_yuan(r.balance),
+                                f"{r.offline_counter:04X}", r.terminal_number, f"{r.terminal_txn:08X}", r.when,
+                                r.tac])
+        return self._run(iType, flow)
+
+    def iReadDebitRecord(self, iType: int) -> Result:
+        """The purse's transaction log (DF04 EF08), newest first, after the holder's PIN (docs/sources.md §6.1;
+        the format is the project's choice): one ``card transaction number|amount|type|terminal number|
+        YYYYMMDDhhmmss|$`` per record, nothing when the log is empty."""
+        def flow(term: Terminal) -> str:
+            log = term.purse_log(self._purse_pin(term), timeout=self.pin_timeout)
+            return "".join(join_fields([f"{r.offline_counter:04X}", P.format_yuan(r.amount), f"{r.txn_type:02X}",
+                                        r.terminal_number, r.timestamp]) + "$" for r in log)
         return self._run(iType, flow)
 
     def _check_card(self, term: Terminal, info: CardInfo) -> None:

@@ -17,11 +17,14 @@ Text is ``str`` here; a C-ABI shim encodes it as GBK at its edge.
 """
 from __future__ import annotations
 
+import datetime as _dt
+
 import re
 from dataclasses import dataclass
 
 from host.errors import CardInfoFormat, IllegalInput
 from host.separators import check_no_separators
+from protocols.purse import check_datetime, parse_yuan
 
 _FILE_RE = re.compile(r"^(SSSE|3F00|MF|DF0[1-9A-F])(EF[0-9A-F]{2})(?::([0-9A-F]{2}))?$")
 _ITEM_RE = re.compile(r"^[0-9A-F]{2}(?::[0-9A-F]{2})?$")
@@ -161,3 +164,45 @@ def split_fields(text: str) -> list[str]:
     """Inverse of :func:`join_fields`."""
     parts = text.split("|")
     return parts[:-1] if parts and parts[-1] == "" else parts
+
+
+@dataclass(frozen=True)
+class PayInfo:
+    """iDoDebit's pPayInfo (docs/sources.md §6.2): ``amount|bill total|YYYYMMDDhhmmss|`` — the sample's shape
+    (S10: two amounts and a time); what each field means is the project's choice: the amount the purse pays, the
+    bill's total (at least the amount; not sent to the card), the transaction time (empty: now). Amounts in yuan."""
+
+    amount: int
+    total: int
+    when: _dt.datetime | None
+
+
+def parse_pay_info(text: str) -> PayInfo:
+    """Parse pPayInfo; -23 (``IllegalInput``) naming the field that is wrong (never its value)."""
+    parts = (text or "").split("|")
+    if len(parts) != 4 or parts[3] != "":
+        raise IllegalInput("pPayInfo: expected amount|bill total|YYYYMMDDhhmmss| (three fields, each ending with |)")
+    try:
+        amount = parse_yuan(parts[0])
+    except ValueError as exc:
+        raise IllegalInput(f"pPayInfo field 1 (amount): {exc}") from None
+    if amount == 0:
+        raise IllegalInput("pPayInfo field 1 (amount): at least 0.01 yuan")
+    total = amount
+    if parts[1].strip():
+        try:
+            total = parse_yuan(parts[1])
+        except ValueError as exc:
+            raise IllegalInput(f"pPayInfo field 2 (bill total): {exc}") from None
+        if total < amount:
+            raise IllegalInput("pPayInfo field 2 (bill total): less than the amount")
+    when = None
+    if parts[2].strip():
+        stamp = parts[2].strip()
+        try:
+            when = check_datetime(bytes.fromhex(stamp)) if len(stamp) == 14 and stamp.isdigit() else None
+        except ValueError:
+            when = None
+        if when is None:
+            raise IllegalInput("pPayInfo field 3 (time): expected YYYYMMDDhhmmss, a real date and time")
+    return PayInfo(amount, total, when)

@@ -45,6 +45,7 @@ PHOTO = (DEMO_DIR / "photo-3.jpg").read_bytes()
 def make_image(tmp_path: Path, profile: str = "gen2", **kw: object) -> Path:
     region = "440300" if profile == "gen3" else "440100"
     kw.setdefault("photo", PHOTO)
+    kw.setdefault("purse_balance", 10000)       # 100.00 yuan in the medical purse
     img = new_card(PERSON, profile=profile, region=region, serial=0x123456, **kw)  # type: ignore[arg-type]  # kw holds new_card's keyword options
     path = tmp_path / f"card-{profile}.json"
     atomic_write(path, dumps(img.to_json()))

@@ -13,14 +13,15 @@ from protocols import crypto
 from protocols.codecs import encode_cn
 from protocols.crypto import Alg
 from protocols.keys import test_issuer_keys
-from protocols.profile import PSAM_DDF_NAME, PSAM_KEYS, key_spec
+from protocols.profile import PSAM_DDF_NAME, PSAM_KEYS, KeyUse, key_spec
 
 SSSE = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF"
 DES3_APP, SM4_APP = "00A4040006D15600000590", "00A4040006D15600000591"
 #: Keys of a card, counted from docs/design.md §3 and the profile's sources, not from the profile: SSSE 7 (IRK, MK,
 #: UK, RLK, RK, EK0D, STK), DF01 5 (RK, UK1, UK4, UK5, STK), DF02 3 (RK, UK3, STK), DF03 4 (RK, UK1, UK8, STK),
-#: DF04 2 (RK, STK).
-KEYS_PER_CARD = 7 + 5 + 3 + 4 + 2
+#: DF04 4 (RK, STK, the purse's DPK and DTK). A PSAM holds every one but the TAC key DTK (docs/design.md §3.3).
+KEYS_PER_CARD = 7 + 5 + 3 + 4 + 4
+PSAM_HELD = KEYS_PER_CARD - 1
 
 
 def run(psam: PsamOS, hex_: str) -> tuple[bytes, int]:
@@ -92,7 +93,7 @@ def test_production_key_addresses() -> None:
         held = {(k.p1, k.index) for k in img.keys if k.alg is alg}
         assert set(expected.values()) <= held
         assert {(s.psam.p1, s.psam.p2) for s in PSAM_KEYS} == held
-        assert len(held) == KEYS_PER_CARD                   # one address per card key, none shared
+        assert len(held) == PSAM_HELD                       # one address per card key, none shared
 
 
 @pytest.mark.parametrize("card_name, region", [("guangzhou-gen2", "440100"), ("shenzhen-gen3", "440300")])
@@ -106,13 +107,16 @@ def test_every_psam_key_gives_the_card_key_from_the_card_factors(card_name: str,
     checked = 0
     for spec in card.profile.dfs:
         for ks in spec.keys:
+            if ks.use is KeyUse.TAC:
+                assert not any(k.name == ks.name for k in img.keys)      # the TAC key stays with the back office
+                continue
             stored = next(k for k in img.keys if k.alg is card.profile.alg and (k.p1, k.index) == (ks.psam.p1,
                                                                                                      ks.psam.p2))
             assert stored.value == issuer.level_key(ks.name, region, ks.psam.levels), ks.name
             derived = crypto.derive(card.profile.alg, stored.value, factors[:ks.psam.levels])
             assert derived == card.dfs[spec.name].keys[ks.key_id].value, (spec.name, ks.name)
             checked += 1
-    assert checked == KEYS_PER_CARD
+    assert checked == PSAM_HELD
 
 
 def test_psam_keys_are_level_keys_of_the_issuer() -> None:

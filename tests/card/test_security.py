@@ -453,8 +453,8 @@ def test_df04_files_need_a_mac_under_df04_stk(card2: Card) -> None:
     assert card2.raw(maced(card2, bytes.fromhex("04DC012C"), new, "DF04.STK", "DF04"))[1] == 0x9000
     assert card2("00B2012C00") == (new, 0x9000)
     entry = bytes(range(32))
-    assert card2.raw(maced(card2, bytes.fromhex("04E20040"), entry, "DF04.STK", "DF04"))[1] == 0x9000
-    assert card2("00B2014420") == (entry, 0x9000)                       # EF08 cyclic, newest first
+    assert card2.raw(maced(card2, bytes.fromhex("04E200A8"), entry, "DF04.STK", "DF04"))[1] == 0x9000
+    assert card2("00B201AC20") == (entry, 0x9000)                       # EF15 cyclic, newest first
 
 
 def test_pin_and_key_file(card2: Card) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from host.errors import ApplicationBlocked, NoCard, PinBlocked, ReaderError, WrongCard, WrongPin
+from host.errors import ApplicationBlocked, CardError, NoCard, PinBlocked, ReaderError, WrongCard, WrongPin
 from protocols import emv
 from protocols.codecs import check_date
 from tests.conformance.conftest import Bench, irreversible
@@ -168,6 +168,33 @@ def test_pin_lockout_then_reload(bench: Bench, request: pytest.FixtureRequest) -
         term.verify_pin(bench.pin)
     term.reload_pin(bench.pin)
     term.verify_pin(bench.pin)
+
+
+# --- the medical purse (docs/design.md §3.3) ---------------------------------------------------------------
+def test_purse_debit(bench: Bench, request: pytest.FixtureRequest) -> None:
+    """A purchase of 0.01 yuan: the card debits, the PSAM's MAC1 and MAC2 agree with it, the log records it."""
+    irreversible(bench, request)                                  # money leaves the purse
+    term = bench.terminal()
+    before = term.purse_balance(bench.pin)
+    with pytest.raises(CardError) as info:
+        term.debit(before + 1, bench.pin)                         # more than the purse holds
+    assert info.value.sw == 0x9401
+    result = term.debit(1, bench.pin)
+    assert (result.balance_before, result.balance) == (before, before - 1)
+    assert len(result.tac) == 8 and result.terminal_number == term.need_psam().terminal_number()
+    assert term.purse_balance(bench.pin) == before - 1
+    newest = term.purse_log(bench.pin)[0]
+    assert (newest.amount, newest.offline_counter, newest.timestamp) == (1, result.offline_counter, result.when)
+    again = term.debit(1, bench.pin)
+    assert again.offline_counter == result.offline_counter + 1
+    assert again.terminal_txn == result.terminal_txn + 1
+
+
+def test_purse_needs_the_pin(bench: Bench) -> None:
+    term = session(bench)
+    assert raw(term, "00A4040006D15600000503")[1] >> 8 in (0x90, 0x61)
+    assert raw(term, "805C000204")[1] == 0x6982
+    assert raw(term, "805401000F" + "00" * 15)[1] == 0x6901
 
 
 # --- secured updates and blocking --------------------------------------------------------------------

@@ -207,9 +207,9 @@ def prep_cyclic_append(cos: CardOS) -> bytes:
 
 
 def prep_maced_cyclic_append(cos: CardOS) -> bytes:
-    """DF04 EF08 (cyclic): APPEND RECORD MAC'd under DF04.STK."""
+    """DF04 EF15 (cyclic): APPEND RECORD MAC'd under DF04.STK."""
     _select(cos, "DF04")
-    return ck.maced(cos, bytes((0x04, 0xE2, 0x00, 8 << 3)), bytes(range(32)), "DF04.STK", "DF04")
+    return ck.maced(cos, bytes((0x04, 0xE2, 0x00, 0x15 << 3)), bytes(range(32)), "DF04.STK", "DF04")
 
 
 def prep_application_block(cos: CardOS) -> bytes:

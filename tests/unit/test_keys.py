@@ -14,7 +14,7 @@ H = bytes.fromhex
 ATR = H("3B6D0000") + H("00814E43238697159900BF7C7A")
 EXPECTED_NAMES = {"IRK", "MK", "UK", "RK", "EK0D", "RLK", "STK", "DF01.RK", "DF01.UK1", "DF01.UK4", "DF01.UK5",
                   "DF01.STK", "DF02.RK", "DF02.UK3", "DF02.STK", "DF03.RK", "DF03.UK1", "DF03.UK8", "DF03.STK",
-                  "DF04.RK", "DF04.STK"}
+                  "DF04.RK", "DF04.STK", "DF04.DPK", "DF04.DTK"}
 
 
 @pytest.fixture(params=[Alg.DES3, Alg.SM4], ids=["des3", "sm4"])
