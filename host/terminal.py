@@ -18,7 +18,7 @@ from protocols.atr import historical_bytes
 from protocols.apdu import CommandAPDU
 from protocols.crypto import Alg
 from protocols.errors import AuthenticationFailed, CardError, NoPsam
-from protocols.profile import BinaryFile, Cond, DFSpec, Item, KeyUse, RecordFile, normalise_version
+from protocols.profile import BinaryFile, Cond, DFSpec, Item, KeySpec, KeyUse, RecordFile, normalise_version
 
 from host.bank import BankCardInfo, BankReader
 from host.card import SSCard, check
@@ -459,6 +459,33 @@ class Terminal:
                     raise CardError(0x6F00, f"{ef.name}: {exc}") from None
             return out
 
+    def initialize_purchase(self, amount: int, terminal: bytes, pin: str | None = None, *,
+                            timeout: int = pinpad.DEFAULT_TIMEOUT) -> tuple[KeySpec, P.InitResponse]:
+        """Inside a session: SELECT DF04, VERIFY (``pin``, or the holder on the PIN pad), INITIALIZE FOR PURCHASE
+        of ``amount`` fen at ``terminal`` (6 bytes). Returns the purchase key and the card's answer; the card then
+        takes DEBIT FOR PURCHASE as its next command (``debit_purchase``), whoever computes MAC1."""
+        if not 0 < amount <= P.MAX_AMOUNT:
+            raise ValueError("the amount must be from 0.01 to 42949672.95 yuan")
+        df = self._purse_open(pin, timeout)
+        dpk = df.key_by_use(KeyUse.PURCHASE)
+        try:
+            init = self.card.initialize_purchase(dpk.key_id, amount, terminal)
+        except CardError as exc:
+            raise _purse_error(exc) from None
+        try:
+            _ = init.alg            # an algorithm id this project does not know: the card's answer is bad
+        except ValueError as exc:
+            raise CardError(0x6F00, str(exc)) from None
+        return dpk, init
+
+    def debit_purchase(self, terminal_txn: int, when: bytes, mac1: bytes) -> tuple[bytes, bytes]:
+        """DEBIT FOR PURCHASE right after ``initialize_purchase``: (TAC, MAC2); a refused MAC1 is ``CardError``
+        9302 (the card counts it), an insufficient balance 9401."""
+        try:
+            return self.card.debit_purchase(terminal_txn, when, mac1)
+        except CardError as exc:
+            raise _purse_error(exc) from None
+
     def debit(self, amount: int, pin: str | None = None, *, when: _dt.datetime | None = None,
               timeout: int = pinpad.DEFAULT_TIMEOUT) -> DebitResult:
         """A purchase of ``amount`` fen (the PBOC e-purse purchase, docs/design.md §3.3): SELECT SSSE (the card's
@@ -474,22 +501,10 @@ class Terminal:
             card.select_df("SSSE")
             factors = self.factors()
             terminal = psam.terminal_number()
-            df = self._purse_open(pin, timeout)
-            dpk = df.key_by_use(KeyUse.PURCHASE)
-            try:
-                init = card.initialize_purchase(dpk.key_id, amount, bytes.fromhex(terminal))
-            except CardError as exc:
-                raise _purse_error(exc) from None
-            try:
-                alg = init.alg
-            except ValueError as exc:
-                raise CardError(0x6F00, str(exc)) from None
+            dpk, init = self.initialize_purchase(amount, bytes.fromhex(terminal), pin, timeout=timeout)
             levels = dpk.psam.levels
-            txn, mac1 = psam.init_purchase(alg, P.psam_init_data(init, amount, stamp, factors[:levels]))
-            try:
-                tac, mac2 = card.debit_purchase(txn, stamp, mac1)
-            except CardError as exc:
-                raise _purse_error(exc) from None
+            txn, mac1 = psam.init_purchase(init.alg, P.psam_init_data(init, amount, stamp, factors[:levels]))
+            tac, mac2 = self.debit_purchase(txn, stamp, mac1)
             try:
                 psam.credit_purchase(mac2)
             except CardError as exc:
@@ -501,7 +516,7 @@ class Terminal:
 
 _PURSE_SW = {
     0x9401: "insufficient balance: the purse holds less than the amount (9401)",
-    0x9302: "the card refused the PSAM's MAC1 (9302); nothing was debited",
+    0x9302: "the card refused MAC1 (9302); nothing was debited",
     0x6983: "the purse's purchase key is blocked (6983)",
     0x9403: "the card has no purchase key of that index (9403)",
     0x6A82: "the card has no purse (6A82)",
