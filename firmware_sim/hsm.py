@@ -4,20 +4,25 @@ real HSM, the caller carries the strings between the interface's HSM steps and t
 
 It holds issuer root keys (by default the published TEST ONLY sets of ``protocols.keys``), derives the card
 keys root → province → city → card and computes what a PSAM would: internal-authentication results,
-external-authentication cryptograms and the enciphered, MAC'd PIN RELOAD command. Its inputs are the
+external-authentication cryptograms, the enciphered, MAC'd PIN RELOAD command, and a purse debit's MAC1 (with
+its own terminal transaction number) and the check of the card's MAC2. Its inputs are the
 ``…_HSM_Step`` outputs of ``host.standard``; its answers are the ``pKey`` of the next step.
 
 Key addresses in those outputs are opaque strings (``protocols.keys.HSM_KEY_ADDRESSES``); this service knows
 every one the terminal names: ``0090`` (key 06, the PIN management external-authentication key, RLK), ``0173``
-(the secure-messaging key STK of PIN reload and unblock), and the read and update keys of each DF.
+(the secure-messaging key STK of PIN reload and unblock), the read and update keys of each DF, and ``004201``
+(DF04's purchase key DPK).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from protocols import crypto
+from protocols import purse as P
 from protocols.crypto import Alg
 from protocols.keys import HSM_KEY_ADDRESSES, IssuerKeys, test_issuer_keys
+from protocols.profile import KeyUse, key_spec
 
 
 class HsmError(ValueError):
@@ -43,12 +48,26 @@ def _hex(text: str, what: str, lengths: tuple[int, ...] = ()) -> bytes:
     return raw
 
 
-class SoftwareHsm:
-    """Issuer root keys by algorithm; answers the HSM requests of the standard interface."""
+@dataclass(frozen=True)
+class _Purchase:
+    """The trade an ``iDoDebit_HSM_Step1`` output describes."""
 
-    def __init__(self, issuers: Iterable[IssuerKeys] | None = None) -> None:
+    random: bytes
+    offline_counter: int
+    amount: int
+    txn_type: int
+    terminal: bytes
+    when: bytes
+
+
+class SoftwareHsm:
+    """Issuer root keys by algorithm; answers the HSM requests of the standard interface. ``transaction_number``
+    is the next terminal transaction number it gives a purse debit."""
+
+    def __init__(self, issuers: Iterable[IssuerKeys] | None = None, transaction_number: int = 0) -> None:
         sets = list(issuers) if issuers is not None else [test_issuer_keys(Alg.DES3), test_issuer_keys(Alg.SM4)]
         self._issuers: dict[Alg, IssuerKeys] = {Alg(i.alg): i for i in sets}
+        self.transaction_number = transaction_number
 
     def _card_key(self, alg_field: str, name: str, region: str, atr_hex: str) -> tuple[Alg, bytes]:
         """The card key ``name``; ``atr_hex`` is the ATR or its historical bytes (the last 8 bytes count)."""
@@ -167,6 +186,61 @@ class SoftwareHsm:
         if header != b"\x84\x24\x00\x00\x04":
             raise HsmError(f"command header {header_hex} is not PIN UNBLOCK (8424000004)")
         return (header + crypto.sm_mac(alg, key, _hex(challenge, "challenge", (8,)), header)).hex().upper()
+
+    # --- iDoDebit_HSM (docs/design.md §3.3) -----------------------------------------------------------------
+    def _purchase(self, step1_output: str) -> tuple[Alg, bytes, _Purchase]:
+        """The card's purchase key and the trade of an ``iDoDebit_HSM_Step1`` output, every field checked."""
+        (alg_field, address, random, counter, amount, txn_type, terminal, when, key_version, purse_alg, region, atr,
+         _card_id) = _fields(step1_output, 13, "iDoDebit_HSM_Step1 output")
+        name = self._key_name(address)
+        spec = key_spec(name)
+        if spec.use is not KeyUse.PURCHASE:
+            raise HsmError(f"key address {address} is not a purchase key")
+        if _hex(key_version, "key version", (1,))[0] != spec.psam.p2:
+            raise HsmError(f"this HSM holds no purchase key of version {key_version}")
+        alg, dpk = self._card_key(alg_field, name, region, atr)
+        if _hex(purse_alg, "purse algorithm id", (1,))[0] != P.ALG_IDS[alg]:
+            raise HsmError(f"purse algorithm id {purse_alg} does not fit algorithm {alg_field}")
+        stamp = _hex(when, "date and time", (7,))
+        try:
+            P.check_datetime(stamp)
+        except ValueError as exc:
+            raise HsmError(str(exc)) from None
+        trade = _Purchase(_hex(random, "card random", (4,)), int.from_bytes(_hex(counter, "offline counter", (2,)), "big"),
+                          int.from_bytes(_hex(amount, "amount", (4,)), "big"), _hex(txn_type, "type", (1,))[0],
+                          _hex(terminal, "terminal number", (6,)), stamp)
+        return alg, dpk, trade
+
+    def debit_mac1(self, step1_output: str) -> str:
+        """pKey for ``iDoDebit_HSM_Step2``: ``terminal transaction number|YYYYMMDDhhmmss|MAC1|``, the transaction
+        number this HSM's own (one per MAC1, as a PSAM numbers its purchases) and MAC1 under the card's purchase
+        key, diversified from the city key by the ATR as the PSAM does (protocols.purse).
+
+        ``step1_output`` = ``algId|key address|card random|offline counter|amount|type|terminal number|
+        YYYYMMDDhhmmss|key version|purse algId|region|ATR hist|cardID|``.
+        """
+        alg, dpk, t = self._purchase(step1_output)
+        txn = self.transaction_number
+        if txn > 0xFFFFFFFF:
+            raise HsmError("the terminal transaction number is exhausted")
+        self.transaction_number = txn + 1
+        sespk = P.session_key(alg, dpk, t.random, t.offline_counter, txn)
+        mac = P.mac1(alg, sespk, t.amount, t.terminal, t.when, t.txn_type)
+        return f"{txn:08X}|{t.when.hex()}|{mac.hex().upper()}|"
+
+    def check_mac2(self, step1_output: str, step2_output: str) -> bool:
+        """True when the MAC2 of ``iDoDebit_HSM_Step2``'s output is the card's proof of the debit Step 1 began
+        (the card's session key of that trade and the output's terminal transaction number).
+
+        ``step2_output`` = ``balance before|amount|balance after|card transaction number|terminal number|terminal
+        transaction number|YYYYMMDDhhmmss|TAC|MAC2|``.
+        """
+        alg, dpk, t = self._purchase(step1_output)
+        fields = _fields(step2_output, 9, "iDoDebit_HSM_Step2 output")
+        txn = int.from_bytes(_hex(fields[5], "terminal transaction number", (4,)), "big")
+        mac = _hex(fields[8], "MAC2", (4,))
+        sespk = P.session_key(alg, dpk, t.random, t.offline_counter, txn)
+        return crypto.equal(P.mac2(alg, sespk, t.amount), mac)
 
     @staticmethod
     def _key_name(address: str) -> str:

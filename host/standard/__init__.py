@@ -39,6 +39,8 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "iUnblockPIN_HSM_Step1": ("iType", "pCardInfo"),
     "iUnblockPIN_HSM_Step2": ("pKey",),
     "iUnblockPIN_HSM_Step3": ("pKey",),
+    "iDoDebit_HSM_Step1": ("iType", "pCardInfo", "pPayInfo"),
+    "iDoDebit_HSM_Step2": ("pKey",),
     # vendor extras
     "iReadPhoto": ("iType",),
     "iGetReaderInfo": (),

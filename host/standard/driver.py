@@ -31,7 +31,7 @@ from host.standard.flows import (
 )
 from host.standard.formats import (
     CardInfo, format_file_values, join_fields, parse_basic_write_data, parse_card_info, parse_file_addr,
-    parse_pay_info, parse_write_data,
+    parse_hsm_pay_info, parse_pay_info, parse_write_data,
 )
 from host.standard.pinpad import HolderPin, PadNotice, PinEntry, PinPrompt, ask_pin, console_pin_entry
 from host.terminal import Terminal
@@ -358,6 +358,23 @@ class SSCardDriver:
         """Step 2 with pKey = EA data from the HSM and pWriteData shaped as Step 1's pFileAddr: writes."""
         return self._hsm_step("writecard", 2,
                               lambda p: hsm_steps.write_card_step2(p, pKey, pWriteData, self._holder()))
+
+    def iDoDebit_HSM_Step1(self, iType: int, pCardInfo: str, pPayInfo: str) -> Result:
+        """A purse debit whose MAC1 the HSM computes (no PSAM, or one without the purchase key). pPayInfo is
+        iDoDebit's, optionally with the terminal number (12 digits) as a fourth field (needed without a PSAM);
+        the PIN as iDoDebit asks it. Step 1: ``algId|key address|card random|offline counter|amount|type|terminal
+        number|YYYYMMDDhhmmss|key version|purse algId|region|ATR hist|cardID|``."""
+        def step1(term: Terminal) -> hsm_steps.Pending:
+            info = parse_card_info(pCardInfo)
+            pay, terminal_no = parse_hsm_pay_info(pPayInfo)
+            return hsm_steps.debit_step1(term, info, pay, terminal_no, self._purse_pin, self.pin_timeout)
+        return self._hsm_start(iType, step1)
+
+    def iDoDebit_HSM_Step2(self, pKey: str) -> Result:
+        """Step 2 with pKey = ``terminal transaction number|YYYYMMDDhhmmss|MAC1|`` from the HSM: DEBIT FOR
+        PURCHASE; iDoDebit's output followed by MAC2 (``…|TAC|MAC2|``) for the HSM to check. A wrong MAC1 is
+        −0x9302, counted by the card, nothing debited."""
+        return self._hsm_step("debit", 2, lambda p: hsm_steps.debit_step2(p, pKey))
 
     def _hsm_start(self, itype: int, step1: Callable[[Terminal], hsm_steps.Pending]) -> Result:
         self._abandon_hsm()

@@ -206,3 +206,16 @@ def parse_pay_info(text: str) -> PayInfo:
         if when is None:
             raise IllegalInput("pPayInfo field 3 (time): expected YYYYMMDDhhmmss, a real date and time")
     return PayInfo(amount, total, when)
+
+
+def parse_hsm_pay_info(text: str) -> tuple[PayInfo, str]:
+    """iDoDebit_HSM_Step1's pPayInfo: iDoDebit's three fields, optionally followed by a fourth, the terminal number
+    (12 digits) a counter without a PSAM debits under (docs/sources.md §6.4; the project's choice). Returns the
+    pay info and the terminal number ("" when not given); -23 naming the field that is wrong."""
+    parts = (text or "").split("|")
+    if len(parts) != 5 or parts[4] != "":
+        return parse_pay_info(text), ""
+    terminal = parts[3].strip()
+    if terminal and not (len(terminal) == 12 and terminal.isascii() and terminal.isdigit()):
+        raise IllegalInput("pPayInfo field 4 (terminal number): expected 12 digits")
+    return parse_pay_info("|".join(parts[:3]) + "|"), terminal

@@ -24,6 +24,11 @@ external-authentication process factor is the card's challenge, as the card requ
 * Write card: Step 1 checks pCardInfo and pFileAddr, enters the DF of the files and takes the card's challenge:
   ``region|ATR hist|algId|cardID|key address|EA factor|EA data|``. Step 2 takes pKey = ``EA cryptogram ‖ EA
   data`` and pWriteData, checks every value, authenticates and writes.
+* Purse debit: Step 1 checks pCardInfo and pPayInfo, verifies the holder's PIN and sends INITIALIZE FOR
+  PURCHASE: ``algId|key address|card random|offline counter|amount|type|terminal number|YYYYMMDDhhmmss|key
+  version|purse algId|region|ATR hist|cardID|`` (the first eight in the order one public front end reads them).
+  Step 2 takes ``terminal transaction number|YYYYMMDDhhmmss|MAC1|`` from the HSM, sends DEBIT FOR PURCHASE and
+  outputs iDoDebit's fields followed by MAC2, which the HSM checks.
 
 A read or write needs at most one external-authentication key (one DF, one key ID): the card's challenge serves
 one command, so one HSM answer opens one key. pFileAddr naming files of two keys is -23 (one call per key).
@@ -31,6 +36,7 @@ one command, so one HSM answer opens one key. pFileAddr naming files of two keys
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,11 +47,12 @@ from host.standard.flows import (
     read_items, read_ref, resolve,
 )
 from host.standard.formats import (
-    CardInfo, FileRef, format_file_values, join_fields, parse_write_data, split_fields,
+    CardInfo, FileRef, PayInfo, format_file_values, join_fields, parse_write_data, split_fields,
 )
 from host.standard.pinpad import HolderPin
 from host.terminal import Terminal
 from protocols import crypto
+from protocols import purse as P
 from protocols.atr import historical_bytes
 from protocols.apdu import CommandAPDU
 from protocols.keys import RELOAD_AUTH_ADDRESS, RELOAD_SM_ADDRESS, hsm_address
@@ -56,7 +63,7 @@ from protocols.profile import Cond, DFSpec, KeyUse, RecordFile
 class Pending:
     """An HSM flow between steps: the open session and what the next step needs."""
 
-    kind: str                      # "readbas", "readcard", "writecard", "reload" or "unblock"
+    kind: str                      # "readbas", "readcard", "writecard", "reload", "unblock" or "debit"
     term: Terminal
     stack: contextlib.ExitStack
     output: str = ""
@@ -374,3 +381,65 @@ def _send_secured(p: Pending, pkey: str, what: str) -> str:
     check(p.term.card.engine.transmit(CommandAPDU.parse(raw)), auth=True)
     p.done = True
     return ""
+
+
+# --- purse debit (docs/design.md §3.3) -------------------------------------------------------------------------
+def debit_step1(term: Terminal, info: CardInfo, pay: PayInfo, terminal_no: str,
+                pin: Callable[[Terminal], str | None], timeout: int) -> Pending:
+    """Check the card, VERIFY the holder's PIN and INITIALIZE FOR PURCHASE (the last command before Step 2's DEBIT):
+    ``algId|key address|card random|offline counter|amount|type|terminal number|YYYYMMDDhhmmss|key version|
+    purse algId|region|ATR hist|cardID|``, every number in hex as the card and MAC1 carry it. The terminal number
+    is ``terminal_no``, else the PSAM's; -23 when the terminal has neither."""
+    p = _open("debit", term)
+    try:
+        card = term.card
+        card.select_df("SSSE")
+        check_card_info(card, info)
+        card_id = _card_id(card)
+        terminal = terminal_no or (term.psam.terminal_number() if term.psam is not None else "")
+        if not terminal:
+            raise E.IllegalInput("pPayInfo: a terminal without a PSAM names its terminal number (12 digits) "
+                                 "in field 4")
+        stamp = P.datetime_bytes((pay.when or _dt.datetime.now()).replace(microsecond=0))
+        dpk, init = term.initialize_purchase(pay.amount, bytes.fromhex(terminal), pin(term), timeout=timeout)
+        region, atr_hist, alg, _ = _card_fields(term, card_id)
+        p.output = join_fields([
+            alg, hsm_address(dpk.name), init.random.hex().upper(), f"{init.offline_counter:04X}",
+            f"{pay.amount:08X}", f"{P.PURCHASE_TYPE:02X}", terminal, stamp.hex(), f"{init.key_version:02X}",
+            f"{init.alg_id:02X}", region, atr_hist, card_id])
+        p.extra.update(init=init.encode().hex(), amount=str(pay.amount), terminal=terminal, when=stamp.hex())
+    except BaseException:
+        p.close()
+        raise
+    return p
+
+
+def _debit_key(p: Pending, pkey: str) -> tuple[int, bytes]:
+    """The HSM's answer: ``terminal transaction number|YYYYMMDDhhmmss|MAC1|`` (8, 14 and 8 characters), or
+    ``terminal transaction number ‖ MAC1`` (16 hex); the time, when given, must be Step 1's (MAC1 covers it)."""
+    fields = split_fields(pkey.strip())
+    if len(fields) == 1:
+        raw = _hex_field(fields[0], "terminal transaction number ‖ MAC1", 8)
+        return int.from_bytes(raw[:4], "big"), raw[4:]
+    if len(fields) != 3:
+        raise E.IllegalInput("pKey must be 'terminal transaction number|YYYYMMDDhhmmss|MAC1|' or "
+                             "'terminal transaction number ‖ MAC1'")
+    txn = _hex_field(fields[0], "terminal transaction number", 4)
+    if fields[1].strip() != p.extra["when"]:
+        raise E.IllegalInput("pKey: the date and time are not Step 1's (MAC1 covers Step 1's)")
+    return int.from_bytes(txn, "big"), _hex_field(fields[2], "MAC1", 4)
+
+
+def debit_step2(p: Pending, pkey: str) -> str:
+    """DEBIT FOR PURCHASE with the HSM's terminal transaction number and MAC1 (a wrong MAC1: the card's 9302,
+    counted by the card, nothing debited): iDoDebit's output followed by MAC2, which the HSM checks,
+    ``balance before|amount|balance after|card transaction number|terminal number|terminal transaction number|
+    YYYYMMDDhhmmss|TAC|MAC2|``."""
+    txn, mac1 = _debit_key(p, pkey)
+    init = P.InitResponse.parse(bytes.fromhex(p.extra["init"]))
+    amount = int(p.extra["amount"])
+    tac, mac2 = p.term.debit_purchase(txn, bytes.fromhex(p.extra["when"]), mac1)
+    p.done = True
+    return join_fields([P.format_yuan(init.balance), P.format_yuan(amount), P.format_yuan(init.balance - amount),
+                        f"{init.offline_counter:04X}", p.extra["terminal"], f"{txn:08X}", p.extra["when"],
+                        tac.hex().upper(), mac2.hex().upper()])
