@@ -426,6 +426,18 @@ int iReadDebitRecord_Ex(int iType, char *pOutInfo, int iOutSize)
     return run("iReadDebitRecord", a, 1, pOutInfo, iOutSize);
 }
 
+int iDoDebit_HSM_Step1_Ex(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo), TXT("pPayInfo", pPayInfo)};
+    return run("iDoDebit_HSM_Step1", a, 3, pOutInfo, iOutSize);
+}
+
+int iDoDebit_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {TXT("pKey", pKey)};
+    return run("iDoDebit_HSM_Step2", a, 1, pOutInfo, iOutSize);
+}
+
 int iReadCardBas_HSM_Step1_Ex(int iType, char *pOutInfo, int iOutSize)
 {
     arg_t a[] = {NUM("iType", iType)};
@@ -589,6 +601,16 @@ int iDoDebit(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo)
 int iReadDebitRecord(int iType, char *pOutInfo)
 {
     return iReadDebitRecord_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iDoDebit_HSM_Step1(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo)
+{
+    return iDoDebit_HSM_Step1_Ex(iType, pCardInfo, pPayInfo, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iDoDebit_HSM_Step2(char *pKey, char *pOutInfo)
+{
+    return iDoDebit_HSM_Step2_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
 }
 
 int iReadCardBas_HSM_Step1(int iType, char *pOutInfo)

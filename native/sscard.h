@@ -90,6 +90,15 @@ SSCARD_API int iUnblockPIN(int iType, char *pCardInfo, char *pOutInfo);
  * "card txn no|amount|type|terminal no|YYYYMMDDhhmmss|$" per record (formats: docs/design.md §3.3) */
 SSCARD_API int iDoDebit(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo);
 SSCARD_API int iReadDebitRecord(int iType, char *pOutInfo);
+/* the same debit with the provincial HSM computing MAC1 (a terminal without a PSAM, or whose PSAM lacks the purchase
+ * key; formats: docs/sources.md §6.4). Step 1 asks the PIN (as iDoDebit) and sends INITIALIZE FOR PURCHASE; pPayInfo
+ * as iDoDebit's, optionally with a fourth field, the terminal number (12 digits; required without a PSAM); pOutInfo
+ * "algId|key address|card random|offline counter|amount|type|terminal no|YYYYMMDDhhmmss|key version|purse algId|
+ * region|ATR hist|card ID|". Step 2: pKey "terminal txn no|YYYYMMDDhhmmss|MAC1|" from the HSM; sends DEBIT FOR
+ * PURCHASE; pOutInfo iDoDebit's followed by "MAC2|", which the HSM checks. A wrong MAC1 is -37634 (-0x9302): the
+ * card counts it and debits nothing. */
+SSCARD_API int iDoDebit_HSM_Step1(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo);
+SSCARD_API int iDoDebit_HSM_Step2(char *pKey, char *pOutInfo);
 SSCARD_API int iReadCardBas_HSM_Step1(int iType, char *pOutInfo);
 SSCARD_API int iReadCardBas_HSM_Step2(char *pKey, char *pOutInfo);
 SSCARD_API int iReloadPIN_HSM_Step1(int iType, char *pCardInfo, char *pOutInfo);
@@ -126,6 +135,8 @@ SSCARD_API int iReloadPIN_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOu
 SSCARD_API int iUnblockPIN_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize);
 SSCARD_API int iDoDebit_Ex(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo, int iOutSize);
 SSCARD_API int iReadDebitRecord_Ex(int iType, char *pOutInfo, int iOutSize);
+SSCARD_API int iDoDebit_HSM_Step1_Ex(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo, int iOutSize);
+SSCARD_API int iDoDebit_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize);
 SSCARD_API int iReadCardBas_HSM_Step1_Ex(int iType, char *pOutInfo, int iOutSize);
 SSCARD_API int iReadCardBas_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize);
 SSCARD_API int iReloadPIN_HSM_Step1_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize);
@@ -145,9 +156,9 @@ SSCARD_API int iReadBankCardNo_Ex(int iType, char *pOutInfo, int iOutSize);
 
 /* --- library control (not part of the national interface) ------------------------------------------------- */
 
-/* PIN entry. There is no PIN pad: iVerifyPIN, iChangePIN, iReloadPIN, iReloadPIN_HSM_Step2, iReadCard with
- * iAuthType 1, and iReadCard_HSM_Step2 and iWriteCard_HSM_Step2 for files that need the PIN ask the PIN
- * callback, one PIN at a time, on the calling thread:
+/* PIN entry. There is no PIN pad: iVerifyPIN, iChangePIN, iReloadPIN, iReloadPIN_HSM_Step2, iDoDebit,
+ * iDoDebit_HSM_Step1, iReadDebitRecord, iReadCard with iAuthType 1, and iReadCard_HSM_Step2 and
+ * iWriteCard_HSM_Step2 for files that need the PIN ask the PIN callback, one PIN at a time, on the calling thread:
  *   iPrompt 1 = the holder's current PIN, 2 = the new PIN, 3 = the new PIN again;
  *   write the digits, NUL-terminated, into pPin (iPinSize bytes) and return 0; return -31 when the holder
  *   cancels, -32 on a timeout (anything else counts as cancelled).

@@ -273,3 +273,52 @@ def test_new_exports_refuse_bad_inputs(native_lib, lib_env, card):
                    "unblock_bad_length": [0, -23], "bas_null_data": -14, "bas_fields": -23, "bas_not_gbk": -41,
                    "read_small_buffer": [-42, str(need)], "still_works": 0}
     assert need > 16
+
+
+# --- the purse debit through the HSM (docs/sources.md §6.4) ----------------------------------------------------------
+def test_debit_hsm_steps_across_calls(native_lib, lib_env, card):
+    """Step 1 asks the PIN from the callback; the software HSM's answer crosses into Step 2 as GBK bytes; MAC2 checks."""
+    env = dict(lib_env, SSCARD_READER=f"sim:{card}")
+    got = ffi("""
+        from firmware_sim.hsm import SoftwareHsm
+        hsm = SoftwareHsm(transaction_number=7)
+        prompts = lib.set_pins("123456", "123456")
+        c1, step1 = lib.iDoDebit_HSM_Step1(1, "", "1.00|1.00|20240501103000|440100000001|")
+        c2, out = lib.iDoDebit_HSM_Step2(hsm.debit_mac1(step1))
+        result = [c1, step1.split("|")[1:8], c2, out.split("|")[:7], hsm.check_mac2(step1, out),
+                  lib.iReadDebitRecord(1), prompts]
+    """, env)
+    assert got[0] == 0 and got[1][0] == "004201" and got[1][3:] == ["00000064", "06", "440100000001", "20240501103000"]
+    assert got[2] == 0 and got[3] == ["1234.56", "1.00", "1233.56", "0000", "440100000001", "00000007",
+                                      "20240501103000"]
+    assert got[4] is True
+    assert got[5] == [0, "0000|1.00|06|440100000001|20240501103000|$"] and got[6] == [1, 1]
+
+
+def test_debit_hsm_exports_refuse_bad_inputs(native_lib, lib_env, card):
+    env = dict(lib_env, SSCARD_READER=f"sim:{card}")
+    got = ffi(r"""
+        lib.set_pins(*["123456"] * 4)
+        pay = b"1.00||20240501103000|440100000001|"
+        result = {
+            "null_info": lib.raw("iDoDebit_HSM_Step1", 1, None, pay)[0],
+            "null_pay": lib.raw("iDoDebit_HSM_Step1", 1, b"", None)[0],
+            "null_out": lib.dll.iDoDebit_HSM_Step1(1, b"", pay, None),
+            "null_key": lib.raw("iDoDebit_HSM_Step2", None)[0],
+            "itype": lib.raw("iDoDebit_HSM_Step1", 9, b"", pay)[0],
+            "step2_first": lib.raw("iDoDebit_HSM_Step2", b"00000000|20240501103000|00000000|")[0],
+            "bad_pay": lib.raw("iDoDebit_HSM_Step1", 1, b"", b"1,00||20240501103000|")[0],
+            "not_gbk": lib.raw("iDoDebit_HSM_Step1", 1, b"", b"\x81\x7f|||")[0],
+            "bad_hex": [lib.raw("iDoDebit_HSM_Step1", 1, b"", pay)[0],
+                        lib.raw("iDoDebit_HSM_Step2", b"zz000000|20240501103000|00000000|")[0]],
+            "wrong_mac1": [lib.raw("iDoDebit_HSM_Step1", 1, b"", pay)[0],
+                           lib.raw("iDoDebit_HSM_Step2", b"00000000|20240501103000|00000000|")[0]],
+            "small_buffer": lib.raw("iDoDebit_HSM_Step1", 1, b"", pay, size=16)[0],
+        }
+    """, env)
+    assert got == {"null_info": -14, "null_pay": -14, "null_out": -14, "null_key": -14, "itype": -14,
+                   "step2_first": -23, "bad_pay": -23, "not_gbk": -41, "bad_hex": [0, -23],
+                   "wrong_mac1": [0, -0x9302], "small_buffer": -42}
+    from firmware_sim.image import load_card
+    purse = load_card(card).dfs["DF04"]
+    assert purse.purse is not None and purse.purse.balance == 123456 and purse.keys[1].tries_left == 2
