@@ -7,9 +7,10 @@ their line number and the batch goes on.
 
 Columns (header row required, UTF-8): ``name``, ``ssn``, ``card_number`` (required); optional ``region``,
 ``profile``, ``serial``, ``photo`` (a JPEG inside the photo folder: the CSV's own, or ``--photos DIR``; see
-:func:`photo_in`), ``bank_holder_name`` (the name on the bank application, EMV style ``CHEN/XIAOMING``) and any
-item name of the card profile (``name_ext``, ``issue_date``, ``expiry_date``, ``ethnicity`` …). Empty cells mean
-"default". gen2 and gen3 cards get the bank application with test-only data unless the batch leaves it out
+:func:`photo_in`), ``bank_holder_name`` (the name on the bank application, EMV style ``CHEN/XIAOMING``),
+``purse_balance`` (the medical purse's balance in yuan, ``100.00``, as ``card new --purse-balance`` takes it;
+default 0) and any item name of the card profile (``name_ext``, ``issue_date``, ``expiry_date``, ``ethnicity`` …).
+Empty cells mean "default". gen2 and gen3 cards get the bank application with test-only data unless the batch leaves it out
 (``BatchConfig.bank``).
 
 ATR serial: the ``serial`` column when given, else the card number read as a base-36 number, modulo 2³²
@@ -48,8 +49,10 @@ from firmware_sim.issuance.personalise import BANK_HOLDER, REQUIRED, new_card, r
 from protocols.crypto import Alg
 from protocols.keys import IssuerKeys, test_issuer_keys
 from protocols.profile import PROFILES, RecordFile
+from protocols.purse import parse_yuan
 
-SETTINGS = ("region", "profile", "serial", "photo")
+PURSE_BALANCE = "purse_balance"
+SETTINGS = ("region", "profile", "serial", "photo", PURSE_BALANCE)
 ITEM_COLUMNS = frozenset(it.name for p in PROFILES.values() for df in p.dfs for f in df.files
                          if isinstance(f, RecordFile) for it in f.items) - {"card_id"}
 COLUMNS = frozenset(REQUIRED) | frozenset(SETTINGS) | ITEM_COLUMNS | {BANK_HOLDER}
@@ -188,6 +191,17 @@ def photo_in(folder: Path, name: str) -> bytes:
     return read_jpeg(real, what)
 
 
+def purse_balance_of(cell: str) -> int:
+    """The ``purse_balance`` cell in fen (empty: 0): yuan with at most two decimals, as ``card new
+    --purse-balance`` takes it (``protocols.purse.parse_yuan``); ``ValueError`` naming the column, not the value."""
+    if not cell:
+        return 0
+    try:
+        return parse_yuan(cell)
+    except ValueError as exc:
+        raise ValueError(f"{PURSE_BALANCE}: {exc}") from None
+
+
 def serial_for(card_number: str) -> int:
     """The default ATR serial of a card: its 9-character card number as a base-36 number, modulo 2³²."""
     return int(card_number, 36) % (1 << 32)
@@ -319,9 +333,11 @@ class Issuer:
             if profile not in PROFILES:
                 raise ValueError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
             person = {k: v for k, v in f.items() if v and k not in SETTINGS}
+            balance = purse_balance_of(f.get(PURSE_BALANCE, ""))
             photo = self._photo(f["photo"]) if f.get("photo") else b""
             card = new_card(person, profile=profile, region=f.get("region") or self.config.region, serial=serial,
-                            issuer=self._issuers[PROFILES[profile].alg], photo=photo, bank=self.config.bank)
+                            issuer=self._issuers[PROFILES[profile].alg], photo=photo, bank=self.config.bank,
+                            purse_balance=balance)
             text = fast_dumps(card.to_json())
             out = self.config.out_dir / f"{f['card_number']}.json"
             try:

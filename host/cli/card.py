@@ -56,8 +56,9 @@ def add_parser(sub: Any) -> None:
     cb = csub.add_parser("batch", help="personalise a card image for every row of a CSV (test keys)",
                          description="Columns: name, ssn, card_number; optional region, profile, serial, "
                                      "photo (a JPEG, path relative to the CSV's folder or --photos, never "
-                                     "outside it), name_ext, issue_date, expiry_date, bank_holder_name and "
-                                     "other item names. Bad rows are reported with their line numbers.")
+                                     "outside it), name_ext, issue_date, expiry_date, bank_holder_name, "
+                                     "purse_balance (yuan, e.g. 100.00; default 0) and other item names. Bad "
+                                     "rows are reported with their line numbers.")
     cb.add_argument("people", metavar="PEOPLE.csv")
     cb.add_argument("--out", "-o", required=True, metavar="DIR", help="folder for the <card_number>.json images")
     cb.add_argument("--profile", choices=("gen2", "gen3"), default="gen2", help="for rows without a profile")

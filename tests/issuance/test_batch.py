@@ -256,3 +256,38 @@ def test_rows_with_unknown_profile_are_bad_not_fatal(tmp_path: Path) -> None:
     result = run_batch([Row(2, {"name": "x", "ssn": "440106199001011235", "card_number": "A00000001",
                                 "profile": "gen9"})], BatchConfig(tmp_path / "o"))
     assert result.issued == 0 and "gen9" in result.errors[0].message
+
+
+# --- the purse_balance column (as card new --purse-balance) ------------------------------------------------------
+def test_purse_balance_column(tmp_path: Path) -> None:
+    rows = ["张三,440106199001011235,A00000001,100.00", "李四,440106199001011235,A00000002,",
+            "王五,440106199001011235,A00000003,12", "赵六,440106199001011235,A00000004,0.05"]
+    result = issue(write_csv(tmp_path, rows, "name,ssn,card_number,purse-balance\n"), tmp_path / "out")
+    assert result.ok and result.issued == 4
+    balances = []
+    for n in range(1, 5):
+        purse = load_card(tmp_path / "out" / f"A0000000{n}.json").dfs["DF04"].purse
+        assert purse is not None and purse.offline_counter == 0
+        balances.append(purse.balance)
+    assert balances == [10000, 0, 1200, 5]
+    term = open_terminal(f"sim:{tmp_path / 'out' / 'A00000001.json'}")
+    assert term.purse_balance("123456") == 10000                    # the card answers GET BALANCE with it
+    term.close()
+
+
+@pytest.mark.parametrize("cell", ["abc", "1.005", "-1", "1,00", "42949672.96", "１"])
+def test_a_bad_purse_balance_names_the_row_and_the_column(tmp_path: Path, cell: str) -> None:
+    quoted = f'"{cell}"' if "," in cell else cell
+    rows = ["张三,440106199001011235,A00000001,1.00", f"李四,440106199001011235,A00000002,{quoted}"]
+    path = write_csv(tmp_path, rows, "name,ssn,card_number,purse_balance\n")
+    result = issue(path, tmp_path / "out")
+    assert result.issued == 1 and [(e.line, e.card_number) for e in result.errors] == [(3, "A00000002")]
+    message = str(result.errors[0])
+    assert message.startswith("line 3 (A00000002): purse_balance: ") and cell not in message.split(": ", 2)[2]
+    assert not (tmp_path / "out" / "A00000002.json").exists()
+
+
+def test_cli_reports_a_bad_purse_balance(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_csv(tmp_path, ["张三,440106199001011235,A00000001,yuan"], "name,ssn,card_number,purse_balance\n")
+    assert main(["card", "batch", str(path), "--out", str(tmp_path / "o"), "-q"]) == 1
+    assert f"{path}:2: A00000001: purse_balance: an amount in yuan" in capsys.readouterr().err
