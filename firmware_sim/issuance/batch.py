@@ -25,8 +25,8 @@ Durability choice (differs from a card's live state, docs/design.md §4): every 
 file and renamed into place, so a reader of ``DIR`` never sees half a file, but there is **no fsync per
 file**. At the end of the batch the output file system is synced once (``syncfs``, else ``sync``) and the
 folder fsynced. A batch killed before that may lose images or leave empty ones (they fail to load with
-``BadCardImage``); the remedy is to run the batch again with ``force``, which rewrites identical images and
-deletes the temp files the killed batch left. A card's own state cannot be re-created that way, which is why
+``BadCardImage``); the remedy is to run the batch again with ``force``, which rewrites identical images (but for
+a gen3 card's PKI key pair and certificate, new each time) and deletes the temp files the killed batch left. A card's own state cannot be re-created that way, which is why
 ``ImageStore`` fsyncs every write. ``durable=True`` restores the per-file fsync (about 10× slower on a
 disk). Images are created ``0600``: they hold the card keys and the PIN.
 """
