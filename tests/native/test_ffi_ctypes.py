@@ -279,6 +279,7 @@ def test_pki_functions_through_ctypes(native_lib, lib_env):
     """PKI_GetCert and PKI_SignData on the gen3 demo card: GBK data in, base64 DER out; a wrong PIN is -51."""
     from pysmx import SM2 as ThirdPartySM2
 
+    from firmware_sim.apps.pki import PkiData
     from firmware_sim.demo import demo_card
     from protocols import sm2
     got = ffi("""
@@ -289,8 +290,9 @@ def test_pki_functions_through_ctypes(native_lib, lib_env):
     """, {**lib_env, "SSCARD_READER": "sim:shenzhen-gen3"})
     cert_code, cert, code, out, wrong_code, wrong = got
     data = demo_card("shenzhen-gen3").apps["pki"]
-    assert cert_code == 0 and base64.b64decode(cert.split("|")[0]) == data.sign_certificate  # type: ignore[attr-defined]
+    assert isinstance(data, PkiData)
+    assert cert_code == 0 and base64.b64decode(cert.split("|")[0]) == data.sign_certificate
     signature = sm2.signature_raw(base64.b64decode(out.rstrip("|")))
-    assert code == 0 and ThirdPartySM2.Verify(signature, "社保卡签名".encode("gbk"),
-                                              data.sign_public_key, 64, uid=sm2.DEFAULT_ID)  # type: ignore[attr-defined]
+    assert code == 0 and ThirdPartySM2.Verify(signature, "社保卡签名".encode("gbk"), data.sign_public_key, 64,
+                                              uid=sm2.DEFAULT_ID)
     assert (wrong_code, wrong) == (-51, "2|wrong PIN, 2 tries left|")
