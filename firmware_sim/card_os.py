@@ -339,7 +339,12 @@ class CardOS(SimulatedDevice):
         self.ef = None
 
     def _select(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
-        """Every SELECT ends the selection of an application (firmware_sim.apps); one of its names starts a new one."""
+        """A SELECT the selected application answers (its own files) keeps it selected; every other SELECT ends the
+        selection of an application (firmware_sim.apps), and one of its names starts a new one."""
+        if self.app is not None:
+            answer = self.app.select_file(self.image.apps[self.app.section], cmd, self)
+            if answer is not None:
+                return answer
         self.app = None
         p1, p2, data = cmd.p1, cmd.p2, cmd.data
         if p2 not in (0x00, 0x0C):

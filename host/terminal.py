@@ -21,6 +21,7 @@ from protocols.errors import AuthenticationFailed, CardError, NoPsam
 from protocols.profile import BinaryFile, Cond, DFSpec, Item, KeyUse, RecordFile, normalise_version
 
 from host.bank import BankCardInfo, BankReader
+from host.pki import PkiClient, Signature
 from host.card import SSCard, check
 from host.engine import ApduEngine, TraceHook
 from host.errors import PinEntryUnavailable
@@ -286,6 +287,29 @@ class Terminal:
         (``host.bank``: PSE, else PPSE, else the AIDs; GPO; the AFL's records). No PSAM is needed."""
         with self.session():
             return BankReader(self.card.engine, rng=self._rng).read(contactless)
+
+    def read_pki_certificate(self) -> bytes:
+        """The gen3 card's signing certificate (DER, file 0018 of its PKI application; ``host.pki``); b"" when the
+        file holds none, ``WrongCard`` when the card has no PKI application. No PSAM is needed."""
+        with self.session():
+            client = PkiClient(self.card.engine)
+            client.select()
+            return client.certificate()
+
+    def pki_sign(self, message: bytes, pin: str) -> Signature:
+        """Sign ``message`` with the card's signing key (SM2 with SM3, Z of the card's key and the default ID)
+        after VERIFY of the PKI application's user PIN (``host.pki``); ``WrongPin`` / ``PinBlocked`` on failure."""
+        with self.session():
+            client = PkiClient(self.card.engine)
+            client.select()
+            return client.sign(message, pin)
+
+    def pki_pin_tries_left(self) -> int:
+        """The PKI application's user PIN tries left (VERIFY without data)."""
+        with self.session():
+            client = PkiClient(self.card.engine)
+            client.select()
+            return client.pin_tries_left()
 
     def read_photo(self) -> bytes:
         """EF08 (photo, JPEG) after the read authentication it needs; b"" when the card holds no photo."""

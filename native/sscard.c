@@ -516,6 +516,18 @@ int iReadBankCardNo_Ex(int iType, char *pOutInfo, int iOutSize)
     return run("iReadBankCardNo", a, 1, pOutInfo, iOutSize);
 }
 
+int PKI_SignData_Ex(char *pUserPin, char *pInData, int iType, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {TXT("pUserPin", pUserPin), TXT("pInData", pInData), NUM("iType", iType)};
+    return run("PKI_SignData", a, 3, pOutInfo, iOutSize);
+}
+
+int PKI_GetCert_Ex(int iType, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {NUM("iType", iType)};
+    return run("PKI_GetCert", a, 1, pOutInfo, iOutSize);
+}
+
 /* "<device number>|<terminal number>|" split into the two buffers; a failure's message goes to pReaderSN. */
 int iGetReaderInfo_Ex(char *pReaderSN, int iReaderSNSize, char *pPsamTermNo, int iPsamTermNoSize)
 {
@@ -664,6 +676,16 @@ int iReadPhoto(int iType, char *pOutInfo)
 int iReadBankCardNo(int iType, char *pOutInfo)
 {
     return iReadBankCardNo_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int PKI_SignData(char *pUserPin, char *pInData, int iType, char *pOutInfo)
+{
+    return PKI_SignData_Ex(pUserPin, pInData, iType, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int PKI_GetCert(int iType, char *pOutInfo)
+{
+    return PKI_GetCert_Ex(iType, pOutInfo, SSCARD_CERT_SIZE);
 }
 
 int iGetReaderInfo(char *pReaderSN, char *pPsamTermNo)

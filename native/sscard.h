@@ -14,7 +14,8 @@
  *
  * Output buffers (pOutInfo)
  *   The caller provides the buffer. The functions without a size take it to hold SSCARD_OUTINFO_SIZE
- *   bytes (iReadPhoto: SSCARD_PHOTO_SIZE; iGetReaderInfo: SSCARD_READERINFO_SIZE each); the `_Ex` variants
+ *   bytes (iReadPhoto: SSCARD_PHOTO_SIZE; PKI_GetCert: SSCARD_CERT_SIZE; iGetReaderInfo: SSCARD_READERINFO_SIZE
+ *   each); the `_Ex` variants
  *   take its size in bytes, NUL included. Nothing is ever written past that size:
  *   - a successful result that does not fit is refused with -42 (data length error) and pOutInfo holds
  *     "<bytes needed>|<message>|" (cut to fit), so the caller can call the `_Ex` variant again with a
@@ -61,6 +62,8 @@ extern "C" {
 #define SSCARD_OUTINFO_SIZE    1024   /* pOutInfo of every function without a size, except below */
 #define SSCARD_PHOTO_SIZE      8192   /* iReadPhoto's pOutInfo: "<base64>|" of a JPEG up to 6,141 bytes
                                          (the shipped profiles' EF08 holds 4 KiB: 5,466 bytes) */
+#define SSCARD_CERT_SIZE       4096   /* PKI_GetCert's pOutInfo: a certificate of up to about 2 KiB in base64 and
+                                         its names */
 #define SSCARD_READERINFO_SIZE 64     /* each of iGetReaderInfo's two outputs */
 #define SSCARD_INPUT_MAX       16384  /* the longest input string accepted, NUL excluded */
 #define SSCARD_PIN_SIZE        32     /* the PIN buffer a PIN callback is given */
@@ -87,7 +90,7 @@ SSCARD_API int iReloadPIN(int iType, char *pCardInfo, char *pOutInfo);
 SSCARD_API int iUnblockPIN(int iType, char *pCardInfo, char *pOutInfo);
 /* the medical purse (DF04) through the PSAM; pPayInfo "amount|bill total|YYYYMMDDhhmmss|" in yuan, pOutInfo
  * "balance before|amount|balance after|card txn no|terminal no|terminal txn no|YYYYMMDDhhmmss|TAC|"; the log as
- * "card txn no|amount|type|terminal no|YYYYMMDDhhmmss|$" per record (formats: docs/design.md §3.3) */
+ * "card txn no|amount|type|terminal no|YYYYMMDDhhmmss|$" per record (formats: docs/design.md §3.4) */
 SSCARD_API int iDoDebit(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo);
 SSCARD_API int iReadDebitRecord(int iType, char *pOutInfo);
 SSCARD_API int iReadCardBas_HSM_Step1(int iType, char *pOutInfo);
@@ -113,6 +116,12 @@ SSCARD_API int iWriteCardBas(int iType, char *pCardInfo, char *pWriteData, char 
 SSCARD_API int iReadPhoto(int iType, char *pOutInfo);
 SSCARD_API int iGetReaderInfo(char *pReaderSN, char *pPsamTermNo);
 SSCARD_API int iReadBankCardNo(int iType, char *pOutInfo);
+/* The PKI application of gen3 cards (LD/T 6001.5 §7 "签名"): sign pInData (GBK bytes) after the PKI user PIN
+ * pUserPin ("" asks the PIN callback); "<base64 of the DER SM2 signature SEQUENCE { r, s }>|" (SM2 with SM3, the
+ * default ID 1234567812345678). Vendor extra: the signing certificate, "<base64 DER>|<subject>|<issuer>|<serial
+ * hex>|<not before YYYYMMDDHHMMSS>|<not after>|", or "|" when the card holds none (-1: no PKI application). */
+SSCARD_API int PKI_SignData(char *pUserPin, char *pInData, int iType, char *pOutInfo);
+SSCARD_API int PKI_GetCert(int iType, char *pOutInfo);
 
 /* --- the same with the output buffer's size (bytes, NUL included) ----------------------------------------- */
 SSCARD_API int iReadCardBas_Ex(int iType, char *pOutInfo, int iOutSize);
@@ -142,6 +151,8 @@ SSCARD_API int iWriteCardBas_Ex(int iType, char *pCardInfo, char *pWriteData, ch
 SSCARD_API int iReadPhoto_Ex(int iType, char *pOutInfo, int iOutSize);
 SSCARD_API int iGetReaderInfo_Ex(char *pReaderSN, int iReaderSNSize, char *pPsamTermNo, int iPsamTermNoSize);
 SSCARD_API int iReadBankCardNo_Ex(int iType, char *pOutInfo, int iOutSize);
+SSCARD_API int PKI_SignData_Ex(char *pUserPin, char *pInData, int iType, char *pOutInfo, int iOutSize);
+SSCARD_API int PKI_GetCert_Ex(int iType, char *pOutInfo, int iOutSize);
 
 /* --- library control (not part of the national interface) ------------------------------------------------- */
 

@@ -39,10 +39,12 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "iUnblockPIN_HSM_Step1": ("iType", "pCardInfo"),
     "iUnblockPIN_HSM_Step2": ("pKey",),
     "iUnblockPIN_HSM_Step3": ("pKey",),
+    "PKI_SignData": ("pUserPin", "pInData", "iType"),      # LD/T 6001.5 §7, the PKI application of gen3 cards
     # vendor extras
     "iReadPhoto": ("iType",),
     "iGetReaderInfo": (),
     "iReadBankCardNo": ("iType",),
+    "PKI_GetCert": ("iType",),
 }
 _INT_PARAMS = frozenset({"iType", "iAuthType"})
 

@@ -36,6 +36,8 @@ from host.standard.formats import (
 from host.standard.pinpad import HolderPin, PadNotice, PinEntry, PinPrompt, ask_pin, console_pin_entry
 from host.terminal import Terminal
 from protocols import purse as P
+from protocols import x509
+from protocols.errors import MalformedFrame
 from protocols.pinpad import DEFAULT_TIMEOUT
 from protocols.profile import Item, RecordFile
 
@@ -404,6 +406,44 @@ class SSCardDriver:
         def flow(term: Terminal) -> str:
             info = term.read_bank_card(contactless=term is self.contactless)
             return join_fields([info.pan, info.expiry_date, info.pan_sequence, info.aid, info.label])
+        return self._run(iType, flow)
+
+    # --- the PKI application of gen3 cards (docs/design.md §3.4) ------------------------------------------------
+    def PKI_SignData(self, pUserPin: str, pInData: str, iType: int) -> Result:
+        """LD/T 6001.5 §7 "签名": sign pInData (its GBK bytes) with the card's signing key (SM2 with SM3, Z of the
+        card's key and the default ID) after the PKI application's user PIN, pUserPin, or when it is empty the PIN
+        asked from PinEntry (the PKI VERIFY block is made on the host: a reader's PIN pad is not used).
+        ``<signature>|``: base64 of the DER ``SEQUENCE { r, s }`` (GM/T 0009-2012 §7.3; the format is sscard's
+        choice, the sources give none). -51 wrong PIN (with the tries left), -52 blocked, -33/-41 a PIN that
+        breaks the rule, -1 a card without the PKI application."""
+        def flow(term: Terminal) -> str:
+            try:
+                data = pInData.encode("gbk")
+            except UnicodeEncodeError as exc:
+                raise E.IllegalCharacters(f"pInData holds a character GBK cannot encode (position {exc.start})") \
+                    from None
+            given = pUserPin
+            pin = ask_pin((lambda _prompt: given) if given else self.pin_entry, PinPrompt.CURRENT)
+            signature = term.pki_sign(data, pin)
+            return join_fields([base64.b64encode(signature.der).decode("ascii")])
+        return self._run(iType, flow)
+
+    def PKI_GetCert(self, iType: int) -> Result:
+        """Vendor extra (LD/T 6001.5 names no function that reads the certificate): the card's signing certificate
+        (file 0018), ``<base64 DER>|<subject>|<issuer>|<serial, hex>|<not before>|<not after>|`` with the times as
+        YYYYMMDDHHMMSS UTC and the names as ``C=CN, ST=…, CN=…``; ``|`` when the card holds none; -1 a card
+        without the PKI application."""
+        def flow(term: Terminal) -> str:
+            der = term.read_pki_certificate()
+            if not der:
+                return join_fields([""])
+            try:
+                cert = x509.parse(der)
+            except MalformedFrame as exc:
+                raise E.CardError(0x6F00, f"file 0018: not an SM2 certificate ({exc})") from None
+            return join_fields([base64.b64encode(der).decode("ascii"), x509.name_text(cert.subject),
+                                x509.name_text(cert.issuer), f"{cert.serial:X}",
+                                cert.not_before.strftime("%Y%m%d%H%M%S"), cert.not_after.strftime("%Y%m%d%H%M%S")])
         return self._run(iType, flow)
 
     def iGetReaderInfo(self) -> Result:

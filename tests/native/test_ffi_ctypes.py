@@ -273,3 +273,26 @@ def test_new_exports_refuse_bad_inputs(native_lib, lib_env, card):
                    "unblock_bad_length": [0, -23], "bas_null_data": -14, "bas_fields": -23, "bas_not_gbk": -41,
                    "read_small_buffer": [-42, str(need)], "still_works": 0}
     assert need > 16
+
+
+def test_pki_functions_through_ctypes(native_lib, lib_env):
+    """PKI_GetCert and PKI_SignData on the gen3 demo card: GBK data in, base64 DER out; a wrong PIN is -51."""
+    from pysmx import SM2 as ThirdPartySM2
+
+    from firmware_sim.apps.pki import PkiData
+    from firmware_sim.demo import demo_card
+    from protocols import sm2
+    got = ffi("""
+        cert = lib.PKI_GetCert(3)
+        signed = lib.PKI_SignData("123456", "社保卡签名", 1)
+        wrong = lib.PKI_SignData("000000", "x", 1)
+        result = [cert[0], cert[1], signed[0], signed[1], wrong[0], wrong[1]]
+    """, {**lib_env, "SSCARD_READER": "sim:shenzhen-gen3"})
+    cert_code, cert, code, out, wrong_code, wrong = got
+    data = demo_card("shenzhen-gen3").apps["pki"]
+    assert isinstance(data, PkiData)
+    assert cert_code == 0 and base64.b64decode(cert.split("|")[0]) == data.sign_certificate
+    signature = sm2.signature_raw(base64.b64decode(out.rstrip("|")))
+    assert code == 0 and ThirdPartySM2.Verify(signature, "社保卡签名".encode("gbk"), data.sign_public_key, 64,
+                                              uid=sm2.DEFAULT_ID)
+    assert (wrong_code, wrong) == (-51, "2|wrong PIN, 2 tries left|")
