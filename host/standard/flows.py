@@ -5,7 +5,9 @@ from protocols.atr import historical_bytes
 
 from host import errors as E
 from host.card import SSCard, check
-from host.standard.formats import CardInfo, FileRef, check_no_separators, join_fields
+from host.standard.formats import (
+    CardInfo, FileRef, check_no_separators, join_fields, parse_basic_write_data, parse_card_info,
+)
 from host.standard.pinpad import HolderPin, PinPrompt, ask_pin
 from host.terminal import Terminal
 from protocols.errors import NoPsam
@@ -70,6 +72,36 @@ def check_card_info(card: SSCard, info: CardInfo) -> None:
         actual = ef05.item("card_number").decode_value(card.read_item_raw(ef05, ef05.item("card_number")))
         if actual[:9] != info.card_number[:9]:
             raise E.CardInfoMismatch("pCardInfo: the card number is not this card's")
+
+
+def read_card_id(card: SSCard) -> str:
+    """The card identification code (SSSE EF05 record 1) of the card in the slot."""
+    card.enter("SSSE")
+    ef05 = card.profile.ssse.ef("EF05")
+    assert isinstance(ef05, RecordFile)
+    item = ef05.item("card_id")
+    return item.decode_value(card.read_item_raw(ef05, item))
+
+
+def basic_write_plan(card: SSCard, write_data: str, card_id: str) -> list[tuple[str, Item, str]]:
+    """iWriteCardBas's pWriteData (docs/sources.md §6.2) as ``(file, item, value)`` writes, every value checked
+    (-41, -42, -23) before anything is written: 卡识别码 must be empty or ``card_id`` (-20 malformed, -22 another
+    card's) and is never written; an empty field leaves its item as it is, except 姓名扩展, written (cleared when
+    empty) whenever 姓名 is (the two make one name)."""
+    fields = parse_basic_write_data(write_data)
+    given = parse_card_info(f"{fields.pop(0)[2]}|").card_id
+    if given and given != card_id.upper():
+        raise E.CardInfoMismatch("pWriteData: the card identification code is not this card's")
+    names = {name for _, name, value in fields if value}
+    plan: list[tuple[str, Item, str]] = []
+    for path, name, value in fields:
+        if value or (name == "name_ext" and "name" in names):
+            _, ef = card.profile.find_file(path)
+            assert isinstance(ef, RecordFile)
+            item = ef.item(name)
+            check_value(item, value)
+            plan.append((path, item, value))
+    return plan
 
 
 _BY_KIND: dict[str, type[E.InterfaceInputError]] = {
