@@ -338,18 +338,25 @@ class Terminal:
         self.write_items([(path, item, value)])
 
     def write_items(self, writes: Sequence[tuple[str, str | int, str]]) -> None:
-        """Update records ``(file path, item tag or name, value)`` in order, in one session: a file whose update
-        condition is a key gets one external authentication per visit of its DF and key, a MAC'd file a
-        challenge and MAC per record (CLA 04). Every value is encoded before the first write."""
+        """Update records ``(file path, item, value)`` in order, in one session; the item is a tag (the first record
+        with it), a name or ``tag:NN`` (``79:02``), or for a cyclic file its layout's name (a new newest record,
+        APPEND RECORD). A file whose update condition is a key gets one external authentication per visit of its DF
+        and key, a MAC'd file a challenge and MAC per record (CLA 04). Every value is encoded before the first
+        write."""
         with self.session():
             card = self.card
             card.select_df("SSSE")
             plan: list[tuple[DFSpec, RecordFile, Item, str]] = []
             for path, item, value in writes:
                 df, ef = card.profile.find_file(path)
-                if not isinstance(ef, RecordFile) or ef.cyclic_records:
-                    raise ValueError(f"{path} is not a linear record file")
-                it = ef.item(item)
+                if not isinstance(ef, RecordFile):
+                    raise ValueError(f"{path} is not a record file")
+                if ef.cyclic_records:
+                    if ef.layout is None or item not in (ef.layout.name, "01"):
+                        raise ValueError(f"{path}: a cyclic file takes a new record of its layout")
+                    it = ef.layout
+                else:
+                    it = ef.item(item) if isinstance(item, int) else ef.lookup(item)
                 check_no_separators(value, f"{it.title} {it.name}")
                 it.check(value)          # the item's rule: a real date, a code of its table … (ItemValueError)
                 it.encode_value(value, card.profile.text_pad)
@@ -362,8 +369,12 @@ class Terminal:
                     authenticated.clear()          # selecting another DF resets the card's security state
                 card.enter(df.name)
                 if ef.update.cond is Cond.MAC:
-                    p1, p2, record = card.update_parts(ef, it, value)
-                    check(card.engine.transmit(self._secured(0x04, 0xDC, p1, p2, plain=record)), auth=True)
+                    if ef.cyclic_records:
+                        ins, p1, p2, record = 0xE2, 0x00, ef.sfi << 3, it.encode_value(value, card.profile.text_pad)
+                    else:
+                        ins = 0xDC
+                        p1, p2, record = card.update_parts(ef, it, value)
+                    check(card.engine.transmit(self._secured(0x04, ins, p1, p2, plain=record)), auth=True)
                     continue
                 key_id = ef.update.key_needed
                 if key_id is not None and key_id not in authenticated:

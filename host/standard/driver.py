@@ -166,7 +166,7 @@ class SSCardDriver:
                 for _, item, value in plan:
                     check_value(item, value)                     # … then what each value means (-23)
             term.close()
-            term.write_items([(path, item.tag, value) for path, item, value in plan])
+            term.write_items([(path, item.name, value) for path, item, value in plan])
             return ""
         return self._run(iType, flow)
 

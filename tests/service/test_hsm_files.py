@@ -61,7 +61,7 @@ def test_read_card_hsm_pin_file_asks_the_holder(make_driver):
     assert driver.iReadCard_HSM_Step2(SoftwareHsm().read_card(step1))[0] == E.PIN_VERIFY_FAILED
     _, step1 = driver.iReadCard_HSM_Step1(1, "", "DF03EF19|$")
     code, out = driver.iReadCard_HSM_Step2(SoftwareHsm().read_card(step1))
-    assert code == 0 and out.startswith("DF03EF19|01034401") and len(pad.prompts) == 2
+    assert code == 0 and out.startswith("DF03EF19|123,440100,20150701,") and len(pad.prompts) == 2
 
 
 def test_read_card_hsm_other_keys_disagree_minus_25(make_driver):
