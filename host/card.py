@@ -195,13 +195,24 @@ class SSCard:
         return bytes(out)
 
     # --- writing -----------------------------------------------------------------------------------
+    def write_binary(self, ef: BinaryFile, data: bytes) -> None:
+        """UPDATE BINARY ``00 D6`` of ``data`` from offset 0 of ``ef`` (selected by FID), in chunks of at most 240
+        bytes (short APDUs work on every reader)."""
+        self.select_ef(ef)
+        for offset in range(0, len(data), 0xF0):
+            check(self.send(0x00, 0xD6, offset >> 8, offset & 0xFF, data[offset:offset + 0xF0]), auth=True)
+
     def update_parts(self, ef: RecordFile, item: Item, value: str) -> tuple[int, int, bytes]:
         """P1, P2 and data of UPDATE RECORD by number writing ``value`` into ``item``'s record."""
         return ef.items.index(item) + 1, (ef.sfi << 3) | 0x04, item.encode_record(value, self.profile.text_pad)
 
-    def update_item(self, ef: RecordFile, item: Item, value: str) -> None:
+    def update_item(self, ef: EF, item: Item, value: str) -> None:
         """Plain UPDATE RECORD ``00 DC`` of one item in the current DF (its update condition already met); in a
-        cyclic file, APPEND RECORD ``00 E2`` of a new newest record (``item`` is the file's layout)."""
+        cyclic file, APPEND RECORD ``00 E2`` of a new newest record (``item`` is the file's layout); in a
+        transparent file, UPDATE BINARY of its whole content (``item`` is ``ef.content``)."""
+        if isinstance(ef, BinaryFile):
+            self.write_binary(ef, item.encode_value(value))
+            return
         if ef.cyclic_records:
             data = item.encode_value(value, self.profile.text_pad)
             check(self.send(0x00, 0xE2, 0x00, ef.sfi << 3, data), auth=True)

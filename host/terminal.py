@@ -16,7 +16,7 @@ from protocols.atr import historical_bytes
 from protocols.apdu import CommandAPDU
 from protocols.crypto import Alg
 from protocols.errors import AuthenticationFailed, CardError, NoPsam
-from protocols.profile import BinaryFile, Cond, DFSpec, Item, KeyUse, RecordFile, normalise_version
+from protocols.profile import EF, BinaryFile, Cond, DFSpec, Item, KeyUse, RecordFile, normalise_version
 
 from host.bank import BankCardInfo, BankReader
 from host.card import SSCard, check
@@ -69,6 +69,18 @@ class Holder:
 
     basic: BasicInfo
     items: dict[str, str]
+
+
+@dataclass(frozen=True)
+class FileValues:
+    """What ``read_all`` found in one file: ``values`` as ``(address, item, value)`` (address ``09``, ``79:02``;
+    ``:01`` … for the records of a cyclic file, whose item is its layout; ``01`` and the bytes used, for a binary
+    file), or ``skipped``, why it was not read."""
+
+    df: DFSpec
+    ef: EF
+    values: tuple[tuple[str, Item | None, str], ...] = ()
+    skipped: str = ""
 
 
 class Terminal:
@@ -257,6 +269,89 @@ class Terminal:
             chosen = [ef.item(i).name for i in items] if items else list(values)
             return {name: values[name] for name in chosen if name in values}
 
+    def read_all(self, pin: str | None = None, use_keys: bool = True) -> list[FileValues]:
+        """Every file of every DF the card's profile has, in one session, each after its read condition: a key
+        through the PSAM (once per DF and key; a key that fails, or a PSAM without it, is not tried again, so a
+        wrong key costs one try at most), the PIN when ``pin`` is given (verified once per DF). A file whose
+        condition cannot be met is ``skipped`` with the reason; an item the card holds in a form its layout
+        cannot (a B-TLV record without its sub-items) is given as ``CardError`` text in its place."""
+        out: list[FileValues] = []
+        with self.session():
+            card = self.card
+            card.select_df("SSSE")
+            if self.psam is not None and use_keys:
+                card.region()
+            for df in card.profile.dfs:
+                try:
+                    card.select_df(df.name)
+                except CardError as exc:
+                    out += [FileValues(df, ef, skipped=f"DF not selectable ({exc.sw:04X})") for ef in df.files]
+                    continue
+                met: set[object] = set()
+                failed: set[object] = set()
+                for ef in df.files:
+                    reason = self._meet_read(ef, pin, use_keys, met, failed)
+                    out.append(FileValues(df, ef, skipped=reason) if reason else self._read_file(df, ef))
+        return out
+
+    def _meet_read(self, ef: EF, pin: str | None, use_keys: bool, met: set[object], failed: set[object]) -> str:
+        """Meet ``ef``'s read condition in the current DF; "" when met, else why not."""
+        cond, key_id = ef.read.cond, ef.read.key_id
+        if cond is Cond.FREE:
+            return ""
+        if cond is Cond.NEVER:
+            return "never readable"
+        needs_key = cond in (Cond.KEY, Cond.PIN_AND_KEY) or (cond is Cond.PIN_OR_KEY and pin is None)
+        needs_pin = cond in (Cond.PIN, Cond.PIN_AND_KEY) or (cond is Cond.PIN_OR_KEY and not needs_key)
+        for what, needed in (("pin", needs_pin), (key_id, needs_key)):
+            if not needed or what in met:
+                continue
+            if what in failed:
+                return "its condition failed before in this DF"
+            try:
+                if what == "pin":
+                    if pin is None:
+                        return "needs the PIN"
+                    self.card.verify_pin(pin)
+                else:
+                    if self.psam is None or not use_keys:
+                        return f"needs key {key_id:02X} (a PSAM)"
+                    assert key_id is not None
+                    self.authenticate_terminal(key_id)
+            except (CardError, NoPsam) as exc:
+                failed.add(what)
+                return str(exc) or type(exc).__name__
+            met.add(what)
+        return ""
+
+    def _read_file(self, df: DFSpec, ef: EF) -> FileValues:
+        card = self.card
+        values: list[tuple[str, Item | None, str]] = []
+        try:
+            if isinstance(ef, BinaryFile):
+                used = len(card.read_binary(ef).rstrip(b"\x00\xFF"))
+                values.append(("01", None, f"{used} bytes"))
+            elif ef.cyclic_records:
+                for number in range(1, ef.cyclic_records + 1):
+                    rsp = card.send(0x00, 0xB2, number, ef.sfi << 3 | 4, le=256)
+                    if rsp.sw == 0x6A83:
+                        break
+                    raw = check(rsp)
+                    text = raw.hex().upper() if ef.layout is None else self._decoded(ef, ef.layout, raw)
+                    values.append((f":{number:02X}", ef.layout, text))
+            else:
+                for item in ef.items:
+                    values.append((ef.address(item), item, self._decoded(ef, item, card.read_item_raw(ef, item))))
+        except CardError as exc:
+            return FileValues(df, ef, tuple(values), skipped=str(exc) or f"{exc.sw:04X}")
+        return FileValues(df, ef, tuple(values))
+
+    def _decoded(self, ef: RecordFile, item: Item, raw: bytes) -> str:
+        try:
+            return self.card.decode(ef, item, raw)
+        except CardError as exc:
+            return f"<{exc}>"
+
     def read_bank_card(self, contactless: bool = False) -> BankCardInfo:
         """The co-branded card's bank card number, expiry and holder name from its UnionPay application
         (``host.bank``: PSE, else PPSE, else the AIDs; GPO; the AFL's records). No PSAM is needed."""
@@ -346,12 +441,14 @@ class Terminal:
         with self.session():
             card = self.card
             card.select_df("SSSE")
-            plan: list[tuple[DFSpec, RecordFile, Item, str]] = []
+            plan: list[tuple[DFSpec, EF, Item, str]] = []
             for path, item, value in writes:
                 df, ef = card.profile.find_file(path)
-                if not isinstance(ef, RecordFile):
-                    raise ValueError(f"{path} is not a record file")
-                if ef.cyclic_records:
+                if isinstance(ef, BinaryFile):
+                    if item not in (ef.content.name, "01", 1):
+                        raise ValueError(f"{path} is a binary file: its only item is 01")
+                    it = ef.content
+                elif ef.cyclic_records:
                     if ef.layout is None or item not in (ef.layout.name, "01"):
                         raise ValueError(f"{path}: a cyclic file takes a new record of its layout")
                     it = ef.layout
@@ -369,6 +466,8 @@ class Terminal:
                     authenticated.clear()          # selecting another DF resets the card's security state
                 card.enter(df.name)
                 if ef.update.cond is Cond.MAC:
+                    if isinstance(ef, BinaryFile):
+                        raise ValueError(f"{df.name}{ef.name}: a binary file written with a MAC is not supported")
                     if ef.cyclic_records:
                         ins, p1, p2, record = 0xE2, 0x00, ef.sfi << 3, it.encode_value(value, card.profile.text_pad)
                     else:

@@ -32,8 +32,9 @@ WRITE_BAS_ADDRESS = "0094"
 #: The 6-digit addresses one vendor's interface names read and write keys by (docs/sources.md §4.2, S34), for
 #: the keys of the shipped profiles that guard the same files.
 _S34_ADDRESSES: dict[str, str] = {
-    "RK": "004C0A", "DF01.RK": "004F2E", "DF02.RK": "006435", "DF03.RK": "01962C", "DF04.RK": "01822D",
-    "UK": "009412", "DF01.UK1": "009742", "DF01.UK4": "017925",
+    "RK": "004C0A", "DF01.RK": "004F2E", "DF02.RK": "006435", "DF03.RK": "01932B", "DF03.RK2": "01962C",
+    "DF04.RK": "01822D", "DF07.RK": "007A3D", "DF07.RK2": "00803F", "DF07.RK3": "0086B1",
+    "UK": "009412", "DF01.UK1": "009742", "DF01.UK2": "009A43", "DF01.UK3": "017624", "DF01.UK4": "017925",
 }
 
 

@@ -89,6 +89,7 @@ class Item:
     rule: Rule | None = None     # what a value means (a date, a code of a table …; protocols.item_checks)
     subs: tuple[Item, ...] = ()  # a B-TLV template: the sub-items its value field holds
     bare: bool = False           # the sub-items without their tags and lengths (a cyclic record's fields)
+    fill: bool = False           # ``b`` of at most ``length`` bytes, the rest 00 (a transparent file's content)
 
     @property
     def label(self) -> str:
@@ -109,6 +110,9 @@ class Item:
 
     def check_format(self, value: str) -> None:
         """``ItemValueError`` unless ``value`` fits the item's encoding (characters and length)."""
+        if self.fill:
+            self._check_fill(value)
+            return
         if self.subs:
             for n, (sub, part) in enumerate(zip(self.subs, self.split(value), strict=True), 1):
                 R.check_format(self._sub_label(sub, n), sub.fmt, sub.length, part)
@@ -118,11 +122,21 @@ class Item:
     def check(self, value: str) -> None:
         """``ItemValueError`` unless ``value`` fits the item's encoding and its rule: the one check every writer
         of an item runs before anything is written (protocols.item_checks)."""
+        if self.fill:
+            self._check_fill(value)
+            return
         if self.subs:
             for n, (sub, part) in enumerate(zip(self.subs, self.split(value), strict=True), 1):
                 R.check_value(self._sub_label(sub, n), sub.fmt, sub.length, sub.rule, part)
             return
         R.check_value(self.label, self.fmt, self.length, self.rule, value)
+
+    def _check_fill(self, value: str) -> None:
+        if len(value) % 2:
+            raise R.ItemValueError(self.label, f"{len(value)} hex digits: an odd number", R.CHARSET)
+        if len(value) > 2 * self.length:
+            raise R.ItemValueError(self.label, f"{len(value) // 2} bytes, the file holds {self.length}", R.LENGTH)
+        R.check_format(self.label, self.fmt, self.length, value.ljust(2 * self.length, "0"))
 
     def _sub_label(self, sub: Item, n: int) -> str:
         """How errors name a sub-item: ``insurance_region_1 (参保地信息（1）): sub-item 1A`` (a cyclic record's
@@ -130,6 +144,8 @@ class Item:
         return f"{self.label}: " + (f"field {n}" if self.bare else f"sub-item {sub.tag:02X}")
 
     def encode_value(self, value: str, pad: int = 0x00) -> bytes:
+        if self.fill:
+            return encode(self.fmt, value.ljust(2 * self.length, "0"), self.length)
         if self.subs:
             parts = self.split(value)
             if self.bare:
@@ -142,6 +158,8 @@ class Item:
         A template whose records do not follow its sub-items (tags, lengths) is a ``ValueError``."""
         if self.subs:
             return self._decode_subs(raw)
+        if self.fill:
+            return decode(self.fmt, raw.rstrip(b"\x00"))
         if self.fmt is Fmt.CN and (self.name.endswith("date") or self.rule is R.DATE):
             return decode_date(raw)
         return decode(self.fmt, raw)
@@ -244,6 +262,13 @@ class BinaryFile:
     read: Access = FREE
     update: Access = NEVER
     personal: bool = False
+
+    @property
+    def content(self) -> Item:
+        """The file's content as one item (01, as the standard interface names it): hex of at most ``size``
+        bytes, the rest 00 when written."""
+        return Item(0x01, f"{self.name.lower()}_content", self.title, self.size, Fmt.B, "", "", self.personal,
+                    fill=True)
 
 
 EF = RecordFile | BinaryFile

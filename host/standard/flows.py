@@ -231,15 +231,19 @@ def refuse_blocked(card: SSCard) -> None:
         raise E.PinBlocked()
 
 
-def check_write_refs(card: SSCard, refs: list[FileRef]) -> list[tuple[DFSpec, RecordFile, list[Item]]]:
-    """The files and items a pFileAddr names for writing: record files only (-13), items named (-23), each one the
-    file has (6A83, as the card would answer). A cyclic file takes one new record, named ``:01`` (it becomes the
-    newest: APPEND RECORD), when the profile knows its fields; its item is then the file's layout."""
-    out = []
+def check_write_refs(card: SSCard, refs: list[FileRef]) -> list[tuple[DFSpec, EF, list[Item]]]:
+    """The files and items a pFileAddr names for writing: items named (-23), each one the file has (6A83, as the
+    card would answer). A cyclic file takes one new record, named ``:01`` (it becomes the newest: APPEND RECORD),
+    when the profile knows its fields; its item is then the file's layout. A transparent file's one item is 01, its
+    content in hex (``ef.content``)."""
+    out: list[tuple[DFSpec, EF, list[Item]]] = []
     for ref in refs:
         df, ef = resolve(card, ref)
-        if not isinstance(ef, RecordFile):
-            raise E.NotSupported(f"{ref.name}: only record files can be written")
+        if isinstance(ef, BinaryFile):
+            if ref.items != ("01",):
+                raise E.IllegalInput(f"{ref.name} is a binary file: its only item is 01")
+            out.append((df, ef, [ef.content]))
+            continue
         if ef.cyclic_records or ref.record is not None:
             if not ef.cyclic_records or ef.layout is None:
                 raise E.NotSupported(f"{ref.name}: this file's records are not written by the interface")
