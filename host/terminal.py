@@ -281,6 +281,7 @@ class Terminal:
             card.select_df("SSSE")
             if self.psam is not None and use_keys:
                 card.region()
+            pin_failed = False                 # a wrong PIN is tried once, not once per DF
             for df in card.profile.dfs:
                 try:
                     card.select_df(df.name)
@@ -288,10 +289,11 @@ class Terminal:
                     out += [FileValues(df, ef, skipped=f"DF not selectable ({exc.sw:04X})") for ef in df.files]
                     continue
                 met: set[object] = set()
-                failed: set[object] = set()
+                failed: set[object] = {"pin"} if pin_failed else set()
                 for ef in df.files:
                     reason = self._meet_read(ef, pin, use_keys, met, failed)
                     out.append(FileValues(df, ef, skipped=reason) if reason else self._read_file(df, ef))
+                pin_failed = "pin" in failed
         return out
 
     def _meet_read(self, ef: EF, pin: str | None, use_keys: bool, met: set[object], failed: set[object]) -> str:
@@ -307,7 +309,7 @@ class Terminal:
             if not needed or what in met:
                 continue
             if what in failed:
-                return "its condition failed before in this DF"
+                return "the PIN was refused" if what == "pin" else f"key {key_id:02X} failed before in this DF"
             try:
                 if what == "pin":
                     if pin is None:
