@@ -204,7 +204,8 @@ def read_ref(term: Terminal, access: Access, ref: FileRef) -> list[str]:
     card = term.card
     df, ef = resolve(card, ref)
     check_read_ref(ref, ef)
-    if term.psam is not None and ef.read.key_needed is not None:
+    key = ef.read.key_needed
+    if term.psam is not None and key is not None and (df.name, key) not in access.done:
         card.region()          # the PSAM's factors need it; reading it later would leave the file's DF
     card.enter(df.name)
     access.satisfy(df, ef.read.cond, ef.read.key_id)
