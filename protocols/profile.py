@@ -4,7 +4,9 @@ One profile is shared by the emulator (``firmware_sim``) and the host (``host``)
 or key ID is written twice. Facts and their sources: docs/design.md §3 and docs/sources.md §2 (files,
 items), §4.2 (keys). Item lengths, key IDs and PSAM key addresses come from a production SSSE32 DLL
 (a7082633/HDOS_VC6, ``湖南项目/湖南动态库 - (自有)- 娄底/湖南动态库 - (自有)- 娄底/WAPP.CPP``, cited below as
-[WAPP]) where it gives them; what no source gives is marked ``profile_choice`` / "choice".
+[WAPP]) where it gives them, DF01–DF07 layouts also from a standard-interface DLL's file-type table (docs/sources.md
+S40, cited [S40]); what no source gives is marked ``profile_choice`` / "choice". B-TLV templates are items with
+sub-items (``Item.subs``), repeated in consecutive records and addressed ``tag:NN`` (``RecordFile.lookup``).
 
 Profiles: ``gen1`` (3DES, "1.00", FCI without 9F0C, GBK names padded with 20, no name extension),
 ``gen2`` (3DES, version bytes "2.0\0" shown as "2.00", FCI without 9F0C), ``gen3`` (SM4, "3.00", FCI
