@@ -668,9 +668,22 @@ class CardOS(SimulatedDevice):
             raise CardStatus(SW.WRONG_LENGTH)
         if data[0] != old[0] or data[1] != old[1]:
             raise CardStatus(SW.WRONG_DATA)
+        self._check_template(ef, index, bytes(data[2:]))
         records[index] = bytes(data)
         self._persist()
         return _OK
+
+    @staticmethod
+    def _check_template(ef: RecordFile, index: int, value: bytes) -> None:
+        """A B-TLV template record keeps its sub-items' tags and lengths (6A80 otherwise; all FF erases it):
+        a record no reader could cut into its sub-items is refused (docs/design.md §3)."""
+        item = ef.items[index] if index < len(ef.items) else None
+        if item is None or not item.subs or value.count(0xFF) == len(value):
+            return
+        try:
+            item.sub_fields(value)
+        except ValueError:
+            raise CardStatus(SW.WRONG_DATA) from None
 
     def _append_record(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
         if cmd.p1 != 0x00 or cmd.p2 & 0x07:

@@ -20,7 +20,8 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "iReadCardBas": ("iType",),
     "iReadCard": ("iType", "iAuthType", "pCardInfo", "pFileAddr"),
     "iWriteCard": ("iType", "pCardInfo", "pFileAddr", "pWriteData"),
-    "iWriteCardBas": ("iType", "pCardInfo", "pWriteData"),
+    "iWriteCardBas": ("iType",),
+    "iWriteCardBas_HSM_Step1": ("pKey", "pWriteInfo"),
     "iVerifyPIN": ("iType",),
     "iChangePIN": ("iType",),
     "iReloadPIN": ("iType", "pCardInfo"),
@@ -45,6 +46,7 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "iGetReaderInfo": (),
     "iReadBankCardNo": ("iType",),
     "PKI_GetCert": ("iType",),
+    "iWriteCardBasExt": ("iType", "pCardInfo", "pWriteData"),
 }
 _INT_PARAMS = frozenset({"iType", "iAuthType"})
 

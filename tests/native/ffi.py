@@ -22,7 +22,7 @@ SIGNATURES: dict[str, tuple[object, ...]] = {
     "iReadCard_HSM_Step1": (_I, _S, _S, _S), "iReadCard_HSM_Step2": (_S, _S),
     "iWriteCard_HSM_Step1": (_I, _S, _S, _S), "iWriteCard_HSM_Step2": (_S, _S, _S),
     "iUnblockPIN_HSM_Step1": (_I, _S, _S), "iUnblockPIN_HSM_Step2": (_S, _S), "iUnblockPIN_HSM_Step3": (_S, _S),
-    "iWriteCardBas": (_I, _S, _S, _S),
+    "iWriteCardBas": (_I, _S), "iWriteCardBas_HSM_Step1": (_S, _S, _S), "iWriteCardBasExt": (_I, _S, _S, _S),
     "iReadPhoto": (_I, _S), "iGetReaderInfo": (_S, _S),
     "PKI_SignData": (_S, _S, _I, _S), "PKI_GetCert": (_I, _S),
 }

@@ -50,6 +50,8 @@ def test_the_national_signatures_as_counter_software_declares_them(native_lib):
                  "int iWriteCard(int iType, char *pCardInfo, char *pFileAddr, char *pWriteData, char *pOutInfo);",
                  "int iReloadPIN(int iType, char *pCardInfo, char *pOutInfo);",
                  "int iReadCardBas_HSM_Step2(char *pKey, char *pOutInfo);",
+                 "int iWriteCardBas(int iType, char *pOutInfo);",
+                 "int iWriteCardBas_HSM_Step1(char *pKey, char *pWriteInfo, char *pOutInfo);",
                  "int iGetReaderInfo(char *pReaderSN, char *pPsamTermNo);"]:
         assert decl in text
 
