@@ -339,7 +339,12 @@ class CardOS(SimulatedDevice):
         self.ef = None
 
     def _select(self, cmd: CommandAPDU, _ch: bytes | None) -> bytes:
-        """Every SELECT ends the selection of an application (firmware_sim.apps); one of its names starts a new one."""
+        """A SELECT the selected application answers (its own files) keeps it selected; every other SELECT ends the
+        selection of an application (firmware_sim.apps), and one of its names starts a new one."""
+        if self.app is not None:
+            answer = self.app.select_file(self.image.apps[self.app.section], cmd, self)
+            if answer is not None:
+                return answer
         self.app = None
         p1, p2, data = cmd.p1, cmd.p2, cmd.data
         if p2 not in (0x00, 0x0C):
@@ -663,9 +668,22 @@ class CardOS(SimulatedDevice):
             raise CardStatus(SW.WRONG_LENGTH)
         if data[0] != old[0] or data[1] != old[1]:
             raise CardStatus(SW.WRONG_DATA)
+        self._check_template(ef, index, bytes(data[2:]))
         records[index] = bytes(data)
         self._persist()
         return _OK
+
+    @staticmethod
+    def _check_template(ef: RecordFile, index: int, value: bytes) -> None:
+        """A B-TLV template record keeps its sub-items' tags and lengths (6A80 otherwise; all FF erases it):
+        a record no reader could cut into its sub-items is refused (docs/design.md §3)."""
+        item = ef.items[index] if index < len(ef.items) else None
+        if item is None or not item.subs or value.count(0xFF) == len(value):
+            return
+        try:
+            item.sub_fields(value)
+        except ValueError:
+            raise CardStatus(SW.WRONG_DATA) from None
 
     def _append_record(self, cmd: CommandAPDU, challenge: bytes | None) -> bytes:
         if cmd.p1 != 0x00 or cmd.p2 & 0x07:

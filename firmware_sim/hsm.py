@@ -10,8 +10,8 @@ its own terminal transaction number) and the check of the card's MAC2. Its input
 
 Key addresses in those outputs are opaque strings (``protocols.keys.HSM_KEY_ADDRESSES``); this service knows
 every one the terminal names: ``0090`` (key 06, the PIN management external-authentication key, RLK), ``0173``
-(the secure-messaging key STK of PIN reload and unblock), the read and update keys of each DF, and ``004201``
-(DF04's purchase key DPK).
+(the secure-messaging key STK of PIN reload and unblock), ``0094`` (the update key 04 of iWriteCardBas), the
+read and update keys of each DF, and ``004201`` (DF04's purchase key DPK).
 """
 from __future__ import annotations
 
@@ -137,6 +137,18 @@ class SoftwareHsm:
             step1_output, 7, "iWriteCard_HSM_Step1 output")
         if not address:
             return ""
+        return self._external_auth(alg_field, self._key_name(address), region, atr, ea_factor, ea_data).hex().upper()
+
+    # --- iWriteCardBas (S7) --------------------------------------------------------------------------------
+    def write_basic_info(self, write_bas_output: str, region: str, atr: str) -> str:
+        """pKey for ``iWriteCardBas_HSM_Step1``: the EXTERNAL AUTHENTICATE data C ‖ D (32 hex) for the key the
+        output names (``0094``: the update key 04 of EF05 and EF06).
+
+        ``write_bas_output`` = iWriteCardBas's ``algId|R|D|key address|`` (R the card's challenge, D the terminal's
+        random: S7's "two randoms"); ``region`` and ``atr`` (hex; the ATR or its historical bytes) come from
+        iReadCardBas, as S7's kiosk takes them.
+        """
+        alg_field, ea_factor, ea_data, address = _fields(write_bas_output, 4, "iWriteCardBas output")
         return self._external_auth(alg_field, self._key_name(address), region, atr, ea_factor, ea_data).hex().upper()
 
     # --- iReloadPIN_HSM / iUnblockPIN_HSM -----------------------------------------------------------------

@@ -149,13 +149,14 @@ def _exact_value(item: Item, rec: bytes | bytearray) -> str | None:
 
 def _decode_exactly(item: Item, rec: bytes | bytearray) -> str | None:
     """The value of a whole TLV record if re-encoding it gives the same bytes, else None. ``cn`` and ``b``
-    decodings are canonical (the decoder rejects anything else), so only ``an`` (GBK) is re-encoded."""
+    decodings are canonical (the decoder rejects anything else), so only ``an`` (GBK) and B-TLV templates (their
+    sub-items) are re-encoded."""
     if not (len(rec) == 2 + item.length and rec[0] == item.tag and rec[1] == item.length):
         return None
     raw = bytes(rec[2:])
     try:
         value = item.decode_value(raw)
-        if item.fmt is Fmt.AN and item.encode_value(value) != raw:
+        if (item.fmt is Fmt.AN or item.subs) and item.encode_value(value) != raw:
             return None
     except ValueError:
         return None
@@ -207,7 +208,8 @@ def _card_from_json(doc: Any) -> CardImage:
         where = f"dfs.{spec.name}"
         d = doc["dfs"].get(spec.name)
         if not isinstance(d, dict):
-            raise BadCardImage(f"{where}: missing")
+            raise BadCardImage(f"{where}: missing (an image made before the profile had {spec.name}: make a new "
+                               "one with `sscard card new` or `sscard card batch`)")
         if d["status"] not in APP_STATES:
             raise BadCardImage(f"{where}.status: {d['status']!r} not one of {APP_STATES}")
         keys: dict[int, KeyState] = {}
@@ -231,7 +233,8 @@ def _card_from_json(doc: Any) -> CardImage:
             fwhere = f"{where}.files.{ef.name}"
             fd = d["files"].get(ef.name)
             if not isinstance(fd, dict):
-                raise BadCardImage(f"{fwhere}: missing")
+                raise BadCardImage(f"{fwhere}: missing (an image made before the profile had this file: make a new "
+                                   "one with `sscard card new` or `sscard card batch`)")
             if isinstance(ef, BinaryFile):
                 data = hex_field(fd["binary"], f"{fwhere}.binary")
                 if len(data) > ef.size:

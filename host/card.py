@@ -87,27 +87,38 @@ class SSCard:
         # answers 6Cxx and the engine asks again with the length it names.
         expected = sum(2 + it.length for it in ef.items)
         rsp = self.send(0x00, 0xB2, 0x01, (ef.sfi << 3) | 0x05, le=expected if 0 < expected < 256 else 256)
-        by_tag: dict[int, bytes] = {}
+        found: dict[str, bytes] = {}           # item name → its value field
         if rsp.sw == 0x9000:
             try:
-                by_tag = dict(simple_decode(rsp.data))
+                records = simple_decode(rsp.data)
             except ValueError as exc:
                 raise CardError(0x6F00, f"{ef.name}: the records do not parse as TLV ({exc})") from None
-        elif rsp.sw in (0x6A86, 0x6A81, 0x6D00, 0x6B00):
+            # the n-th record of a tag belongs to the n-th item of that tag (a B-TLV template repeats)
+            by_tag: dict[int, list[bytes]] = {}
+            for tag, value in records:
+                by_tag.setdefault(tag, []).append(value)
             for item in ef.items:
-                rec = self.send(0x00, 0xB2, item.tag, ef.sfi << 3, le=256)
+                if by_tag.get(item.tag):
+                    found[item.name] = by_tag[item.tag].pop(0)
+        elif rsp.sw in (0x6A86, 0x6A81, 0x6D00, 0x6B00):
+            seen: set[int] = set()
+            for number, item in enumerate(ef.items, 1):
+                # by tag the first record of each tag, by number the later records of a repeated tag
+                first = item.tag not in seen
+                seen.add(item.tag)
+                rec = self.send(0x00, 0xB2, item.tag if first else number, ef.sfi << 3 | (0 if first else 4), le=256)
                 if rec.sw == 0x6A83:
                     continue
                 data = check(rec)
                 if len(data) >= 2 and data[0] == item.tag and data[1] == len(data) - 2:
-                    by_tag[item.tag] = data[2:]
+                    found[item.name] = data[2:]
         else:
             check(rsp)
         values = {}
         for item in ef.items:
-            if item.tag in by_tag:
+            if item.name in found:
                 try:
-                    values[item.name] = item.decode_value(by_tag[item.tag])
+                    values[item.name] = item.decode_value(found[item.name])
                 except ValueError as exc:
                     raise CardError(0x6F00, f"{ef.name} tag {item.tag:02X} ({item.name}): {exc}") from None
         return values
@@ -137,13 +148,31 @@ class SSCard:
         return rec[2:]
 
     def read_item(self, path: str, item: int | str) -> str:
-        """The decoded value of one item, e.g. ``read_item('SSSE/EF05', 'card_number')``."""
+        """The decoded value of one item, e.g. ``read_item('SSSE/EF05', 'card_number')``, ``('DF03EF19', '79:02')``
+        (a B-TLV template's record: its sub-items' values, each followed by ``,``)."""
         df, ef = self.profile.find_file(path)
         if not isinstance(ef, RecordFile):
             raise ValueError(f"{path} is not a record file")
         self.enter(df.name)
-        it = ef.item(item)
-        return it.decode_value(self.read_item_raw(ef, it))
+        it = ef.item(item) if isinstance(item, int) else ef.lookup(item)
+        return self.decode(ef, it, self.read_item_raw(ef, it))
+
+    @staticmethod
+    def decode(ef: RecordFile, item: Item, raw: bytes) -> str:
+        """``item``'s value as the card holds it; a value the item's layout cannot hold (a B-TLV record whose
+        sub-items are not the template's, text that is not GBK) is the card's fault: ``CardError`` 6F00."""
+        try:
+            return item.decode_value(raw)
+        except ValueError as exc:
+            raise CardError(0x6F00, f"{ef.name} {ef.address(item)} ({item.name}): {exc}") from None
+
+    def read_cyclic(self, ef: RecordFile, number: int) -> str:
+        """Record ``number`` (1 the newest) of a cyclic file: its fields each followed by ``,`` when the profile
+        knows its layout, else its bytes in hex."""
+        raw = self.read_record(ef, number)
+        if ef.layout is None:
+            return raw.hex().upper()
+        return self.decode(ef, ef.layout, raw)
 
     def read_file(self, path: str) -> dict[str, str]:
         """Every item of a record file, e.g. ``read_file('SSSE/EF06')`` (see :meth:`read_values`)."""
@@ -171,12 +200,28 @@ class SSCard:
         return bytes(out)
 
     # --- writing -----------------------------------------------------------------------------------
+    def write_binary(self, ef: BinaryFile, data: bytes) -> None:
+        """UPDATE BINARY ``00 D6`` of ``data`` from offset 0 of ``ef`` (selected by FID), in chunks of at most 240
+        bytes (short APDUs work on every reader)."""
+        self.select_ef(ef)
+        for offset in range(0, len(data), 0xF0):
+            check(self.send(0x00, 0xD6, offset >> 8, offset & 0xFF, data[offset:offset + 0xF0]), auth=True)
+
     def update_parts(self, ef: RecordFile, item: Item, value: str) -> tuple[int, int, bytes]:
         """P1, P2 and data of UPDATE RECORD by number writing ``value`` into ``item``'s record."""
         return ef.items.index(item) + 1, (ef.sfi << 3) | 0x04, item.encode_record(value, self.profile.text_pad)
 
-    def update_item(self, ef: RecordFile, item: Item, value: str) -> None:
-        """Plain UPDATE RECORD ``00 DC`` of one item in the current DF (its update condition already met)."""
+    def update_item(self, ef: EF, item: Item, value: str) -> None:
+        """Plain UPDATE RECORD ``00 DC`` of one item in the current DF (its update condition already met); in a
+        cyclic file, APPEND RECORD ``00 E2`` of a new newest record (``item`` is the file's layout); in a
+        transparent file, UPDATE BINARY of its whole content (``item`` is ``ef.content``)."""
+        if isinstance(ef, BinaryFile):
+            self.write_binary(ef, item.encode_value(value))
+            return
+        if ef.cyclic_records:
+            data = item.encode_value(value, self.profile.text_pad)
+            check(self.send(0x00, 0xE2, 0x00, ef.sfi << 3, data), auth=True)
+            return
         p1, p2, data = self.update_parts(ef, item, value)
         check(self.send(0x00, 0xDC, p1, p2, data), auth=True)
 
@@ -234,8 +279,8 @@ class SSCard:
             raise CardError(0x6F00, f"DEBIT FOR PURCHASE answered {len(rsp)} bytes, not 8")
         return rsp[:4], rsp[4:]
 
-    def read_cyclic(self, ef: RecordFile) -> list[bytes]:
-        """Every record of a cyclic file, newest first, until 6A83."""
+    def cyclic_records(self, ef: RecordFile) -> list[bytes]:
+        """Every record of a cyclic file as the card holds it, newest first, until 6A83."""
         out: list[bytes] = []
         for number in range(1, ef.cyclic_records + 1):
             rsp = self.send(0x00, 0xB2, number, (ef.sfi << 3) | 0x04, le=ef.record_size)

@@ -18,9 +18,10 @@ from protocols.atr import historical_bytes
 from protocols.apdu import CommandAPDU
 from protocols.crypto import Alg
 from protocols.errors import AuthenticationFailed, CardError, NoPsam
-from protocols.profile import BinaryFile, Cond, DFSpec, Item, KeySpec, KeyUse, RecordFile, normalise_version
+from protocols.profile import EF, BinaryFile, Cond, DFSpec, Item, KeySpec, KeyUse, RecordFile, normalise_version
 
 from host.bank import BankCardInfo, BankReader
+from host.pki import PkiClient, Signature
 from host.card import SSCard, check
 from host.engine import ApduEngine, TraceHook
 from host.errors import PinEntryUnavailable
@@ -93,6 +94,18 @@ class Holder:
 
     basic: BasicInfo
     items: dict[str, str]
+
+
+@dataclass(frozen=True)
+class FileValues:
+    """What ``read_all`` found in one file: ``values`` as ``(address, item, value)`` (address ``09``, ``79:02``;
+    ``:01`` … for the records of a cyclic file, whose item is its layout; ``01`` and the bytes used, for a binary
+    file), or ``skipped``, why it was not read."""
+
+    df: DFSpec
+    ef: EF
+    values: tuple[tuple[str, Item | None, str], ...] = ()
+    skipped: str = ""
 
 
 class Terminal:
@@ -281,11 +294,119 @@ class Terminal:
             chosen = [ef.item(i).name for i in items] if items else list(values)
             return {name: values[name] for name in chosen if name in values}
 
+    def read_all(self, pin: str | None = None, use_keys: bool = True) -> list[FileValues]:
+        """Every file of every DF the card's profile has, in one session, each after its read condition: a key
+        through the PSAM (once per DF and key; a key that fails, or a PSAM without it, is not tried again, so a
+        wrong key costs one try at most), the PIN when ``pin`` is given (verified once per DF). A file whose
+        condition cannot be met is ``skipped`` with the reason; an item the card holds in a form its layout
+        cannot (a B-TLV record without its sub-items) is given as ``CardError`` text in its place."""
+        out: list[FileValues] = []
+        with self.session():
+            card = self.card
+            card.select_df("SSSE")
+            if self.psam is not None and use_keys:
+                card.region()
+            pin_failed = False                 # a wrong PIN is tried once, not once per DF
+            for df in card.profile.dfs:
+                try:
+                    card.select_df(df.name)
+                except CardError as exc:
+                    out += [FileValues(df, ef, skipped=f"DF not selectable ({exc.sw:04X})") for ef in df.files]
+                    continue
+                met: set[object] = set()
+                failed: set[object] = {"pin"} if pin_failed else set()
+                for ef in df.files:
+                    reason = self._meet_read(ef, pin, use_keys, met, failed)
+                    out.append(FileValues(df, ef, skipped=reason) if reason else self._read_file(df, ef))
+                pin_failed = "pin" in failed
+        return out
+
+    def _meet_read(self, ef: EF, pin: str | None, use_keys: bool, met: set[object], failed: set[object]) -> str:
+        """Meet ``ef``'s read condition in the current DF; "" when met, else why not."""
+        cond, key_id = ef.read.cond, ef.read.key_id
+        if cond is Cond.FREE:
+            return ""
+        if cond is Cond.NEVER:
+            return "never readable"
+        needs_key = cond in (Cond.KEY, Cond.PIN_AND_KEY) or (cond is Cond.PIN_OR_KEY and pin is None)
+        needs_pin = cond in (Cond.PIN, Cond.PIN_AND_KEY) or (cond is Cond.PIN_OR_KEY and not needs_key)
+        for what, needed in (("pin", needs_pin), (key_id, needs_key)):
+            if not needed or what in met:
+                continue
+            if what in failed:
+                return "the PIN was refused" if what == "pin" else f"key {key_id:02X} failed before in this DF"
+            try:
+                if what == "pin":
+                    if pin is None:
+                        return "needs the PIN"
+                    self.card.verify_pin(pin)
+                else:
+                    if self.psam is None or not use_keys:
+                        return f"needs key {key_id:02X} (a PSAM)"
+                    assert key_id is not None
+                    self.authenticate_terminal(key_id)
+            except (CardError, NoPsam) as exc:
+                failed.add(what)
+                return str(exc) or type(exc).__name__
+            met.add(what)
+        return ""
+
+    def _read_file(self, df: DFSpec, ef: EF) -> FileValues:
+        card = self.card
+        values: list[tuple[str, Item | None, str]] = []
+        try:
+            if isinstance(ef, BinaryFile):
+                used = len(card.read_binary(ef).rstrip(b"\x00\xFF"))
+                values.append(("01", None, f"{used} bytes"))
+            elif ef.cyclic_records:
+                for number in range(1, ef.cyclic_records + 1):
+                    rsp = card.send(0x00, 0xB2, number, ef.sfi << 3 | 4, le=256)
+                    if rsp.sw == 0x6A83:
+                        break
+                    raw = check(rsp)
+                    text = raw.hex().upper() if ef.layout is None else self._decoded(ef, ef.layout, raw)
+                    values.append((f":{number:02X}", ef.layout, text))
+            else:
+                for item in ef.items:
+                    values.append((ef.address(item), item, self._decoded(ef, item, card.read_item_raw(ef, item))))
+        except CardError as exc:
+            return FileValues(df, ef, tuple(values), skipped=str(exc) or f"{exc.sw:04X}")
+        return FileValues(df, ef, tuple(values))
+
+    def _decoded(self, ef: RecordFile, item: Item, raw: bytes) -> str:
+        try:
+            return self.card.decode(ef, item, raw)
+        except CardError as exc:
+            return f"<{exc}>"
+
     def read_bank_card(self, contactless: bool = False) -> BankCardInfo:
         """The co-branded card's bank card number, expiry and holder name from its UnionPay application
         (``host.bank``: PSE, else PPSE, else the AIDs; GPO; the AFL's records). No PSAM is needed."""
         with self.session():
             return BankReader(self.card.engine, rng=self._rng).read(contactless)
+
+    def read_pki_certificate(self) -> bytes:
+        """The gen3 card's signing certificate (DER, file 0018 of its PKI application; ``host.pki``); b"" when the
+        file holds none, ``WrongCard`` when the card has no PKI application. No PSAM is needed."""
+        with self.session():
+            client = PkiClient(self.card.engine)
+            client.select()
+            return client.certificate()
+
+    def pki_sign(self, message: bytes, pin: str) -> Signature:
+        """Sign ``message`` with the card's signing key (SM2 with SM3, Z of the card's key and the default ID)
+        after VERIFY of the PKI application's user PIN (``host.pki``); ``WrongPin`` / ``PinBlocked`` on failure."""
+        with self.session():
+            client = PkiClient(self.card.engine)
+            client.select()
+            return client.sign(message, pin)
+
+    def pki_pin_tries_left(self) -> int:
+        """The PKI application's user PIN tries left (VERIFY without data)."""
+        with self.session():
+            client = PkiClient(self.card.engine)
+            client.select()
+            return client.pin_tries_left()
 
     def read_photo(self) -> bytes:
         """EF08 (photo, JPEG) after the read authentication it needs; b"" when the card holds no photo."""
@@ -362,18 +483,27 @@ class Terminal:
         self.write_items([(path, item, value)])
 
     def write_items(self, writes: Sequence[tuple[str, str | int, str]]) -> None:
-        """Update records ``(file path, item tag or name, value)`` in order, in one session: a file whose update
-        condition is a key gets one external authentication per visit of its DF and key, a MAC'd file a
-        challenge and MAC per record (CLA 04). Every value is encoded before the first write."""
+        """Update records ``(file path, item, value)`` in order, in one session; the item is a tag (the first record
+        with it), a name or ``tag:NN`` (``79:02``), or for a cyclic file its layout's name (a new newest record,
+        APPEND RECORD). A file whose update condition is a key gets one external authentication per visit of its DF
+        and key, a MAC'd file a challenge and MAC per record (CLA 04). Every value is encoded before the first
+        write."""
         with self.session():
             card = self.card
             card.select_df("SSSE")
-            plan: list[tuple[DFSpec, RecordFile, Item, str]] = []
+            plan: list[tuple[DFSpec, EF, Item, str]] = []
             for path, item, value in writes:
                 df, ef = card.profile.find_file(path)
-                if not isinstance(ef, RecordFile) or ef.cyclic_records:
-                    raise ValueError(f"{path} is not a linear record file")
-                it = ef.item(item)
+                if isinstance(ef, BinaryFile):
+                    if item not in (ef.content.name, "01", 1):
+                        raise ValueError(f"{path} is a binary file: its only item is 01")
+                    it = ef.content
+                elif ef.cyclic_records:
+                    if ef.layout is None or item not in (ef.layout.name, "01"):
+                        raise ValueError(f"{path}: a cyclic file takes a new record of its layout")
+                    it = ef.layout
+                else:
+                    it = ef.item(item) if isinstance(item, int) else ef.lookup(item)
                 check_no_separators(value, f"{it.title} {it.name}")
                 it.check(value)          # the item's rule: a real date, a code of its table … (ItemValueError)
                 it.encode_value(value, card.profile.text_pad)
@@ -386,8 +516,14 @@ class Terminal:
                     authenticated.clear()          # selecting another DF resets the card's security state
                 card.enter(df.name)
                 if ef.update.cond is Cond.MAC:
-                    p1, p2, record = card.update_parts(ef, it, value)
-                    check(card.engine.transmit(self._secured(0x04, 0xDC, p1, p2, plain=record)), auth=True)
+                    if isinstance(ef, BinaryFile):
+                        raise ValueError(f"{df.name}{ef.name}: a binary file written with a MAC is not supported")
+                    if ef.cyclic_records:
+                        ins, p1, p2, record = 0xE2, 0x00, ef.sfi << 3, it.encode_value(value, card.profile.text_pad)
+                    else:
+                        ins = 0xDC
+                        p1, p2, record = card.update_parts(ef, it, value)
+                    check(card.engine.transmit(self._secured(0x04, ins, p1, p2, plain=record)), auth=True)
                     continue
                 key_id = ef.update.key_needed
                 if key_id is not None and key_id not in authenticated:
@@ -452,7 +588,7 @@ class Terminal:
             ef = df.ef(df.purse.log_fid)
             assert isinstance(ef, RecordFile)
             out = []
-            for raw in self.card.read_cyclic(ef):
+            for raw in self.card.cyclic_records(ef):
                 try:
                     out.append(P.LogRecord.parse(raw))
                 except ValueError as exc:

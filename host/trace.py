@@ -4,7 +4,8 @@ docs/design.md §4 Traces: direction, hex, decoded command name (``protocols.com
 and Chinese). PINs, PIN blocks, keys, names and ID numbers are replaced by ``<redacted n bytes>`` unless
 ``redact=False``: the data of PIN commands (INS 20, 24, 5E), of the PSAM's MAC and encipher command (``80 FA``:
 its input holds the data being written, or a PIN), of UPDATE BINARY, and of UPDATE RECORD with a personal item;
-short and extended Lc alike. The header and Lc stay visible. In the bank application's answers (READ RECORD and
+short and extended Lc alike; and the PKI application's PIN DIGEST (``80 C4``: a PIN in, the key its VERIFY block is
+made with out), command and answer. The header and Lc stay visible. In the bank application's answers (READ RECORD and
 GET PROCESSING OPTIONS: ``70``/``77`` templates) the values of the card number, track data, the holder's name and
 ID number (``protocols.emv.SENSITIVE_TAGS``: 5A, 57, 5F20 …) are redacted in place and the rest stays readable;
 such an answer that does not parse as BER-TLV exactly is redacted whole.
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Callable, ContextManager
 
 from host.pinpad import PAD_NOTE, PadTemplate, TracedPad, traced_pad
+from host.pki import ADF_NAME as PKI_ADF
+from host.pki import DDF_NAME as PKI_DDF
 from host.reader import Reader
 from host.spec import READER_HOOK
 from protocols import emv
@@ -56,8 +59,10 @@ def _redacted(n: int) -> str:
 
 
 #: INS of commands whose data is a PIN or PIN block (VERIFY; PIN UNBLOCK/RELOAD and ISO CHANGE REFERENCE
-#: DATA; CHANGE PIN), or input to the PSAM's MAC/encipher (80 FA), or a transparent file's content (D6).
-_SECRET_INS = frozenset({0x20, 0x24, 0x5E, 0xFA, 0xD6})
+#: DATA; CHANGE PIN; the PKI application's PIN DIGEST, C4), or input to the PSAM's MAC/encipher (80 FA), or a
+#: transparent file's content (D6).
+_SECRET_INS = frozenset({0x20, 0x24, 0x5E, 0xFA, 0xD6, 0xC4})
+_PIN_DIGEST = 0xC4            # its answer, SM3 of the PIN, gives the PKI VERIFY key: redacted too
 
 
 def data_field(apdu: bytes) -> tuple[int, bytes] | None:
@@ -127,7 +132,7 @@ def redact_response(apdu: bytes, rsp: bytes) -> str:
             shown = redact_emv(data)
             return (shown if shown is not None else _redacted(len(data))) + sw.hex().upper()
         personal = (ins == 0xB2 and data[0] in PERSONAL_TAGS) or (
-            ins == 0xB0 and apdu[2] != 0x96) or ins == 0xC0
+            ins == 0xB0 and apdu[2] != 0x96) or ins == 0xC0 or ins == _PIN_DIGEST
         if personal:
             return _redacted(len(data)) + sw.hex().upper()
     return rsp.hex().upper()
@@ -167,6 +172,7 @@ class Tracer:
 
 # --- readers that trace -------------------------------------------------------------------------------------
 _PSAM_APPS = {PSAM_APP_AID: "PSAM 3DES application", PSAM_APP_AID[:-1] + b"\x91": "PSAM SM4 application"}
+_PKI_NAMES = {PKI_DDF: "PKI DDF PKI.社会保障", PKI_ADF: "PKI ADF SS.CERT.ADF1"}
 _BANK_NAMES = {emv.PSE_NAME: "PSE 1PAY.SYS.DDF01", emv.PPSE_NAME: "PPSE 2PAY.SYS.DDF01",
                emv.UNIONPAY_DEBIT: "UnionPay debit", emv.UNIONPAY_CREDIT: "UnionPay credit",
                emv.UNIONPAY_QUASI_CREDIT: "UnionPay quasi-credit"}
@@ -219,6 +225,9 @@ class Describer:
             if data in _BANK_NAMES:
                 self.df, self.app = None, _BANK_NAMES[data]
                 return self.app
+            if data in _PKI_NAMES:
+                self.df = None
+                return _PKI_NAMES[data]
             return data.hex().upper()
         if len(data) == 2:
             fid = int.from_bytes(data, "big")

@@ -468,10 +468,22 @@ int iReloadPIN_HSM_Step3_Ex(char *pKey, char *pOutInfo, int iOutSize)
     return run("iReloadPIN_HSM_Step3", a, 1, pOutInfo, iOutSize);
 }
 
-int iWriteCardBas_Ex(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo, int iOutSize)
+int iWriteCardBas_Ex(int iType, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {NUM("iType", iType)};
+    return run("iWriteCardBas", a, 1, pOutInfo, iOutSize);
+}
+
+int iWriteCardBas_HSM_Step1_Ex(char *pKey, char *pWriteInfo, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {TXT("pKey", pKey), TXT("pWriteInfo", pWriteInfo)};
+    return run("iWriteCardBas_HSM_Step1", a, 2, pOutInfo, iOutSize);
+}
+
+int iWriteCardBasExt_Ex(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo, int iOutSize)
 {
     arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo), TXT("pWriteData", pWriteData)};
-    return run("iWriteCardBas", a, 3, pOutInfo, iOutSize);
+    return run("iWriteCardBasExt", a, 3, pOutInfo, iOutSize);
 }
 
 int iReadCard_HSM_Step1_Ex(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo, int iOutSize)
@@ -526,6 +538,18 @@ int iReadBankCardNo_Ex(int iType, char *pOutInfo, int iOutSize)
 {
     arg_t a[] = {NUM("iType", iType)};
     return run("iReadBankCardNo", a, 1, pOutInfo, iOutSize);
+}
+
+int PKI_SignData_Ex(char *pUserPin, char *pInData, int iType, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {TXT("pUserPin", pUserPin), TXT("pInData", pInData), NUM("iType", iType)};
+    return run("PKI_SignData", a, 3, pOutInfo, iOutSize);
+}
+
+int PKI_GetCert_Ex(int iType, char *pOutInfo, int iOutSize)
+{
+    arg_t a[] = {NUM("iType", iType)};
+    return run("PKI_GetCert", a, 1, pOutInfo, iOutSize);
 }
 
 /* "<device number>|<terminal number>|" split into the two buffers; a failure's message goes to pReaderSN. */
@@ -638,9 +662,19 @@ int iReloadPIN_HSM_Step3(char *pKey, char *pOutInfo)
     return iReloadPIN_HSM_Step3_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
 }
 
-int iWriteCardBas(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo)
+int iWriteCardBas(int iType, char *pOutInfo)
 {
-    return iWriteCardBas_Ex(iType, pCardInfo, pWriteData, pOutInfo, SSCARD_OUTINFO_SIZE);
+    return iWriteCardBas_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iWriteCardBas_HSM_Step1(char *pKey, char *pWriteInfo, char *pOutInfo)
+{
+    return iWriteCardBas_HSM_Step1_Ex(pKey, pWriteInfo, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int iWriteCardBasExt(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo)
+{
+    return iWriteCardBasExt_Ex(iType, pCardInfo, pWriteData, pOutInfo, SSCARD_OUTINFO_SIZE);
 }
 
 int iReadCard_HSM_Step1(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo)
@@ -686,6 +720,16 @@ int iReadPhoto(int iType, char *pOutInfo)
 int iReadBankCardNo(int iType, char *pOutInfo)
 {
     return iReadBankCardNo_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int PKI_SignData(char *pUserPin, char *pInData, int iType, char *pOutInfo)
+{
+    return PKI_SignData_Ex(pUserPin, pInData, iType, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int PKI_GetCert(int iType, char *pOutInfo)
+{
+    return PKI_GetCert_Ex(iType, pOutInfo, SSCARD_CERT_SIZE);
 }
 
 int iGetReaderInfo(char *pReaderSN, char *pPsamTermNo)

@@ -14,7 +14,8 @@
  *
  * Output buffers (pOutInfo)
  *   The caller provides the buffer. The functions without a size take it to hold SSCARD_OUTINFO_SIZE
- *   bytes (iReadPhoto: SSCARD_PHOTO_SIZE; iGetReaderInfo: SSCARD_READERINFO_SIZE each); the `_Ex` variants
+ *   bytes (iReadPhoto: SSCARD_PHOTO_SIZE; PKI_GetCert: SSCARD_CERT_SIZE; iGetReaderInfo: SSCARD_READERINFO_SIZE
+ *   each); the `_Ex` variants
  *   take its size in bytes, NUL included. Nothing is ever written past that size:
  *   - a successful result that does not fit is refused with -42 (data length error) and pOutInfo holds
  *     "<bytes needed>|<message>|" (cut to fit), so the caller can call the `_Ex` variant again with a
@@ -61,6 +62,8 @@ extern "C" {
 #define SSCARD_OUTINFO_SIZE    1024   /* pOutInfo of every function without a size, except below */
 #define SSCARD_PHOTO_SIZE      8192   /* iReadPhoto's pOutInfo: "<base64>|" of a JPEG up to 6,141 bytes
                                          (the shipped profiles' EF08 holds 4 KiB: 5,466 bytes) */
+#define SSCARD_CERT_SIZE       4096   /* PKI_GetCert's pOutInfo: a certificate of up to about 2 KiB in base64 and
+                                         its names */
 #define SSCARD_READERINFO_SIZE 64     /* each of iGetReaderInfo's two outputs */
 #define SSCARD_INPUT_MAX       16384  /* the longest input string accepted, NUL excluded */
 #define SSCARD_PIN_SIZE        32     /* the PIN buffer a PIN callback is given */
@@ -87,7 +90,7 @@ SSCARD_API int iReloadPIN(int iType, char *pCardInfo, char *pOutInfo);
 SSCARD_API int iUnblockPIN(int iType, char *pCardInfo, char *pOutInfo);
 /* the medical purse (DF04) through the PSAM; pPayInfo "amount|bill total|YYYYMMDDhhmmss|" in yuan, pOutInfo
  * "balance before|amount|balance after|card txn no|terminal no|terminal txn no|YYYYMMDDhhmmss|TAC|"; the log as
- * "card txn no|amount|type|terminal no|YYYYMMDDhhmmss|$" per record (formats: docs/design.md §3.3) */
+ * "card txn no|amount|type|terminal no|YYYYMMDDhhmmss|$" per record (formats: docs/design.md §3.4) */
 SSCARD_API int iDoDebit(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo);
 SSCARD_API int iReadDebitRecord(int iType, char *pOutInfo);
 /* the same debit with the provincial HSM computing MAC1 (a terminal without a PSAM, or whose PSAM lacks the purchase
@@ -111,17 +114,31 @@ SSCARD_API int iWriteCard_HSM_Step2(char *pKey, char *pWriteData, char *pOutInfo
 SSCARD_API int iUnblockPIN_HSM_Step1(int iType, char *pCardInfo, char *pOutInfo);
 SSCARD_API int iUnblockPIN_HSM_Step2(char *pKey, char *pOutInfo);
 SSCARD_API int iUnblockPIN_HSM_Step3(char *pKey, char *pOutInfo);
-/* personalisation of the basic data (EF05/EF06) through the PSAM. pWriteData:
- * "卡识别码|初始化机构编号|发卡日期|卡有效期|卡号|社会保障号码|姓名|姓名扩展|性别|民族|出生日期|" (11 fields, GBK);
- * an empty field leaves its item unchanged (姓名扩展 is written with 姓名); 卡识别码 is empty or this card's (-22).
- * The parameters are this library's (docs/sources.md §6.1 "iWriteCardBas"). */
-SSCARD_API int iWriteCardBas(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo);
-/* vendor extras: the photo (SSSE EF08) as "<base64 JPEG>|"; the terminal's device number (终端设备号, from
+/* personalisation of the basic data (EF05/EF06) through an HSM, as a card-making kiosk's driver declares it
+ * (docs/sources.md §6.1 "iWriteCardBas"): iWriteCardBas outputs "algId|R|D|0094|", the card's challenge R and the
+ * terminal's random D (the "two randoms", fields 1 and 2) the HSM computes the external authentication with
+ * (key address 0094: the update key 04); iWriteCardBas_HSM_Step1 takes the HSM's answer as pKey (cryptogram C,
+ * 16 hex, or C ‖ D, 32 hex) and pWriteInfo =
+ * "卡识别码|初始化机构编码|发卡日期|卡有效期|卡号|社会保障号码|姓名|姓名拓展|性别|民族|出生日期|" (11 fields, GBK):
+ * every value is checked first, then the card authenticates the HSM's answer (a wrong one: -0x63Cx, counted,
+ * nothing written), then the items are written; pOutInfo is empty on success. An empty field leaves its item
+ * unchanged (姓名扩展 is written with 姓名); 卡识别码 is empty or this card's (-22). */
+SSCARD_API int iWriteCardBas(int iType, char *pOutInfo);
+SSCARD_API int iWriteCardBas_HSM_Step1(char *pKey, char *pWriteInfo, char *pOutInfo);
+/* vendor extras: the same personalisation through the PSAM in one call (pWriteData as pWriteInfo above;
+ * docs/sources.md §6.1); the photo (SSSE EF08) as "<base64 JPEG>|"; the terminal's device number (终端设备号, from
  * the config file) and the PSAM's terminal number, each without a separator; the co-branded card's bank card
  * number from its UnionPay application, "PAN|expiry YYYYMMDD|PAN sequence|AID|label|" (-1: no such application) */
 SSCARD_API int iReadPhoto(int iType, char *pOutInfo);
 SSCARD_API int iGetReaderInfo(char *pReaderSN, char *pPsamTermNo);
 SSCARD_API int iReadBankCardNo(int iType, char *pOutInfo);
+/* The PKI application of gen3 cards (LD/T 6001.5 §7 "签名"): sign pInData (GBK bytes) after the PKI user PIN
+ * pUserPin ("" asks the PIN callback); "<base64 of the DER SM2 signature SEQUENCE { r, s }>|" (SM2 with SM3, the
+ * default ID 1234567812345678). Vendor extra: the signing certificate, "<base64 DER>|<subject>|<issuer>|<serial
+ * hex>|<not before YYYYMMDDHHMMSS>|<not after>|", or "|" when the card holds none (-1: no PKI application). */
+SSCARD_API int PKI_SignData(char *pUserPin, char *pInData, int iType, char *pOutInfo);
+SSCARD_API int PKI_GetCert(int iType, char *pOutInfo);
+SSCARD_API int iWriteCardBasExt(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo);
 
 /* --- the same with the output buffer's size (bytes, NUL included) ----------------------------------------- */
 SSCARD_API int iReadCardBas_Ex(int iType, char *pOutInfo, int iOutSize);
@@ -149,10 +166,14 @@ SSCARD_API int iWriteCard_HSM_Step2_Ex(char *pKey, char *pWriteData, char *pOutI
 SSCARD_API int iUnblockPIN_HSM_Step1_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize);
 SSCARD_API int iUnblockPIN_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize);
 SSCARD_API int iUnblockPIN_HSM_Step3_Ex(char *pKey, char *pOutInfo, int iOutSize);
-SSCARD_API int iWriteCardBas_Ex(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo, int iOutSize);
+SSCARD_API int iWriteCardBas_Ex(int iType, char *pOutInfo, int iOutSize);
+SSCARD_API int iWriteCardBas_HSM_Step1_Ex(char *pKey, char *pWriteInfo, char *pOutInfo, int iOutSize);
 SSCARD_API int iReadPhoto_Ex(int iType, char *pOutInfo, int iOutSize);
 SSCARD_API int iGetReaderInfo_Ex(char *pReaderSN, int iReaderSNSize, char *pPsamTermNo, int iPsamTermNoSize);
 SSCARD_API int iReadBankCardNo_Ex(int iType, char *pOutInfo, int iOutSize);
+SSCARD_API int PKI_SignData_Ex(char *pUserPin, char *pInData, int iType, char *pOutInfo, int iOutSize);
+SSCARD_API int PKI_GetCert_Ex(int iType, char *pOutInfo, int iOutSize);
+SSCARD_API int iWriteCardBasExt_Ex(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo, int iOutSize);
 
 /* --- library control (not part of the national interface) ------------------------------------------------- */
 

@@ -53,6 +53,12 @@ DEBIT_FOR_PURCHASE = Command("DEBIT FOR PURCHASE", 0x54, (0x80,))
 
 # --- the card's other applications (firmware_sim.apps): answered only while that application is selected -------
 GET_PROCESSING_OPTIONS = Command("GET PROCESSING OPTIONS", 0xA8, (0x80,))   # EMV Book 3 §6.5.8 (bank application)
+# The PKI application (docs/sources.md §7, docs/design.md §3.4): the vendor commands production code sends, and
+# ISO/IEC 7816-8's PERFORM SECURITY OPERATION for the signature.
+PIN_DIGEST = Command("PIN DIGEST (SM3)", 0xC4, (0x80,))                  # 80 C4 01 03 Lc C1 L PIN
+GENERATE_KEY_PAIR = Command("GENERATE SM2 KEY PAIR", 0x40, (0x80,))      # 80 40 00 00 08 C0 02 … C2 02 …
+EXPORT_PUBLIC_KEY = Command("EXPORT PUBLIC KEY", 0xC9, (0x80,))          # 80 C9 82 00 / 80 C9 82 80
+PERFORM_SECURITY_OPERATION = Command("PERFORM SECURITY OPERATION", 0x2A, (0x00,))   # 00 2A 9E 9A: sign
 
 # --- the PSAM (docs/design.md §3 "PSAM") ------------------------------------------------------------------------
 PSAM_INIT = Command("PSAM INIT (DIVERSIFY)", 0x1A, (0x80,))
@@ -65,7 +71,7 @@ CARD_COMMANDS: tuple[Command, ...] = (
     SELECT, READ_RECORD, READ_BINARY, GET_CHALLENGE, GET_RESPONSE, INTERNAL_AUTHENTICATE, EXTERNAL_AUTHENTICATE,
     VERIFY, CHANGE_PIN, PIN_UNBLOCK_RELOAD, APPLICATION_BLOCK, APPLICATION_UNBLOCK, CARD_BLOCK,
     UPDATE_RECORD, UPDATE_BINARY, APPEND_RECORD, GET_BALANCE, INITIALIZE_FOR_PURCHASE, DEBIT_FOR_PURCHASE,
-    GET_PROCESSING_OPTIONS,
+    GET_PROCESSING_OPTIONS, PIN_DIGEST, GENERATE_KEY_PAIR, EXPORT_PUBLIC_KEY, PERFORM_SECURITY_OPERATION,
 )
 PSAM_COMMANDS: tuple[Command, ...] = (SELECT, READ_BINARY, PSAM_INIT, PSAM_INIT_VENDOR, PSAM_COMPUTE, GET_RESPONSE,
                                       INIT_SAM_FOR_PURCHASE, CREDIT_SAM_FOR_PURCHASE)

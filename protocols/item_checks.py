@@ -8,13 +8,14 @@ The format check follows the item's encoding (docs/sources.md §2.5): ``an`` tex
 control characters and fit the item's bytes; ``cn`` holds ASCII decimal digits, at most two per byte; ``b``
 holds hex digits for exactly the item's bytes. A rule then says what the value means:
 
-* ``DATE``: a real calendar date, YYYYMMDD (docs/sources.md §2.5);
+* ``DATE``: a real calendar date, YYYYMMDD (docs/sources.md §2.5); ``YEAR_MONTH``: a month, YYYYMM (the 3-byte
+  ``cn`` items of DF03 whose sample values are months, docs/sources.md §2.3);
 * ``ID_NUMBER``: a citizen ID number, GB 11643-1999 公民身份号码: 17 digits (6 address, 8 birth date, 3 sequence)
   and a check character, ISO 7064:1983 MOD 11-2 over the 17 digits (clause 8.2; 10 is written ``X``);
 * ``SEX``, ``ETHNICITY``, ``NATIONALITY``, ``POLITICAL_STATUS``: a code of the table in ``protocols.holder_codes``;
 * ``REGION``: a six-digit region code whose first two digits are a province-level code of GB/T 2260;
 * ``CARD_NUMBER``: 9 upper-case letters or digits (docs/sources.md §2.2, EF05 tag 07);
-* ``NAME``: text that is not empty; ``DIGITS``, ``POSTCODE``, ``PHONE``, ``VERSION``: the characters those hold.
+* ``NAME``: text that is not empty; ``DIGITS``, ``PHONE``, ``VERSION``: the characters those hold.
 
 An empty value means an unset item and passes every rule but ``ID_NUMBER``, ``NAME`` and ``CARD_NUMBER``.
 Errors are :class:`ItemValueError` (a ``ValueError``) whose ``kind`` says what is wrong: ``charset``,
@@ -79,6 +80,14 @@ def _date(value: str) -> None:
         check_date(value)
     except ValueError as exc:
         raise _Bad(str(exc)) from None
+
+
+def _year_month(value: str) -> None:
+    _digits_only(value)
+    if len(value) != 6:
+        raise _Bad(f"{len(value)} digits; a month is YYYYMM (6 digits)")
+    if not 1 <= int(value[4:]) <= 12 or value[:4] == "0000":
+        raise _Bad("not a real month (YYYYMM)")
 
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)   # 2^(17-i) mod 11, ISO 7064 MOD 11-2
@@ -153,12 +162,6 @@ def _name(value: str) -> None:
         raise _Bad("starts or ends with a space")
 
 
-def _postcode(value: str) -> None:
-    _digits_only(value)
-    if len(value) != 6:
-        raise _Bad(f"{len(value)} digits; a postcode has 6")
-
-
 def _phone(value: str) -> None:
     def ok(c: str) -> bool:
         return _ascii_digits(c) or c == "-"
@@ -174,6 +177,7 @@ def _version(value: str) -> None:
 
 
 DATE = Rule("date", "YYYYMMDD, a real date", _date)
+YEAR_MONTH = Rule("year_month", "YYYYMM, a real month", _year_month)
 ID_NUMBER = Rule("id_number", "18-character citizen ID number with its check character (GB 11643-1999)",
                  _id_number, required=True)
 SEX_CODE = Rule("sex", "GB/T 2261.1 code: 0, 1 (male), 2 (female), 9", _code("GB/T 2261.1-2003", holder_codes.SEX))
@@ -187,7 +191,6 @@ REGION = Rule("region", "6-digit region code (GB/T 2260)", _region)
 CARD_NUMBER = Rule("card_number", "9 upper-case letters or digits", _card_number, required=True)
 NAME = Rule("name", "GBK text", _name, required=True)
 DIGITS = Rule("digits", "digits", _digits_only)
-POSTCODE = Rule("postcode", "6 digits", _postcode)
 PHONE = Rule("phone", "digits and '-'", _phone)
 VERSION = Rule("version", "2.00, 3.00 …", _version)
 

@@ -15,8 +15,8 @@ from typing import Any
 from protocols.crypto import KEY_LENGTHS, Alg, card_factor, city_factor, derive, diversify, province_factor, sm3
 from protocols.profile import KEY_NAMES, KeySpec, key_spec
 
-__all__ = ["HSM_KEY_ADDRESSES", "KEY_NAMES", "RELOAD_AUTH_ADDRESS", "RELOAD_SM_ADDRESS", "TEST_ONLY", "IssuerKeys",
-           "hsm_address", "test_issuer_keys"]
+__all__ = ["HSM_KEY_ADDRESSES", "KEY_NAMES", "RELOAD_AUTH_ADDRESS", "RELOAD_SM_ADDRESS", "TEST_ONLY",
+           "WRITE_BAS_ADDRESS", "IssuerKeys", "hsm_address", "test_issuer_keys"]
 
 #: Marker every test key set carries in its label.
 TEST_ONLY = "TEST ONLY"
@@ -25,12 +25,16 @@ TEST_ONLY = "TEST ONLY"
 #: terminal writes them into a step's output, the HSM finds the key by them. Opaque strings to both.
 RELOAD_AUTH_ADDRESS = "0090"      # key 06 (RLK): external authentication before PIN RELOAD and UNBLOCK
 RELOAD_SM_ADDRESS = "0173"        # STK: the MAC'd PIN RELOAD and PIN UNBLOCK commands
+#: The address a card-making kiosk asks its HSM for the external authentication of iWriteCardBas by (the update
+#: key UK, 04, that opens EF05 and EF06; docs/sources.md §6.1, S7 ``DataCenter::WriteCard``).
+WRITE_BAS_ADDRESS = "0094"
 
 #: The 6-digit addresses one vendor's interface names read and write keys by (docs/sources.md §4.2, S34), for
 #: the keys of the shipped profiles that guard the same files.
 _S34_ADDRESSES: dict[str, str] = {
-    "RK": "004C0A", "DF01.RK": "004F2E", "DF02.RK": "006435", "DF03.RK": "01962C", "DF04.RK": "01822D",
-    "UK": "009412", "DF01.UK1": "009742", "DF01.UK4": "017925",
+    "RK": "004C0A", "DF01.RK": "004F2E", "DF02.RK": "006435", "DF03.RK": "01932B", "DF03.RK2": "01962C",
+    "DF04.RK": "01822D", "DF07.RK": "007A3D", "DF07.RK2": "00803F", "DF07.RK3": "0086B1",
+    "UK": "009412", "DF01.UK1": "009742", "DF01.UK2": "009A43", "DF01.UK3": "017624", "DF01.UK4": "017925",
 }
 
 
@@ -40,8 +44,9 @@ def _address(spec: KeySpec) -> str:
     return fixed.get(spec.name) or f"00{spec.psam.p1:02X}{spec.psam.p2:02X}"
 
 
-#: Address → key name (a name of :data:`KEY_NAMES`), for every key of the profiles.
-HSM_KEY_ADDRESSES: dict[str, str] = {_address(key_spec(name)): name for name in KEY_NAMES}
+#: Address → key name (a name of :data:`KEY_NAMES`), for every key of the profiles, and S7's ``0094`` for UK.
+HSM_KEY_ADDRESSES: dict[str, str] = {**{_address(key_spec(name)): name for name in KEY_NAMES},
+                                     WRITE_BAS_ADDRESS: "UK"}
 
 
 def hsm_address(name: str) -> str:

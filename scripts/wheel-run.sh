@@ -22,12 +22,13 @@ git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' 
 .venv/bin/pip wheel -q --no-deps -w "$WORK/dist" "$WORK/src"
 wheel=$(ls "$WORK"/dist/sscard-*.whl)
 
-# 2. A clean venv with the wheel (its dependencies from the index or pip's cache) and the test runner at the
-#    versions the main venv has.
+# 2. A clean venv with the wheel (its dependencies from the index or pip's cache), the test runner and the tests'
+#    own libraries (snowland-smx: the independent SM2 the PKI tests verify with) at the versions the main venv has.
 "$PY" -m venv "$WORK/venv"
 VPY="$WORK/venv/bin/python"
-runner=$(.venv/bin/pip freeze 2>/dev/null | grep -iE '^(pytest|hypothesis)==' || echo "pytest hypothesis")
-# shellcheck disable=SC2086  # two requirement words
+runner=$(.venv/bin/pip freeze 2>/dev/null | grep -iE '^(pytest|hypothesis|snowland-smx)==' \
+         || echo "pytest hypothesis snowland-smx")
+# shellcheck disable=SC2086  # several requirement words
 "$VPY" -m pip install -q --disable-pip-version-check "$wheel" $runner
 
 # 3. The tests, away from the working tree.

@@ -12,13 +12,14 @@ from typing import Any
 
 from firmware_sim.apps.base import AppData, Application, CardServices, CardStatus
 from firmware_sim.apps.bank import BankApplication, BankData
+from firmware_sim.apps.pki import PkiApplication, PkiData
 from protocols.errors import BadCardImage
 
 __all__ = ["APPLICATIONS", "AppData", "Application", "BankApplication", "BankData", "CardServices", "CardStatus",
-           "load_sections"]
+           "PkiApplication", "PkiData", "load_sections"]
 
 #: Every application a card image may carry, by its section name under "apps".
-APPLICATIONS: dict[str, type[Application[Any]]] = {app.section: app for app in (BankApplication,)}
+APPLICATIONS: dict[str, type[Application[Any]]] = {app.section: app for app in (BankApplication, PkiApplication)}
 
 
 def load_sections(doc: Any, where: str = "apps") -> dict[str, AppData]:

@@ -14,7 +14,8 @@ An application (the bank application; a medical purse, a PKI application) lives 
 
 The card OS keeps SELECT and GET RESPONSE: a successful SELECT of one of the application's names routes every
 later command to it; any other SELECT (of SSSE, a DF, the MF, another application, or a name nothing answers)
-ends the selection. While an application is selected, a command it does not list answers 6D00 and one with a
+ends the selection, unless the selected application answers it first (:meth:`Application.select_file`: the
+files under its own DF). While an application is selected, a command it does not list answers 6D00 and one with a
 CLA its command does not take 6E00; a command of an application that is not selected answers 6985.
 docs/design.md §3.1.
 """
@@ -96,6 +97,14 @@ class Application(abc.ABC, Generic[D]):
     @abc.abstractmethod
     def select(self, data: D, name: bytes) -> bytes:
         """Enter the application by ``name`` (one of :meth:`names`); return the FCI."""
+
+    def select_file(self, data: D, cmd: CommandAPDU, card: CardServices) -> bytes | None:
+        """A SELECT while this application is selected, asked before the card OS selects: the response (the
+        application stays selected, as it does when this raises ``CardStatus``: a failed SELECT keeps the
+        current DF), or None to let the card OS select as usual, which ends this selection. An application
+        with a file system of its own (DFs and EFs under its DF name) answers its SELECTs by identifier here;
+        by default every SELECT goes to the card OS."""
+        return None
 
     @abc.abstractmethod
     def process(self, data: D, cmd: CommandAPDU, card: CardServices) -> bytes:

@@ -10,8 +10,9 @@ Columns (header row required, UTF-8): ``name``, ``ssn``, ``card_number`` (requir
 :func:`photo_in`), ``bank_holder_name`` (the name on the bank application, EMV style ``CHEN/XIAOMING``),
 ``purse_balance`` (the medical purse's balance in yuan, ``100.00``, as ``card new --purse-balance`` takes it;
 default 0) and any item name of the card profile (``name_ext``, ``issue_date``, ``expiry_date``, ``ethnicity`` …).
-Empty cells mean "default". gen2 and gen3 cards get the bank application with test-only data unless the batch leaves it out
-(``BatchConfig.bank``).
+Empty cells mean "default". gen2 and gen3 cards get the bank application with test-only data unless the batch
+leaves it out (``BatchConfig.bank``); gen3 cards get the PKI application, a key pair and a test CA certificate
+(``BatchConfig.pki``).
 
 ATR serial: the ``serial`` column when given, else the card number read as a base-36 number, modulo 2³²
 (the ATR holds 4 serial bytes after the region, as real cards do). Card numbers of one batch rarely lie
@@ -25,8 +26,8 @@ Durability choice (differs from a card's live state, docs/design.md §4): every 
 file and renamed into place, so a reader of ``DIR`` never sees half a file, but there is **no fsync per
 file**. At the end of the batch the output file system is synced once (``syncfs``, else ``sync``) and the
 folder fsynced. A batch killed before that may lose images or leave empty ones (they fail to load with
-``BadCardImage``); the remedy is to run the batch again with ``force``, which rewrites identical images and
-deletes the temp files the killed batch left. A card's own state cannot be re-created that way, which is why
+``BadCardImage``); the remedy is to run the batch again with ``force``, which rewrites identical images (but for
+a gen3 card's PKI key pair and certificate, new each time) and deletes the temp files the killed batch left. A card's own state cannot be re-created that way, which is why
 ``ImageStore`` fsyncs every write. ``durable=True`` restores the per-file fsync (about 10× slower on a
 disk). Images are created ``0600``: they hold the card keys and the PIN.
 """
@@ -312,6 +313,7 @@ class BatchConfig:
     issuers: Mapping[Alg, IssuerKeys] | None = None   # default: the TEST ONLY key sets
     force: bool = False                                # replace images that are already there
     bank: bool | None = None       # the bank application: None on gen2/gen3 cards, False on none, True on all
+    pki: bool | None = None        # the PKI application: None on gen3 cards, False on none
 
 
 class Issuer:
@@ -337,7 +339,8 @@ class Issuer:
             photo = self._photo(f["photo"]) if f.get("photo") else b""
             card = new_card(person, profile=profile, region=f.get("region") or self.config.region, serial=serial,
                             issuer=self._issuers[PROFILES[profile].alg], photo=photo, bank=self.config.bank,
-                            purse_balance=balance)
+                            purse_balance=balance,
+                            pki=None if self.config.pki is None else self.config.pki and profile == "gen3")
             text = fast_dumps(card.to_json())
             out = self.config.out_dir / f"{f['card_number']}.json"
             try:
@@ -436,11 +439,12 @@ def run_batch(rows: list[Row], config: BatchConfig, *, workers: int = 1,
 def issue_cards(people_csv: Path | str, out_dir: Path | str, *, profile: str = "gen2", region: str = "440100",
                 workers: int = 1, durable: bool = False, encoding: str = "utf-8-sig",
                 issuers: Iterable[IssuerKeys] = (), progress: Progress | None = None,
-                photo_dir: Path | str | None = None, force: bool = False, bank: bool | None = None) -> BatchResult:
+                photo_dir: Path | str | None = None, force: bool = False, bank: bool | None = None,
+                pki: bool | None = None) -> BatchResult:
     """Personalise a card image per good row of ``people_csv`` into ``out_dir`` with ``issuers`` (one key set
     per algorithm; the TEST ONLY sets for an algorithm not given). Photos are read from ``photo_dir``
     (default: the CSV's folder) and never from outside it. Images already in ``out_dir`` are kept (their rows are
-    errors with ``exists`` set) unless ``force``. ``bank``: see ``BatchConfig.bank``.
+    errors with ``exists`` set) unless ``force``. ``bank``, ``pki``: see ``BatchConfig``.
 
     Raises ``BatchInputError`` (a ``ValueError``) when the CSV as a whole is unusable; bad rows are in
     ``result.errors`` with their line numbers.
@@ -451,7 +455,8 @@ def issue_cards(people_csv: Path | str, out_dir: Path | str, *, profile: str = "
         raise BatchInputError(f"photo folder {photos}: not a folder")
     rows = read_people(csv_path, encoding)
     config = BatchConfig(Path(out_dir), profile=profile, region=region, photo_dir=photos,
-                         durable=durable, issuers={k.alg: k for k in issuers}, force=force, bank=bank)
+                         durable=durable, issuers={k.alg: k for k in issuers}, force=force, bank=bank,
+                         pki=pki)
     return run_batch(rows, config, workers=workers, progress=progress)
 
 

@@ -1,7 +1,7 @@
 """The ``sscard`` command line: one module per command, assembled into one parser here.
 
-    read · bank · apdu · card new/batch · psam new · pin · purse · write · block/unblock · readers · pcscd
-    · emulate · trace · shell · serve
+    read · bank · pki cert/sign · apdu · card new/batch · psam new · pin · purse · write · block/unblock · readers
+    · pcscd · emulate · trace · shell · serve
 
 Each command module has ``add_parser(sub)``, which adds its sub-command and sets ``func`` to the function that
 runs it; ``main`` parses, runs, and turns an error into a message and an exit code. Commands that talk to a
@@ -28,8 +28,8 @@ import sys
 from typing import Sequence
 
 from host import errors as E
-from host.cli import (apdu, bank, block, card, emulate, options, pcscd, pin, psam, purse, read, readers, serve, shell,
-                       trace, write)
+from host.cli import (apdu, bank, block, card, emulate, options, pcscd, pin, pki, psam, purse, read, readers, serve,
+                       shell, trace, write)
 from host.cli.exits import EXIT_AUTH, EXIT_CARD, EXIT_IMAGE, EXIT_INTERRUPTED, EXIT_NO_PSAM, EXIT_PIPE, EXIT_READER, EXIT_USAGE
 from host.spec import ReaderSpecError
 
@@ -37,7 +37,7 @@ from host.spec import ReaderSpecError
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sscard", description="Social security card terminal and emulator.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (read, bank, apdu, card, psam, pin, purse, write, block, readers, pcscd, emulate):
+    for command in (read, bank, pki, apdu, card, psam, pin, purse, write, block, readers, pcscd, emulate):
         command.add_parser(sub)
     trace.add_parser(sub, main)     # runs the traced command through main: handed in, not imported
     shell.add_parser(sub)

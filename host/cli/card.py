@@ -47,6 +47,8 @@ def add_parser(sub: Any) -> None:
                     help="the holder's name on the bank application, e.g. CHEN/XIAOMING (EMV tag 5F20)")
     cn.add_argument("--no-bank", action="store_true",
                     help="leave out the co-branded bank application (test-only data on the test BIN 999999)")
+    cn.add_argument("--no-pki", action="store_true",
+                    help="leave out the PKI application a gen3 card carries (its key pair, a test CA certificate)")
     cn.add_argument("--issuer-keys", metavar="KEYS.json", help="issuer key set (default: the test-only set)")
     cn.add_argument("--purse-balance", metavar="YUAN", default="0",
                     help="the medical purse's balance (DF04), e.g. 100.00 (default 0)")
@@ -74,6 +76,7 @@ def add_parser(sub: Any) -> None:
                     help="replace card images already in DIR (without it they are kept and their rows reported)")
     cb.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     cb.add_argument("--no-bank", action="store_true", help="leave out the co-branded bank application")
+    cb.add_argument("--no-pki", action="store_true", help="leave out the PKI application of gen3 cards")
     cb.set_defaults(func=cmd_card_batch)
 
 
@@ -104,7 +107,8 @@ def cmd_card_new(args: argparse.Namespace) -> int:
     try:
         atr = write_new_card(out, person, profile=args.profile, region=args.region, serial=args.serial,
                              photo=photo, pin=args.initial_pin or "", issuer=issuer, replace=args.force,
-                             bank=False if args.no_bank else None, purse_balance=balance)
+                             bank=False if args.no_bank else None, pki=False if args.no_pki else None,
+                             purse_balance=balance)
     except FileExistsError:          # made by someone else meanwhile
         raise ValueError(exists) from None
     print(f"card image written to {out} (profile {args.profile}, region {args.region}, ATR {atr.hex().upper()})")
@@ -141,7 +145,7 @@ def cmd_card_batch(args: argparse.Namespace) -> int:
         result = issue_cards(args.people, args.out, profile=args.profile, region=args.region,
                              workers=max(1, args.workers), durable=args.durable, encoding=args.encoding,
                              issuers=issuers, progress=progress, photo_dir=args.photos, force=args.force,
-                             bank=False if args.no_bank else None)
+                             bank=False if args.no_bank else None, pki=False if args.no_pki else None)
     except NotInEncoding as exc:
         hint = ("; it reads as GBK: run again with --encoding gbk" if exc.gbk
                 else "; give its encoding with --encoding (e.g. --encoding gbk)")

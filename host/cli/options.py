@@ -1,4 +1,6 @@
-"""Options several ``sscard`` commands share: ``--reader`` and issuer key files (``--issuer-keys``).
+"""Options several ``sscard`` commands share: ``--reader``, issuer key files (``--issuer-keys``), and the PIN as
+``sscard pin`` takes it (``--pin``, else a line of standard input, else a prompt; ``sscard purse`` and ``sscard pki
+sign`` too).
 
 ``--reader`` is left None when not given; ``resolve_reader`` (called by ``host.cli.main`` once the command line is
 parsed) fills it in from ``$SSCARD_READER``, the config file or ``sim`` (``host.config``), so the file is read only
@@ -7,11 +9,14 @@ by commands that need it and after the parser, where a bad file is an error mess
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import sys
 from pathlib import Path
 
 from host import config
 from protocols.keys import IssuerKeys
+from protocols.pin import PinFormatError, check_pin
 
 
 def reader_arg(sp: argparse.ArgumentParser) -> None:
@@ -50,3 +55,40 @@ def issuer_keys(*paths: str) -> tuple[IssuerKeys, ...]:
         except ValueError as exc:
             raise ValueError(f"{path}: {exc}") from None
     return tuple(sets)
+
+
+def read_pin(args: argparse.Namespace, attr: str = "pin", prompt: str = "PIN: ") -> str:
+    """The PIN ``--pin``/``--new-pin`` gives, else a line of standard input (not a terminal), else asked on the
+    terminal; checked against the PIN rule. ``ValueError`` (exit 2) naming where it came from."""
+    flag, label = "--" + attr.replace("_", "-"), prompt.rstrip(": ")
+    value = getattr(args, attr, None)
+    where = flag
+    if not value:
+        if not sys.stdin.isatty():
+            line = sys.stdin.readline()
+            if not line:
+                raise ValueError(f"no {label} given: standard input ended (give it with {flag}, as a line of "
+                                 "standard input, or at the prompt of a terminal)")
+            value, where = line.strip(), f"the {label} on standard input"
+        else:
+            try:
+                value = getpass.getpass(prompt)
+            except EOFError:
+                print(file=sys.stderr)               # end the prompt's line
+                raise ValueError(f"no {label} given: end of input at the prompt (Ctrl-D)") from None
+            where = f"the {label}"
+    try:
+        return check_pin(value, where)
+    except PinFormatError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def check_pin_flags(args: argparse.Namespace, *attrs: str) -> None:
+    """Check the PINs given as flags (``--pin``, ``--new-pin``) against the PIN rule before a reader is opened."""
+    for attr in attrs:
+        value = getattr(args, attr, None)
+        if value:
+            try:
+                check_pin(value, "--" + attr.replace("_", "-"))
+            except PinFormatError as exc:
+                raise ValueError(str(exc)) from None

@@ -7,14 +7,12 @@ opened; a PIN that breaks it, or no PIN at all (end of input at the prompt, Ctrl
 from __future__ import annotations
 
 import argparse
-import getpass
-import sys
 from typing import Any
 
 from host.cli.exits import EXIT_OK
-from host.cli.options import reader_arg
+from host.cli.options import check_pin_flags, reader_arg
+from host.cli.options import read_pin
 from host.spec import open_terminal
-from protocols.pin import PinFormatError, check_pin
 
 
 def add_parser(sub: Any) -> None:
@@ -27,39 +25,8 @@ def add_parser(sub: Any) -> None:
     sp.set_defaults(func=cmd_pin)
 
 
-def read_pin(args: argparse.Namespace, attr: str = "pin", prompt: str = "PIN: ") -> str:
-    """The PIN ``--pin``/``--new-pin`` gives, else a line of standard input (not a terminal), else asked on the
-    terminal; checked against the PIN rule. ``ValueError`` (exit 2) naming where it came from."""
-    flag, label = "--" + attr.replace("_", "-"), prompt.rstrip(": ")
-    value = getattr(args, attr, None)
-    where = flag
-    if not value:
-        if not sys.stdin.isatty():
-            line = sys.stdin.readline()
-            if not line:
-                raise ValueError(f"no {label} given: standard input ended (give it with {flag}, as a line of "
-                                 "standard input, or at the prompt of a terminal)")
-            value, where = line.strip(), f"the {label} on standard input"
-        else:
-            try:
-                value = getpass.getpass(prompt)
-            except EOFError:
-                print(file=sys.stderr)               # end the prompt's line
-                raise ValueError(f"no {label} given: end of input at the prompt (Ctrl-D)") from None
-            where = f"the {label}"
-    try:
-        return check_pin(value, where)
-    except PinFormatError as exc:
-        raise ValueError(str(exc)) from None
-
-
 def cmd_pin(args: argparse.Namespace) -> int:
-    for flag, value in (("--pin", args.pin), ("--new-pin", args.new_pin)):
-        if value:
-            try:
-                check_pin(value, flag)           # before the reader is opened
-            except PinFormatError as exc:
-                raise ValueError(str(exc)) from None
+    check_pin_flags(args, "pin", "new_pin")             # before the reader is opened
     term = open_terminal(args.reader)
     try:
         pad = term.pin_pad() is not None and not args.pin   # the holder types on the reader's PIN pad (host/pinpad.py)

@@ -13,7 +13,7 @@ from typing import Any
 from host.cli.columns import display_width
 from host.cli.exits import EXIT_OK
 from host.cli.options import reader_arg
-from host.cli.pin import read_pin
+from host.cli.options import read_pin
 from host.spec import open_terminal
 from host.terminal import DebitResult
 from protocols import purse as P

@@ -1,5 +1,6 @@
 """``sscard read``: the card holder's view (EF05, EF06 and the other coded items a counter shows), as a table or
-JSON; ``--photo FILE`` saves the photo (EF08).
+JSON; ``--photo FILE`` saves the photo (EF08); ``--all`` every file of every DF with each item's title and name
+(a B-TLV template's sub-items, a cyclic file's records), files the terminal cannot open named with the reason.
 
 Codes are shown with their names from the tables in ``protocols`` (region codes GB/T 2260, ethnicity GB 3304,
 nationality GB/T 2659, sex GB/T 2261.1); a code a table does not have is shown as it is, marked unknown. Region
@@ -19,10 +20,12 @@ from host.cli.columns import display_width
 from host.cli.exits import EXIT_CARD, EXIT_OK
 from host.cli.options import reader_arg
 from host.spec import open_terminal
-from host.terminal import BasicInfo, Holder
+from host.terminal import BasicInfo, FileValues, Holder
 from protocols import holder_codes
 from protocols.codecs import check_date
 from protocols.holder_codes import Named
+from protocols.pin import check_pin
+from protocols.profile import SUB_SEPARATOR, BinaryFile, Item
 from protocols.regions import lookup
 
 LANGS = ("zh", "en", "both")
@@ -148,6 +151,55 @@ def save_photo(path: str, photo: bytes) -> None:
         f.write(photo)
 
 
+def _parts(item: Item | None, value: str) -> list[tuple[str, str]]:
+    """A template's (or cyclic record's) value as (sub-item tag or field number, value) pairs."""
+    if item is None or not item.subs:
+        return []
+    values = value.split(SUB_SEPARATOR)[:len(item.subs)] if value and not value.startswith("<") else []
+    values += [""] * (len(item.subs) - len(values))
+    return [(f"{n}" if item.bare else f"{sub.tag:02X}", v) for n, (sub, v) in enumerate(zip(item.subs, values), 1)]
+
+
+def format_all(files: list[FileValues]) -> str:
+    """Every DF, file and item: ``  79:01  参保地信息（1） insurance_region_1`` then its sub-items."""
+    lines: list[str] = []
+    df_name = ""
+    for f in files:
+        if f.df.name != df_name:
+            df_name = f.df.name
+            lines.append(f"{f.df.name} {f.df.title}")
+        kind = "binary" if isinstance(f.ef, BinaryFile) else "cyclic" if f.ef.cyclic_records else "records"
+        head = f"  {f.ef.name} {f.ef.title} ({kind}, read {f.ef.read})"
+        lines.append(head + (f": not read — {f.skipped}" if f.skipped and not f.values else ""))
+        for address, item, value in f.values:
+            label = f"{item.title} {item.name}" if item is not None and address[0] != ":" else \
+                (f"{item.title} {address[1:]}" if item is not None else f.ef.title)
+            parts = _parts(item, value)
+            lines.append(f"    {address:<6} {label}" + ("  " + value if value and not parts else ""))
+            lines += [f"           {tag:<3} {v}".rstrip() for tag, v in parts]
+        if not f.values and not f.skipped:
+            lines.append("    (no records)")
+        if f.skipped and f.values:
+            lines.append(f"    (stopped: {f.skipped})")
+    return "\n".join(lines)
+
+
+def all_json(files: list[FileValues]) -> dict[str, Any]:
+    """``{"DF03EF19": {"insurance_region_1": {"18": …}, …}, …, "skipped": {"DF03EF19": "needs the PIN"}}``."""
+    out: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for f in files:
+        path = f.df.name + f.ef.name
+        if f.skipped:
+            skipped[path] = f.skipped
+        if f.values:
+            out[path] = {(address if item is None or address[0] == ":" else item.name):
+                         (dict(_parts(item, value)) if item is not None and item.subs else value)
+                         for address, item, value in f.values}
+    out["skipped"] = skipped
+    return out
+
+
 def add_parser(sub: Any) -> None:
     sp = sub.add_parser("read", help="read the card holder's information (EF05, EF06 and the coded items)")
     reader_arg(sp)
@@ -156,10 +208,18 @@ def add_parser(sub: Any) -> None:
                     help="skip authentication through the PSAM (and the items that need a key)")
     sp.add_argument("--photo", metavar="FILE", help="save the holder's photo (JPEG, EF08) to FILE")
     sp.add_argument("--lang", choices=LANGS, default="both", help="labels and names: zh, en or both (default)")
+    sp.add_argument("--all", action="store_true",
+                    help="every file of every DF (DF01–DF07 too) with each item's title and name; a file needing "
+                         "a key is opened through the PSAM, one needing the PIN only with --pin")
+    sp.add_argument("--pin", metavar="PIN", help="with --all: the holder's PIN, for the files that need it")
     sp.set_defaults(func=cmd_read)
 
 
 def cmd_read(args: argparse.Namespace) -> int:
+    if args.all:
+        return cmd_read_all(args)
+    if args.pin is not None:
+        raise ValueError("read: --pin goes with --all")
     term = open_terminal(args.reader)
     try:
         holder = term.read_holder(authenticate=None if not args.no_auth else False)
@@ -183,4 +243,16 @@ def cmd_read(args: argparse.Namespace) -> int:
             print("sscard: " + none.get(args.lang, f"{none['zh']} · {none['en']}"), file=sys.stderr)
             return EXIT_CARD
         save_photo(args.photo, photo)
+    return EXIT_OK
+
+
+def cmd_read_all(args: argparse.Namespace) -> int:
+    if args.pin is not None:
+        check_pin(args.pin)
+    term = open_terminal(args.reader)
+    try:
+        files = term.read_all(pin=args.pin, use_keys=not args.no_auth)
+    finally:
+        term.close()
+    print(json.dumps(all_json(files), ensure_ascii=False) if args.json else format_all(files))
     return EXIT_OK

@@ -5,7 +5,8 @@ docs/sources.md §2.2), ``verify [PIN]``, ``tries``, ``auth KEYID`` (external au
 (internal authentication checked by the PSAM), ``apdu [--psam] HEX…``, ``atr``, ``reset``, ``exit``.
 Files may be written ``EF05`` (in the current DF), ``SSSE/EF05`` or ``SSSEEF05``. Tab completes commands,
 DFs and files; history is kept in ``~/.sscard_history`` (``$SSCARD_HISTORY``), without the lines that may
-hold a PIN (``verify``/``change``/``unblock``/``reload``, and APDUs whose INS is 20, 24, 5E or FA).
+hold a PIN (``verify``/``change``/``unblock``/``reload``, and APDUs whose INS is 20, 24, 5E, FA or C4, the PKI
+application's PIN DIGEST).
 
 Any line may end with ``--expect-sw SW`` (4 hex digits, ``X`` = any digit: ``63CX``): the status word of the
 last APDU the line sent must match. ``sscard shell --script FILE`` runs a file of such lines (``#`` comments):
@@ -42,7 +43,7 @@ _SW_PATTERN = re.compile(r"^[0-9A-FX]{4}$")
 #: Commands whose arguments may be PINs, and INS bytes of APDUs that carry a PIN or PIN block (VERIFY, PIN
 #: UNBLOCK/RELOAD, CHANGE PIN) or a PSAM encipher/MAC input that may hold one (80 FA).
 _PIN_COMMANDS = frozenset({"verify", "change", "unblock", "reload", "pin"})
-_PIN_INS = frozenset({"20", "24", "5E", "FA"})
+_PIN_INS = frozenset({"20", "24", "5E", "FA", "C4"})
 
 
 def holds_pin(line: str) -> bool:

@@ -24,7 +24,10 @@ def writable_files() -> dict[str, RecordFile]:
 
 
 def item_hint(item: Item) -> str:
-    """What the item takes, in a few words (its rule's hint, else its format)."""
+    """What the item takes, in a few words (its rule's hint, else its format; a B-TLV template: its sub-items'
+    values, each followed by ',')."""
+    if item.subs:
+        return "sub-items " + " ".join(f"{s.tag:02X}" for s in item.subs) + ", each value followed by ','"
     if item.rule is not None:
         return item.rule.hint
     if item.fmt is Fmt.AN:
@@ -35,10 +38,10 @@ def item_hint(item: Item) -> str:
 
 
 def items_help() -> str:
-    lines = ["files and items (TAG or NAME, then what the value must be):"]
+    lines = ["files and items (TAG, TAG:NN for the records of a repeated tag, or NAME, then what the value must be):"]
     for name, ef in writable_files().items():
         lines.append(f"  {name}  {ef.title}")
-        lines += [f"    {it.tag:02X} {it.name:<22} {it.title}: {item_hint(it)}" for it in ef.items]
+        lines += [f"    {ef.address(it)} {it.name:<22} {it.title}: {item_hint(it)}" for it in ef.items]
     lines.append("SSSE may also be written MF or 3F00 (MFEF06); a value that does not fit its item is refused (exit 2) "
                  "before anything is sent to the card.")
     return "\n".join(lines)
@@ -50,14 +53,15 @@ def add_parser(sub: Any) -> None:
                         epilog=items_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     reader_arg(sp)
     sp.add_argument("file", help="SSSEEF06, DF01EF06, … (the list below)")
-    sp.add_argument("tag", help="item tag (hex, e.g. 09) or name (e.g. name)")
+    sp.add_argument("tag", help="item tag (hex, e.g. 09), tag:NN for the NN-th record of a repeated tag (79:02) or "
+                               "name (e.g. name)")
     sp.add_argument("value")
     sp.set_defaults(func=cmd_write)
 
 
 def resolve_item(file: str, tag: str) -> tuple[str, Item]:
-    """The file's pFileAddr name and the item ``tag`` (hex tag or name) names; ``ValueError`` listing the valid
-    files or items otherwise."""
+    """The file's pFileAddr name and the item ``tag`` (hex tag, ``tag:NN`` or name) names; ``ValueError`` listing
+    the valid files or items otherwise."""
     files = writable_files()
     name = file.strip().upper().replace("/", "")
     for alias in ("3F00", "MF"):
@@ -66,10 +70,11 @@ def resolve_item(file: str, tag: str) -> tuple[str, Item]:
     ef = files.get(name)
     if ef is None:
         raise ValueError(f"write: no writable file {file!r}; files: {', '.join(files)}")
-    for it in ef.items:
-        if tag == it.name or (len(tag) == 2 and tag.upper() == f"{it.tag:02X}"):
-            return name, it
-    valid = ", ".join(f"{it.tag:02X} {it.name}" for it in ef.items)
+    try:
+        return name, ef.lookup(tag)
+    except KeyError:
+        pass
+    valid = ", ".join(f"{ef.address(it)} {it.name}" for it in ef.items)
     raise ValueError(f"write: {name} has no item {tag!r}; items: {valid}")
 
 
@@ -81,7 +86,7 @@ def cmd_write(args: argparse.Namespace) -> int:
     term = open_terminal(args.reader)
     try:
         try:
-            term.write_item(path, item.tag, args.value)
+            term.write_item(path, item.name, args.value)
         except KeyError as exc:      # a card of another generation (a gen1 card has no name extension)
             raise ValueError(f"write: this card has no {path} item {item.name} ({exc.args[0]})") from None
     finally:

@@ -20,7 +20,8 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "iReadCardBas": ("iType",),
     "iReadCard": ("iType", "iAuthType", "pCardInfo", "pFileAddr"),
     "iWriteCard": ("iType", "pCardInfo", "pFileAddr", "pWriteData"),
-    "iWriteCardBas": ("iType", "pCardInfo", "pWriteData"),
+    "iWriteCardBas": ("iType",),
+    "iWriteCardBas_HSM_Step1": ("pKey", "pWriteInfo"),
     "iVerifyPIN": ("iType",),
     "iChangePIN": ("iType",),
     "iReloadPIN": ("iType", "pCardInfo"),
@@ -41,10 +42,13 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "iUnblockPIN_HSM_Step3": ("pKey",),
     "iDoDebit_HSM_Step1": ("iType", "pCardInfo", "pPayInfo"),
     "iDoDebit_HSM_Step2": ("pKey",),
+    "PKI_SignData": ("pUserPin", "pInData", "iType"),      # LD/T 6001.5 §7, the PKI application of gen3 cards
     # vendor extras
     "iReadPhoto": ("iType",),
     "iGetReaderInfo": (),
     "iReadBankCardNo": ("iType",),
+    "PKI_GetCert": ("iType",),
+    "iWriteCardBasExt": ("iType", "pCardInfo", "pWriteData"),
 }
 _INT_PARAMS = frozenset({"iType", "iAuthType"})
 

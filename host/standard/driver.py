@@ -26,18 +26,20 @@ from host.engine import TraceHook
 from host.spec import open_terminal
 from host.standard import hsm_steps
 from host.standard.flows import (
-    Access, authenticate_card, authenticate_terminal, basic_info_output, check_card_info, check_value,
-    check_write_refs, ef06_read_key, read_items, read_ref, refuse_blocked,
+    Access, authenticate_card, authenticate_terminal, basic_info_output, basic_write_plan, check_card_info,
+    check_value, check_write_refs, ef06_read_key, read_card_id, read_items, read_ref, refuse_blocked,
 )
 from host.standard.formats import (
-    CardInfo, format_file_values, join_fields, parse_basic_write_data, parse_card_info, parse_file_addr,
+    CardInfo, format_file_values, join_fields, parse_card_info, parse_file_addr,
     parse_hsm_pay_info, parse_pay_info, parse_write_data,
 )
 from host.standard.pinpad import HolderPin, PadNotice, PinEntry, PinPrompt, ask_pin, console_pin_entry
 from host.terminal import Terminal
 from protocols import purse as P
+from protocols import x509
+from protocols.errors import MalformedFrame
 from protocols.pinpad import DEFAULT_TIMEOUT
-from protocols.profile import Item, RecordFile
+from protocols.profile import Item
 
 Result = tuple[int, str]
 
@@ -168,40 +170,42 @@ class SSCardDriver:
                 for _, item, value in plan:
                     check_value(item, value)                     # … then what each value means (-23)
             term.close()
-            term.write_items([(path, item.tag, value) for path, item, value in plan])
+            term.write_items([(path, item.name, value) for path, item, value in plan])
             return ""
         return self._run(iType, flow)
 
-    def iWriteCardBas(self, iType: int, pCardInfo: str, pWriteData: str) -> Result:
-        """Personalise the basic data (EF05/EF06) through the PSAM: pWriteData = ``卡识别码|初始化机构编号|发卡日期|
-        卡有效期|卡号|社会保障号码|姓名|姓名扩展|性别|民族|出生日期|`` (formats.BASIC_WRITE_FIELDS). The card
-        identification code is not written: it must be empty or this card's (-22). An empty field leaves its item
-        as it is, except 姓名扩展, which is written (cleared when empty) whenever 姓名 is. Every value is checked
-        before the first write; the items are then written after one external authentication with the update
-        key (04)."""
+    def iWriteCardBasExt(self, iType: int, pCardInfo: str, pWriteData: str) -> Result:
+        """Vendor extra: personalise the basic data (EF05/EF06) through the PSAM in one call: pWriteData =
+        ``卡识别码|初始化机构编号|发卡日期|卡有效期|卡号|社会保障号码|姓名|姓名扩展|性别|民族|出生日期|``
+        (formats.BASIC_WRITE_FIELDS). The card identification code is not written: it must be empty or this
+        card's (-22). An empty field leaves its item as it is, except 姓名扩展, which is written (cleared when
+        empty) whenever 姓名 is. Every value is checked before the first write; the items are then written after
+        one external authentication with the update key (04)."""
         def flow(term: Terminal) -> str:
             info = parse_card_info(pCardInfo)
-            fields = parse_basic_write_data(pWriteData)
-            plan: list[tuple[str, str | int, str]] = []
             with term.session():
                 card = term.card
                 card.select_df("SSSE")
                 check_card_info(card, info)
-                card_id = fields.pop(0)[2]
-                check_card_info(card, parse_card_info(f"{card_id}|"))
-                names = {name for _, name, value in fields if value}
-                for path, name, value in fields:
-                    if value or (name == "name_ext" and "name" in names):
-                        _, ef = card.profile.find_file(path)
-                        assert isinstance(ef, RecordFile)
-                        check_value(ef.item(name), value)
-                        plan.append((path, name, value))
+                plan = basic_write_plan(card, pWriteData, read_card_id(card))
             term.close()
             if plan:
                 term.need_psam()
-                term.write_items(plan)
+                term.write_items([(path, item.name, value) for path, item, value in plan])
             return ""
         return self._run(iType, flow)
+
+    def iWriteCardBas(self, iType: int) -> Result:
+        """The first step of a personalisation through the HSM (S7, docs/sources.md §6.1): ``algId|R|D|0094|``, the
+        card's challenge R and the terminal's D the HSM computes the external authentication with (key address
+        0094, the update key 04); iWriteCardBas_HSM_Step1 takes its answer and the data."""
+        return self._hsm_start(iType, hsm_steps.write_bas_step1)
+
+    def iWriteCardBas_HSM_Step1(self, pKey: str, pWriteInfo: str) -> Result:
+        """With pKey = the HSM's external-authentication cryptogram C (or C ‖ D) and pWriteInfo =
+        ``卡识别码|初始化机构编码|发卡日期|卡有效期|卡号|社会保障号码|姓名|姓名拓展|性别|民族|出生日期|``: checks every
+        value, authenticates (a wrong answer is the card's 63Cx and nothing is written), writes EF05/EF06."""
+        return self._hsm_step("writebas", 2, lambda p: hsm_steps.write_bas_step2(p, pKey, pWriteInfo))
 
     # --- PIN ------------------------------------------------------------------------------------------------
     def iVerifyPIN(self, iType: int) -> Result:
@@ -421,6 +425,44 @@ class SSCardDriver:
         def flow(term: Terminal) -> str:
             info = term.read_bank_card(contactless=term is self.contactless)
             return join_fields([info.pan, info.expiry_date, info.pan_sequence, info.aid, info.label])
+        return self._run(iType, flow)
+
+    # --- the PKI application of gen3 cards (docs/design.md §3.4) ------------------------------------------------
+    def PKI_SignData(self, pUserPin: str, pInData: str, iType: int) -> Result:
+        """LD/T 6001.5 §7 "签名": sign pInData (its GBK bytes) with the card's signing key (SM2 with SM3, Z of the
+        card's key and the default ID) after the PKI application's user PIN, pUserPin, or when it is empty the PIN
+        asked from PinEntry (the PKI VERIFY block is made on the host: a reader's PIN pad is not used).
+        ``<signature>|``: base64 of the DER ``SEQUENCE { r, s }`` (GM/T 0009-2012 §7.3; the format is sscard's
+        choice, the sources give none). -51 wrong PIN (with the tries left), -52 blocked, -33/-41 a PIN that
+        breaks the rule, -1 a card without the PKI application."""
+        def flow(term: Terminal) -> str:
+            try:
+                data = pInData.encode("gbk")
+            except UnicodeEncodeError as exc:
+                raise E.IllegalCharacters(f"pInData holds a character GBK cannot encode (position {exc.start})") \
+                    from None
+            given = pUserPin
+            pin = ask_pin((lambda _prompt: given) if given else self.pin_entry, PinPrompt.CURRENT)
+            signature = term.pki_sign(data, pin)
+            return join_fields([base64.b64encode(signature.der).decode("ascii")])
+        return self._run(iType, flow)
+
+    def PKI_GetCert(self, iType: int) -> Result:
+        """Vendor extra (LD/T 6001.5 names no function that reads the certificate): the card's signing certificate
+        (file 0018), ``<base64 DER>|<subject>|<issuer>|<serial, hex>|<not before>|<not after>|`` with the times as
+        YYYYMMDDHHMMSS UTC and the names as ``C=CN, ST=…, CN=…``; ``|`` when the card holds none; -1 a card
+        without the PKI application."""
+        def flow(term: Terminal) -> str:
+            der = term.read_pki_certificate()
+            if not der:
+                return join_fields([""])
+            try:
+                cert = x509.parse(der)
+            except MalformedFrame as exc:
+                raise E.CardError(0x6F00, f"file 0018: not an SM2 certificate ({exc})") from None
+            return join_fields([base64.b64encode(der).decode("ascii"), x509.name_text(cert.subject),
+                                x509.name_text(cert.issuer), f"{cert.serial:X}",
+                                cert.not_before.strftime("%Y%m%d%H%M%S"), cert.not_after.strftime("%Y%m%d%H%M%S")])
         return self._run(iType, flow)
 
     def iGetReaderInfo(self) -> Result:

@@ -5,7 +5,9 @@ from protocols.atr import historical_bytes
 
 from host import errors as E
 from host.card import SSCard, check
-from host.standard.formats import CardInfo, FileRef, check_no_separators, join_fields
+from host.standard.formats import (
+    CardInfo, FileRef, check_no_separators, join_fields, parse_basic_write_data, parse_card_info,
+)
 from host.standard.pinpad import HolderPin, PinPrompt, ask_pin
 from host.terminal import Terminal
 from protocols.errors import NoPsam
@@ -70,6 +72,36 @@ def check_card_info(card: SSCard, info: CardInfo) -> None:
         actual = ef05.item("card_number").decode_value(card.read_item_raw(ef05, ef05.item("card_number")))
         if actual[:9] != info.card_number[:9]:
             raise E.CardInfoMismatch("pCardInfo: the card number is not this card's")
+
+
+def read_card_id(card: SSCard) -> str:
+    """The card identification code (SSSE EF05 record 1) of the card in the slot."""
+    card.enter("SSSE")
+    ef05 = card.profile.ssse.ef("EF05")
+    assert isinstance(ef05, RecordFile)
+    item = ef05.item("card_id")
+    return item.decode_value(card.read_item_raw(ef05, item))
+
+
+def basic_write_plan(card: SSCard, write_data: str, card_id: str) -> list[tuple[str, Item, str]]:
+    """iWriteCardBas's pWriteData (docs/sources.md §6.2) as ``(file, item, value)`` writes, every value checked
+    (-41, -42, -23) before anything is written: 卡识别码 must be empty or ``card_id`` (-20 malformed, -22 another
+    card's) and is never written; an empty field leaves its item as it is, except 姓名扩展, written (cleared when
+    empty) whenever 姓名 is (the two make one name)."""
+    fields = parse_basic_write_data(write_data)
+    given = parse_card_info(f"{fields.pop(0)[2]}|").card_id
+    if given and given != card_id.upper():
+        raise E.CardInfoMismatch("pWriteData: the card identification code is not this card's")
+    names = {name for _, name, value in fields if value}
+    plan: list[tuple[str, Item, str]] = []
+    for path, name, value in fields:
+        if value or (name == "name_ext" and "name" in names):
+            _, ef = card.profile.find_file(path)
+            assert isinstance(ef, RecordFile)
+            item = ef.item(name)
+            check_value(item, value)
+            plan.append((path, item, value))
+    return plan
 
 
 _BY_KIND: dict[str, type[E.InterfaceInputError]] = {
@@ -144,24 +176,37 @@ class Access:
 
 def check_read_ref(ref: FileRef, ef: EF) -> None:
     """A pFileAddr segment fits its file's structure: a binary file's only item is 01 (-23), a cyclic file is read
-    one record at a time (-23), the profile has no B-TLV sub-items (-13)."""
+    one record at a time (-23)."""
     if isinstance(ef, BinaryFile):
         if ref.items not in ((), ("01",)):
             raise E.IllegalInput(f"{ref.name} is a binary file: its only item is 01")
     elif ef.cyclic_records or ref.record is not None:
         if ref.record is None or not ef.cyclic_records:
             raise E.IllegalInput(f"{ref.name}: cyclic files are read one record at a time (DF04EF08:01$)")
-    else:
-        for tag in ref.items:
-            if ":" in tag:
-                raise E.NotSupported(f"{ref.name}: B-TLV sub-items ({tag}) are not in this card profile")
+
+
+def ref_item(ref: FileRef, ef: RecordFile, tag: str) -> Item | None:
+    """The item a pFileAddr item names: ``09``, the first record of the tag (as READ RECORD by tag finds it), or
+    ``79:02``, the second record of a tag that repeats (a B-TLV template's records, docs/sources.md §6.2). None for
+    a tag the profile lacks; 6A83, as the card would answer, for a record the tag does not have."""
+    if not any(it.tag == int(tag[:2], 16) for it in ef.items):
+        return None
+    try:
+        return ef.lookup(tag)
+    except KeyError:
+        raise E.CardError(0x6A83, f"{ref.name} has no record {tag}") from None
 
 
 def read_ref(term: Terminal, access: Access, ref: FileRef) -> list[str]:
-    """The values of one pFileAddr segment (iReadCard's output order), its file's read condition met first."""
+    """The values of one pFileAddr segment (iReadCard's output order), its file's read condition met first. A B-TLV
+    template's value is its sub-items' values, each followed by ``,``; a cyclic record's, its fields' (hex when the
+    profile does not know them). A record the profile cannot cut into its sub-items is the card's fault (6F00)."""
     card = term.card
     df, ef = resolve(card, ref)
     check_read_ref(ref, ef)
+    key = ef.read.key_needed
+    if term.psam is not None and key is not None and (df.name, key) not in access.done:
+        card.region()          # the PSAM's factors need it; reading it later would leave the file's DF
     card.enter(df.name)
     access.satisfy(df, ef.read.cond, ef.read.key_id)
     if isinstance(ef, BinaryFile):
@@ -170,16 +215,16 @@ def read_ref(term: Terminal, access: Access, ref: FileRef) -> list[str]:
         return [(data[:end + 2] if end >= 0 else data.rstrip(b"\x00")).hex().upper()]
     if ef.cyclic_records:
         assert ref.record is not None
-        return [card.read_record(ef, ref.record).hex().upper()]
-    tags = ref.items or tuple(f"{it.tag:02X}" for it in ef.items)
+        return [card.read_cyclic(ef, ref.record)]
+    tags = ref.items or tuple(ef.address(it) for it in ef.items)
     out = []
     for tag in tags:
-        item = next((it for it in ef.items if it.tag == int(tag, 16)), None)
+        item = ref_item(ref, ef, tag)
         if item is None:   # not in the profile: READ RECORD by identifier, value as hex (docs/sources.md §5.4)
-            rec = check(card.send(0x00, 0xB2, int(tag, 16), ef.sfi << 3, le=256))
+            rec = check(card.send(0x00, 0xB2, int(tag[:2], 16), ef.sfi << 3, le=256))
             out.append(rec[2:].hex().upper())
         else:
-            out.append(item.decode_value(card.read_item_raw(ef, item)))
+            out.append(card.decode(ef, item, card.read_item_raw(ef, item)))
     return out
 
 
@@ -189,23 +234,33 @@ def refuse_blocked(card: SSCard) -> None:
         raise E.PinBlocked()
 
 
-def check_write_refs(card: SSCard, refs: list[FileRef]) -> list[tuple[DFSpec, RecordFile, list[Item]]]:
-    """The files and items a pFileAddr names for writing: linear record files only (-13), items named (-23),
-    each one the file has (6A83, as the card would answer)."""
-    out = []
+def check_write_refs(card: SSCard, refs: list[FileRef]) -> list[tuple[DFSpec, EF, list[Item]]]:
+    """The files and items a pFileAddr names for writing: items named (-23), each one the file has (6A83, as the
+    card would answer). A cyclic file takes one new record, named ``:01`` (it becomes the newest: APPEND RECORD),
+    when the profile knows its fields; its item is then the file's layout. A transparent file's one item is 01, its
+    content in hex (``ef.content``)."""
+    out: list[tuple[DFSpec, EF, list[Item]]] = []
     for ref in refs:
         df, ef = resolve(card, ref)
-        if not isinstance(ef, RecordFile) or ef.cyclic_records or ref.record is not None:
-            raise E.NotSupported(f"{ref.name}: only linear record files can be written")
+        if isinstance(ef, BinaryFile):
+            if ref.items != ("01",):
+                raise E.IllegalInput(f"{ref.name} is a binary file: its only item is 01")
+            out.append((df, ef, [ef.content]))
+            continue
+        if ef.cyclic_records or ref.record is not None:
+            if not ef.cyclic_records or ef.layout is None:
+                raise E.NotSupported(f"{ref.name}: this file's records are not written by the interface")
+            if ref.record != 1:
+                raise E.IllegalInput(f"{ref.name}: a cyclic file takes a new record as its record 01 (DF02EF07:01$)")
+            out.append((df, ef, [ef.layout]))
+            continue
         if not ref.items:
             raise E.IllegalInput(f"{ref.name}: name the items to write")
         items = []
         for tag in ref.items:
-            if ":" in tag:
-                raise E.NotSupported(f"{ref.name}: B-TLV sub-items ({tag}) are not in this card profile")
-            try:
-                items.append(ef.item(int(tag, 16)))
-            except KeyError:
-                raise E.CardError(0x6A83, f"{ref.name} has no item {tag}") from None
+            item = ref_item(ref, ef, tag)
+            if item is None:
+                raise E.CardError(0x6A83, f"{ref.name} has no item {tag}")
+            items.append(item)
         out.append((df, ef, items))
     return out

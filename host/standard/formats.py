@@ -2,11 +2,14 @@
 
 * ``pFileAddr``: one segment per file, each ending with ``$``; the file name (``SSSEEF05``, ``3F00EF06``,
   ``MFEF06``, ``DF01EF05``; ``DF04EF08:01`` for record 1 of a cyclic file) is followed by its items, each
-  ending with ``|``: ``SSSEEF05|05|06|07|$SSSEEF06|08|09|$``. An item is a tag in hex (``09``) or ``tag:sub``
-  for B-TLV sub-items (``99:01``). A segment with no items (``SSSEEF05|$`` or ``SSSEEF05$``) means every item
-  of the file.
+  ending with ``|``: ``SSSEEF05|05|06|07|$SSSEEF06|08|09|$``. An item is a tag in hex (``09``: the first record
+  with that tag) or ``tag:NN`` for the NN-th record (hex, 01 first) of a tag that repeats, the records of a B-TLV
+  template (``DF02EF15|99:01|99:02|0F|1F|$``). A segment with no items (``SSSEEF05|$`` or ``SSSEEF05$``) means
+  every item of the file.
 * The output of iReadCard and the ``pWriteData`` input mirror it with values in place of the tags:
-  ``SSSEEF05|20330601|B44030002|$``.
+  ``SSSEEF05|20330601|B44030002|$``. A B-TLV template's value is its sub-items' values, each followed by ``,``
+  (``DF03EF19|123,440100,20150701,…,|$``), and so is a cyclic record's (its fields): ``DF02EF07:01|环卫,20130630,
+  20130630,南京市卫生局,|$`` writes a new newest record.
 * ``pCardInfo``: ``卡识别码|卡号|``; empty fields are not checked.
 * iWriteCardBas's ``pWriteData``: the basic data in the field order of one vendor's personalisation interface
   (docs/sources.md §6.2), ``卡识别码|初始化机构编号|发卡日期|卡有效期|卡号|社会保障号码|姓名|姓名扩展|性别|民族|出生日期|``.
@@ -37,7 +40,7 @@ class FileRef:
     df: str
     ef: str
     record: int | None
-    items: tuple[str, ...]      # upper-case hex tags, "99:01" for B-TLV sub-items
+    items: tuple[str, ...]      # upper-case hex tags, "99:01" for the records of a B-TLV template
     name: str                   # the file name as written (upper case), echoed in outputs
 
     @property
@@ -79,7 +82,7 @@ def parse_file_addr(text: str) -> list[FileRef]:
         items = tuple(p.strip().upper() for p in parts[1:])
         for it in items:
             if not _ITEM_RE.match(it):
-                raise IllegalInput(f"pFileAddr item {it!r} in {parts[0]!r} is not a hex tag (09) or tag:sub (99:01)")
+                raise IllegalInput(f"pFileAddr item {it!r} in {parts[0]!r} is not a hex tag (09) or tag:record (99:01)")
         if record is not None and items:
             raise IllegalInput(f"{parts[0]!r} names a cyclic record; it takes no items")
         refs.append(FileRef(df, ef, record, items, parts[0].strip().upper()))
@@ -96,8 +99,9 @@ def parse_write_data(text: str, refs: list[FileRef]) -> list[tuple[str, ...]]:
     for n, (parts, ref) in enumerate(zip(segs, refs), 1):
         if parts[0].strip().upper() != ref.name:
             raise IllegalInput(f"pWriteData segment {n} does not name pFileAddr file {ref.name!r}{hint}")
-        if len(parts) - 1 != len(ref.items):
-            raise IllegalInput(f"{ref.name}: {len(parts) - 1} value(s) for {len(ref.items)} item(s){hint}")
+        expected = 1 if ref.record is not None else len(ref.items)    # a cyclic record: one value, its fields
+        if len(parts) - 1 != expected:
+            raise IllegalInput(f"{ref.name}: {len(parts) - 1} value(s) for {expected} item(s){hint}")
         values.append(tuple(parts[1:]))
     return values
 

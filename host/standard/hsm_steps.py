@@ -30,6 +30,13 @@ external-authentication process factor is the card's challenge, as the card requ
   Step 2 takes ``terminal transaction number|YYYYMMDDhhmmss|MAC1|`` from the HSM, sends DEBIT FOR PURCHASE and
   outputs iDoDebit's fields followed by MAC2, which the HSM checks.
 
+* Write basic data (S7's two steps, docs/sources.md §6.1 iWriteCardBas): iWriteCardBas reads the card
+  identification code, takes a terminal random D and the card's challenge R in SSSE and outputs
+  ``algId|R|D|0094|`` (S7's kiosk takes fields 1 and 2, "the two randoms", and asks its HSM for the external
+  authentication with key address 0094). iWriteCardBas_HSM_Step1 takes pKey = the HSM's cryptogram C (16 hex,
+  with the D it was given) or C ‖ D (32 hex) and pWriteInfo (iWriteCardBas's 11 fields), checks every value,
+  sends ``00 82 00 04 10 C ‖ D`` and writes EF05/EF06.
+
 A read or write needs at most one external-authentication key (one DF, one key ID): the card's challenge serves
 one command, so one HSM answer opens one key. pFileAddr naming files of two keys is -23 (one call per key).
 """
@@ -41,10 +48,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from host import errors as E
-from host.card import SSCard, check
+from host.card import check
 from host.standard.flows import (
-    Access, basic_info_output, check_card_info, check_read_ref, check_value, check_write_refs, ef06_read_key,
-    read_items, read_ref, resolve,
+    Access, basic_info_output, basic_write_plan, check_card_info, check_read_ref, check_value, check_write_refs,
+    ef06_read_key, read_card_id, read_items, read_ref, resolve,
 )
 from host.standard.formats import (
     CardInfo, FileRef, PayInfo, format_file_values, join_fields, parse_write_data, split_fields,
@@ -55,7 +62,7 @@ from protocols import crypto
 from protocols import purse as P
 from protocols.atr import historical_bytes
 from protocols.apdu import CommandAPDU
-from protocols.keys import RELOAD_AUTH_ADDRESS, RELOAD_SM_ADDRESS, hsm_address
+from protocols.keys import RELOAD_AUTH_ADDRESS, RELOAD_SM_ADDRESS, WRITE_BAS_ADDRESS, hsm_address
 from protocols.profile import Cond, DFSpec, KeyUse, RecordFile
 
 
@@ -63,7 +70,7 @@ from protocols.profile import Cond, DFSpec, KeyUse, RecordFile
 class Pending:
     """An HSM flow between steps: the open session and what the next step needs."""
 
-    kind: str                      # "readbas", "readcard", "writecard", "reload", "unblock" or "debit"
+    kind: str                      # "readbas", "readcard", "writecard", "writebas", "reload", "unblock", "debit"
     term: Terminal
     stack: contextlib.ExitStack
     output: str = ""
@@ -102,15 +109,6 @@ def _hex_field(text: str, what: str, length: int) -> bytes:
 
 def _alg_field(term: Terminal) -> str:
     return f"{int(term.card.alg):02X}"
-
-
-def _card_id(card: SSCard) -> str:
-    """The card identification code (EF05 record 1) of the card in SSSE."""
-    card.enter("SSSE")
-    ef05 = card.profile.ssse.ef("EF05")
-    assert isinstance(ef05, RecordFile)
-    item = ef05.item("card_id")
-    return item.decode_value(card.read_item_raw(ef05, item))
 
 
 def _card_fields(term: Terminal, card_id: str) -> list[str]:
@@ -191,7 +189,7 @@ def read_bas_step1(term: Terminal) -> Pending:
     try:
         card = term.card
         card.select_df("SSSE")
-        card_id = _card_id(card)
+        card_id = read_card_id(card)
         terminal_no = term.psam.terminal_number() if term.psam is not None else ""
         ia = _internal_auth(p)
         p.ea_key = ef06_read_key(card)
@@ -228,7 +226,7 @@ def read_card_step1(term: Terminal, info: CardInfo, refs: list[FileRef]) -> Pend
         card = term.card
         card.select_df("SSSE")
         check_card_info(card, info)
-        card_id = _card_id(card)
+        card_id = read_card_id(card)
         keys: list[tuple[DFSpec, int | None]] = []
         for ref in refs:
             df, ef = resolve(card, ref)
@@ -270,7 +268,7 @@ def write_card_step1(term: Terminal, info: CardInfo, refs: list[FileRef]) -> Pen
         card = term.card
         card.select_df("SSSE")
         check_card_info(card, info)
-        card_id = _card_id(card)
+        card_id = read_card_id(card)
         keys: list[tuple[DFSpec, int | None]] = []
         for ref, (df, ef, _) in zip(refs, check_write_refs(card, refs)):
             if ef.update.cond is Cond.MAC:
@@ -307,6 +305,50 @@ def write_card_step2(p: Pending, pkey: str, write_data: str, holder: HolderPin) 
     for df, ef, item, value in sorted(plan, key=lambda step: step[0].name != p.ea_df):
         card.enter(df.name)
         access.satisfy(df, ef.update.cond, ef.update.key_id)
+        card.update_item(ef, item, value)
+    p.done = True
+    return ""
+
+
+# --- write basic data (S7: iWriteCardBas, then iWriteCardBas_HSM_Step1) ------------------------------------
+def write_bas_step1(term: Terminal) -> Pending:
+    """iWriteCardBas: the card identification code kept, the terminal's D and the card's challenge R in SSSE
+    (the last command before the next step): ``algId|R|D|0094|``."""
+    p = _open("writebas", term)
+    try:
+        card = term.card
+        card.select_df("SSSE")
+        p.extra["card_id"] = read_card_id(card)
+        p.ea_key, p.ea_df = card.profile.ssse.ef("EF05").update.key_needed, "SSSE"
+        if p.ea_key is None:
+            raise E.NotSupported("this card profile's EF05 is not opened by external authentication")
+        ea_data = term.random(8)
+        ea_factor = card.get_challenge(8)
+        p.extra["ea_data"] = ea_data.hex().upper()
+        p.output = join_fields([_alg_field(term), ea_factor.hex().upper(), p.extra["ea_data"], WRITE_BAS_ADDRESS])
+    except BaseException:
+        p.close()
+        raise
+    return p
+
+
+def write_bas_step2(p: Pending, pkey: str, write_info: str) -> str:
+    """iWriteCardBas_HSM_Step1: every value of pWriteInfo checked (nothing reaches the card before), EXTERNAL
+    AUTHENTICATE with the HSM's answer (a wrong one is the card's 63Cx, counted, and nothing is written), the
+    writes. pKey: C (16 hex; D is the one iWriteCardBas gave) or C ‖ D (32 hex)."""
+    card = p.term.card
+    plan = basic_write_plan(card, write_info, p.extra["card_id"])
+    text = pkey.strip().rstrip("|")
+    if len(text) == 16:
+        text += p.extra["ea_data"]
+    elif len(text) != 32:
+        raise E.IllegalInput(f"pKey must be the HSM's cryptogram (16 hex digits) or cryptogram ‖ data (32), "
+                             f"got {len(text)} characters")
+    _external_auth(p, text)
+    for path, item, value in plan:
+        df, ef = card.profile.find_file(path)
+        card.enter(df.name)
+        assert isinstance(ef, RecordFile)
         card.update_item(ef, item, value)
     p.done = True
     return ""
@@ -395,7 +437,7 @@ def debit_step1(term: Terminal, info: CardInfo, pay: PayInfo, terminal_no: str,
         card = term.card
         card.select_df("SSSE")
         check_card_info(card, info)
-        card_id = _card_id(card)
+        card_id = read_card_id(card)
         terminal = terminal_no or (term.psam.terminal_number() if term.psam is not None else "")
         if not terminal:
             raise E.IllegalInput("pPayInfo: a terminal without a PSAM names its terminal number (12 digits) "

@@ -143,3 +143,26 @@ def test_sections_load_strictly(counter_image: Path) -> None:
         load_card(counter_image)
     card = CardOS.from_file(make_image(counter_image.parent, "gen3"))
     assert card.process(bytes.fromhex(SELECT)) == b"\x6A\x82"     # a card without the section lacks the app
+
+
+class FilingCounterApp(CounterApp):
+    """The counter with a file system of its own: SELECT of FID 0001 answers 9000, FID 0002 is refused (6A82);
+    every other SELECT is the card OS's."""
+
+    def select_file(self, data: CounterData, cmd: CommandAPDU, card: CardServices) -> bytes | None:
+        if cmd.p1 == 0x00 and cmd.data == b"\x00\x01":
+            return b"\x90\x00"
+        if cmd.p1 == 0x00 and cmd.data == b"\x00\x02":
+            raise CardStatus(0x6A82)
+        return None
+
+
+def test_an_application_may_answer_selects_of_its_own_files(counter_image: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(apps.APPLICATIONS, CounterApp.section, FilingCounterApp)
+    card = Card(CardOS.from_file(counter_image))
+    card(SELECT)
+    assert card.sw("00A40000020001") == 0x9000 and card(READ) == (b"\x00\x00", 0x9000)   # still selected
+    assert card.sw("00A40000020002") == 0x6A82 and card(READ) == (b"\x00\x00", 0x9000)   # a refusal keeps it
+    assert card.sw("00A4000002EF05") == 0x6A82                                             # the card OS's SELECT
+    assert card.sw(READ) == 0x6985                                                         # … ended it

@@ -288,7 +288,7 @@ def test_section_shape_errors(tmp_path: Path) -> None:
     _bad(doc, r"apps: expected an object")
     doc = _doc(tmp_path)
     doc["apps"]["purse"] = {}
-    _bad(doc, r"apps\.purse: no such application \(known: bank\)")
+    _bad(doc, r"apps\.purse: no such application \(known: bank, pki\)")
 
 
 def test_a_bad_section_in_a_file_names_the_file(tmp_path: Path) -> None:

@@ -18,9 +18,10 @@ from protocols.profile import PSAM_DDF_NAME, PSAM_KEYS, KeyUse, key_spec
 SSSE = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF"
 DES3_APP, SM4_APP = "00A4040006D15600000590", "00A4040006D15600000591"
 #: Keys of a card, counted from docs/design.md §3 and the profile's sources, not from the profile: SSSE 7 (IRK, MK,
-#: UK, RLK, RK, EK0D, STK), DF01 5 (RK, UK1, UK4, UK5, STK), DF02 3 (RK, UK3, STK), DF03 4 (RK, UK1, UK8, STK),
-#: DF04 4 (RK, STK, the purse's DPK and DTK). A PSAM holds every one but the TAC key DTK (docs/design.md §3.3).
-KEYS_PER_CARD = 7 + 5 + 3 + 4 + 4
+#: UK, RLK, RK, EK0D, STK), DF01 9 (RK, UK1–UK7, STK), DF02 8 (RK, UK1–UK6, STK), DF03 11 (RK, RK2, UK1–UK8, STK),
+#: DF04 4 (RK, STK, the purse's DPK and DTK), DF05 3 and DF06 3 (RK, UK1, STK), DF07 5 (RK, RK2, RK3, UK1, STK).
+#: A PSAM holds every one but the TAC key DTK (docs/design.md §3.3).
+KEYS_PER_CARD = 7 + 9 + 8 + 11 + 4 + 3 + 3 + 5
 PSAM_HELD = KEYS_PER_CARD - 1
 
 

@@ -430,8 +430,8 @@ def test_df01_files_need_its_own_read_key_and_plain_update_after_its_update_key(
 
 
 def test_df_read_keys(card2: Card) -> None:
-    """Read keys: DF01/DF02 0x88, DF03/DF04 0x84 (docs/design.md §3, [WAPP])."""
-    for aid, sfi, rk in (("D15600000500", 5, 0x88), ("D15600000501", 7, 0x88), ("D15600000502", 5, 0x84),
+    """Read keys: DF01/DF02 0x88, DF03/DF04 0x84 (docs/design.md §3, [WAPP]); DF03 EF05 85 (RK2)."""
+    for aid, sfi, rk in (("D15600000500", 5, 0x88), ("D15600000501", 7, 0x88), ("D15600000502", 6, 0x84),
                          ("D15600000503", 5, 0x84)):
         card2("00A4040006" + aid)
         df = card2.os.df
@@ -439,6 +439,16 @@ def test_df_read_keys(card2: Card) -> None:
         assert card2.sw(f"00B201{sfi << 3 | 4:02X}00") == 0x6982
         assert external_auth(card2, f"{df.name}.RK", rk, df=df.name) == 0x9000
         assert card2.sw(f"00B201{sfi << 3 | 4:02X}00") in (0x9000, 0x6A83)   # a cyclic file may be empty
+
+
+def test_df03_ef05_wants_its_own_read_key(card2: Card) -> None:
+    """DF03 EF05 is read after key 85 (RK2; WAPP authenticates 67 2C for it, S34 names its read key 01962C), the
+    DF's read key 84 is not enough."""
+    card2("00A4040006D15600000502")
+    assert external_auth(card2, "DF03.RK", 0x84, df="DF03") == 0x9000
+    assert card2.sw("00B2012C00") == 0x6982
+    assert external_auth(card2, "DF03.RK2", 0x85, df="DF03") == 0x9000
+    assert card2.sw("00B2012C00") == 0x9000
 
 
 def test_df04_files_need_a_mac_under_df04_stk(card2: Card) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from host.errors import ApplicationBlocked, CardError, NoCard, PinBlocked, ReaderError, WrongCard, WrongPin
-from protocols import emv
+from protocols import emv, sm2, x509
 from protocols.codecs import check_date
 from tests.conformance.conftest import Bench, irreversible
 
@@ -131,6 +131,36 @@ def test_bank_application_refusals(bench: Bench) -> None:
     assert raw(term, "00B2010D00")[1] == 0x6A86
     term.card.engine.transmit(SSSE)
     assert raw(term, gpo)[1] == 0x6985                            # SELECT SSSE ended the bank application
+
+
+# --- the PKI application of gen3 cards (docs/design.md §3.4) -------------------------------------------
+def test_pki_certificate_and_signature(bench: Bench) -> None:
+    """A gen3 card's signing certificate parses as SM2 and its signature verifies with the certificate's key; a
+    gen2 card has no PKI application. Signing needs the PKI PIN, so it runs on emulated cards only."""
+    term = bench.terminal()
+    if bench.fresh and "gen3" not in bench.spec:
+        with pytest.raises(WrongCard):
+            term.read_pki_certificate()
+        return
+    try:
+        der = term.read_pki_certificate()
+    except WrongCard:
+        if bench.fresh:
+            raise
+        pytest.skip("this card has no PKI application")
+    if not der:
+        pytest.skip("this card holds no signing certificate")
+    cert = x509.parse(der)
+    assert cert.not_before < cert.not_after and len(cert.public_key) == 64
+    if not bench.fresh:
+        return
+    term = session(bench)
+    for name in (b"PKI." + "社会保障".encode("gbk"), b"SS.CERT.ADF1"):
+        term.card.engine.transmit(bytes((0x00, 0xA4, 0x04, 0x00, len(name))) + name)
+    assert raw(term, "002A9E9A20" + "00" * 32)[1] == 0x6982           # no PIN: no signature
+    signature = bench.terminal().pki_sign(b"conformance", bench.pin)
+    assert signature.public_key == cert.public_key
+    assert sm2.verify(cert.public_key, b"conformance", signature.raw)
 
 
 # --- PIN -------------------------------------------------------------------------------------------------

@@ -200,10 +200,11 @@ def prep_maced_update(cos: CardOS) -> bytes:
 
 
 def prep_cyclic_append(cos: CardOS) -> bytes:
-    """DF02 EF07 (cyclic): plain APPEND RECORD after external authentication with key 85 (DF02.UK3)."""
+    """DF02 EF07 (cyclic, 85-byte records): plain APPEND RECORD after external authentication with key 85
+    (DF02.UK3)."""
     _select(cos, "DF02")
     assert ck.external_auth(cos, "DF02.UK3", 0x85, "DF02") == 0x9000
-    return bytes((0x00, 0xE2, 0x00, 7 << 3, 32)) + bytes(range(32))
+    return bytes((0x00, 0xE2, 0x00, 7 << 3, 85)) + bytes(range(85))
 
 
 def prep_maced_cyclic_append(cos: CardOS) -> bytes:

@@ -72,7 +72,8 @@ def in_pty(args: list[str], keys: list[bytes], timeout: float = 30) -> tuple[int
     ("SSSEEF06", "name", "𠀀", "name (姓名): character 1 cannot be encoded in GBK"),
     ("SSSEEF05", "expiry_date", "2034-03-01", "expiry_date (卡有效期): character 5 is not a digit"),
     ("DF01EF0A", "nationality", "ZZZ", "nationality (国籍): not a code of GB/T 2659.1"),
-    ("DF01EF06", "postcode", "5106", "postcode (邮政编码): 4 digits; a postcode has 6"),
+    ("DF01EF06", "guardian_phone", "020 1234", "guardian_phone (联系人（监护人）电话): character 4 is not a digit"),
+    ("DF03EF19", "79:02", "1234,,,,,,,", "insurance_region_2 (参保地信息（2）): sub-item 18: 4 bytes in GBK"),
 ])
 def test_write_checks_the_value_before_the_card_sees_it(tmp_path: Path, file: str, tag: str, value: str,
                                                         words: str) -> None:
@@ -103,7 +104,8 @@ def test_write_lists_the_valid_files_and_items(tmp_path: Path) -> None:
     out = run("write", "--help")
     assert out.returncode == 0
     for text in ("SSSEEF06", "0A sex", "GB/T 2261.1", "0B ethnicity", "GB/T 3304", "08 ssn", "GB 11643-1999",
-                 "37 nationality", "GB/T 2659", "0D birth_date", "YYYYMMDD"):
+                 "37 nationality", "GB/T 2659", "0D birth_date", "YYYYMMDD", "79:01 insurance_region_1",
+                 "sub-items 18 19 1A 1B 1C 1D 1E", "DF07EF06", "DF02EF15"):
         assert text in out.stdout, text
 
 

@@ -8,6 +8,7 @@ import os
 
 OUTINFO_SIZE = 1024          # sscard.h SSCARD_OUTINFO_SIZE
 PHOTO_SIZE = 8192            # sscard.h SSCARD_PHOTO_SIZE
+CERT_SIZE = 4096             # sscard.h SSCARD_CERT_SIZE
 READERINFO_SIZE = 64         # sscard.h SSCARD_READERINFO_SIZE
 
 PIN_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)
@@ -23,8 +24,9 @@ SIGNATURES: dict[str, tuple[object, ...]] = {
     "iUnblockPIN_HSM_Step1": (_I, _S, _S), "iUnblockPIN_HSM_Step2": (_S, _S), "iUnblockPIN_HSM_Step3": (_S, _S),
     "iDoDebit": (_I, _S, _S, _S), "iReadDebitRecord": (_I, _S),
     "iDoDebit_HSM_Step1": (_I, _S, _S, _S), "iDoDebit_HSM_Step2": (_S, _S),
-    "iWriteCardBas": (_I, _S, _S, _S),
+    "iWriteCardBas": (_I, _S), "iWriteCardBas_HSM_Step1": (_S, _S, _S), "iWriteCardBasExt": (_I, _S, _S, _S),
     "iReadPhoto": (_I, _S), "iGetReaderInfo": (_S, _S),
+    "PKI_SignData": (_S, _S, _I, _S), "PKI_GetCert": (_I, _S),
 }
 
 
@@ -42,7 +44,8 @@ class Lib:
 
     def raw(self, name: str, *args: object, size: int | None = None) -> tuple[int, bytes]:
         """Call ``name`` with ``args`` then a fresh pOutInfo (``size`` bytes, the _Ex variant when given)."""
-        buf = ctypes.create_string_buffer(size or (PHOTO_SIZE if name == "iReadPhoto" else OUTINFO_SIZE))
+        default = {"iReadPhoto": PHOTO_SIZE, "PKI_GetCert": CERT_SIZE}.get(name, OUTINFO_SIZE)
+        buf = ctypes.create_string_buffer(size or default)
         if size is None:
             code = getattr(self.dll, name)(*args, buf)
         else:

@@ -52,6 +52,8 @@ def test_the_national_signatures_as_counter_software_declares_them(native_lib):
                  "int iReadCardBas_HSM_Step2(char *pKey, char *pOutInfo);",
                  "int iDoDebit_HSM_Step1(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo);",
                  "int iDoDebit_HSM_Step2(char *pKey, char *pOutInfo);",
+                 "int iWriteCardBas(int iType, char *pOutInfo);",
+                 "int iWriteCardBas_HSM_Step1(char *pKey, char *pWriteInfo, char *pOutInfo);",
                  "int iGetReaderInfo(char *pReaderSN, char *pPsamTermNo);"]:
         assert decl in text
 

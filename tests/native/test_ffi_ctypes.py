@@ -225,15 +225,43 @@ def test_unblock_pin_hsm_across_calls(native_lib, lib_env, card):
     assert got == [[-51, -51, -52], 0, 0, "8424000004", 0, "", [0, ""]]
 
 
-def test_write_card_bas_through_ctypes(native_lib, lib_env, card):
+def test_write_card_bas_ext_through_ctypes(native_lib, lib_env, card):
     env = dict(lib_env, SSCARD_READER=f"sim:{card}")
     got = ffi("""
         card_id = lib.iReadCardBas(1)[1].split("|")[3]
         data = f"{card_id}||||B44019999||欧阳||||19800101|"
-        result = [lib.iWriteCardBas(1, "", data), lib.iReadCardBas(1)[1].split("|")[2:5]]
+        result = [lib.iWriteCardBasExt(1, "", data), lib.iReadCardBas(1)[1].split("|")[2:5]]
     """, env)
     assert got[0] == [0, ""]
     assert got[1][0] == "B44019999" and got[1][2] == "欧阳"
+
+
+def test_write_card_bas_as_the_kiosk_calls_it(native_lib, lib_env, card):
+    """S7's sequence (docs/sources.md §6.1): iWriteCardBas(iType, pOutInfo) gives the two randoms (fields 1 and 2),
+    the HSM answers, iWriteCardBas_HSM_Step1(pKey, pWriteInfo, pOutInfo) writes; declared as S7 declares them."""
+    env = dict(lib_env, SSCARD_READER=f"sim:{card}")
+    got = ffi("""
+        from firmware_sim.hsm import SoftwareHsm
+        basic = lib.iReadCardBas(1)[1].split("|")
+        c1, out = lib.iWriteCardBas(1)
+        randoms = out.split("|")[1:3]
+        pkey = SoftwareHsm().write_basic_info(out, basic[0], basic[5])
+        info = "||20250102|20350102|C44010003|440106197001010022|司马||1|02|19700101|"
+        w = lib.iWriteCardBas_HSM_Step1(pkey, info)
+        again = lib.iWriteCardBas_HSM_Step1(pkey, info)
+        result = [c1, [len(r) for r in randoms], out.split("|")[3], w, again[0], lib.iReadCardBas(1)[1].split("|")[1:5]]
+    """, env)
+    assert got[:5] == [0, [16, 16], "0094", [0, ""], -23]
+    assert got[5][0:2] == ["440106197001010022", "C44010003"] and got[5][3] == "司马"
+
+
+def test_write_card_bas_wrong_answer_through_ctypes(native_lib, lib_env, card):
+    env = dict(lib_env, SSCARD_READER=f"sim:{card}")
+    got = ffi("""
+        c1, out = lib.iWriteCardBas(1)
+        result = [c1, lib.iWriteCardBas_HSM_Step1("00" * 16, "||||||王五|||||")[0], lib.iReadCardBas(1)[1].split("|")[4]]
+    """, env)
+    assert got == [0, -0x63C2, "陈晓明"]
 
 
 def test_new_exports_refuse_bad_inputs(native_lib, lib_env, card):
@@ -257,9 +285,13 @@ def test_new_exports_refuse_bad_inputs(native_lib, lib_env, card):
             "unblock_step3_first": lib.raw("iUnblockPIN_HSM_Step3", b"00" * 4)[0],
             "unblock_bad_length": [lib.raw("iUnblockPIN_HSM_Step1", 1, b"")[0],
                                    lib.raw("iUnblockPIN_HSM_Step2", b"00" * 15)[0]],
-            "bas_null_data": lib.raw("iWriteCardBas", 1, b"", None)[0],
-            "bas_fields": lib.raw("iWriteCardBas", 1, b"", b"a|b|")[0],
-            "bas_not_gbk": lib.raw("iWriteCardBas", 1, b"", b"||||||\x81\x7f|||||")[0],
+            "bas_null_data": lib.raw("iWriteCardBasExt", 1, b"", None)[0],
+            "bas_fields": lib.raw("iWriteCardBasExt", 1, b"", b"a|b|")[0],
+            "bas_not_gbk": lib.raw("iWriteCardBasExt", 1, b"", b"||||||\x81\x7f|||||")[0],
+            "bas_step1_first": lib.raw("iWriteCardBas_HSM_Step1", b"00" * 16, b"||||||A|||||")[0],
+            "bas_null_key": [lib.raw("iWriteCardBas", 1)[0], lib.raw("iWriteCardBas_HSM_Step1", None, b"")[0]],
+            "bas_null_info": [lib.raw("iWriteCardBas", 1)[0], lib.raw("iWriteCardBas_HSM_Step1", b"00" * 16, None)[0]],
+            "bas_itype": lib.raw("iWriteCardBas", 9)[0],
             "read_small_buffer": [lib.raw("iReadCard_HSM_Step1", 1, b"", b"SSSEEF05|07|$", size=16)[0],
                                   lib.raw("iReadCard_HSM_Step1", 1, b"", b"SSSEEF05|07|$", size=16)[1].split(b"|")[0].decode()],
             "still_works": lib.iReadCardBas(1)[0],
@@ -271,8 +303,32 @@ def test_new_exports_refuse_bad_inputs(native_lib, lib_env, card):
                    "write_null_data": -14, "write_step2_first": -23, "write_bad_hex": [0, -23],
                    "write_mac_file": -13, "unblock_null_info": -14, "unblock_step3_first": -23,
                    "unblock_bad_length": [0, -23], "bas_null_data": -14, "bas_fields": -23, "bas_not_gbk": -41,
+                   "bas_step1_first": -23, "bas_null_key": [0, -14], "bas_null_info": [0, -14], "bas_itype": -14,
                    "read_small_buffer": [-42, str(need)], "still_works": 0}
     assert need > 16
+
+
+def test_pki_functions_through_ctypes(native_lib, lib_env):
+    """PKI_GetCert and PKI_SignData on the gen3 demo card: GBK data in, base64 DER out; a wrong PIN is -51."""
+    from pysmx import SM2 as ThirdPartySM2
+
+    from firmware_sim.apps.pki import PkiData
+    from firmware_sim.demo import demo_card
+    from protocols import sm2
+    got = ffi("""
+        cert = lib.PKI_GetCert(3)
+        signed = lib.PKI_SignData("123456", "社保卡签名", 1)
+        wrong = lib.PKI_SignData("000000", "x", 1)
+        result = [cert[0], cert[1], signed[0], signed[1], wrong[0], wrong[1]]
+    """, {**lib_env, "SSCARD_READER": "sim:shenzhen-gen3"})
+    cert_code, cert, code, out, wrong_code, wrong = got
+    data = demo_card("shenzhen-gen3").apps["pki"]
+    assert isinstance(data, PkiData)
+    assert cert_code == 0 and base64.b64decode(cert.split("|")[0]) == data.sign_certificate
+    signature = sm2.signature_raw(base64.b64decode(out.rstrip("|")))
+    assert code == 0 and ThirdPartySM2.Verify(signature, "社保卡签名".encode("gbk"), data.sign_public_key, 64,
+                                              uid=sm2.DEFAULT_ID)
+    assert (wrong_code, wrong) == (-51, "2|wrong PIN, 2 tries left|")
 
 
 # --- the purse debit through the HSM (docs/sources.md §6.4) ----------------------------------------------------------

@@ -98,8 +98,8 @@ def test_pin_verify_change_reload(readers: tuple[PcscReader, PcscReader, VpcdLin
 def test_secured_update(readers: tuple[PcscReader, PcscReader, VpcdLink]) -> None:
     card, psam, _ = readers
     term = Terminal(card, psam)
-    term.write_item("DF01/EF06", "postcode", "510000")  # CLA 04 + MAC from the PSAM
-    assert term.read_items("DF01/EF06", ["postcode"]) == {"postcode": "510000"}
+    term.write_item("DF01/EF06", "guardian_phone", "020-12345678")
+    assert term.read_items("DF01/EF06", ["guardian_phone"]) == {"guardian_phone": "020-12345678"}
 
 
 def test_card_removed_mid_flow(readers: tuple[PcscReader, PcscReader, VpcdLink]) -> None:

@@ -61,7 +61,7 @@ def test_read_card_hsm_pin_file_asks_the_holder(make_driver):
     assert driver.iReadCard_HSM_Step2(SoftwareHsm().read_card(step1))[0] == E.PIN_VERIFY_FAILED
     _, step1 = driver.iReadCard_HSM_Step1(1, "", "DF03EF19|$")
     code, out = driver.iReadCard_HSM_Step2(SoftwareHsm().read_card(step1))
-    assert code == 0 and out.startswith("DF03EF19|01034401") and len(pad.prompts) == 2
+    assert code == 0 and out.startswith("DF03EF19|123,440100,20150701,") and len(pad.prompts) == 2
 
 
 def test_read_card_hsm_other_keys_disagree_minus_25(make_driver):
@@ -202,7 +202,9 @@ def test_write_card_hsm_malformed_pkey_is_minus_23(make_driver, pkey):
     ("SSSEEF06|$", E.ILLEGAL_INPUT),                          # no items named
     ("SSSEEF06|44|$", -0x6A83),                               # an item the file lacks
     ("DF09EF06|09|$", -0x6A82),
-    ("SSSEEF08|01|$", E.NOT_SUPPORTED),                       # a binary file
+    ("SSSEEF08|02|$", E.ILLEGAL_INPUT),                       # a binary file's only item is 01
+    ("DF04EF08:01$", E.NOT_SUPPORTED),                        # a cyclic file whose records the profile leaves raw
+    ("DF02EF07:02$", E.ILLEGAL_INPUT),                        # a new record is :01
     ("SSSEEF06|09", E.ILLEGAL_INPUT),
 ])
 def test_write_card_hsm_step1_checks_its_inputs(make_driver, addr, code):

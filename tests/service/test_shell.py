@@ -142,6 +142,7 @@ def test_pin_lines_stay_out_of_the_history(tmp_path):
     ("verify 123456", True), ("verify", True), ("  Verify 1 --expect-sw 9000", True), ("change 1 2", True),
     ("unblock", True), ("reload 123456", True), ("apdu 0020000003123456", True), ("apdu 00b2072c00 0024000103", True),
     ("apdu 00 20 00 00 03 12 34 56", True), ("apdu 845E", True), ("apdu --psam 80FA0500", True),
+    ("apdu 80C4010305C10312345600", True),
     ("apdu 00B2072C00", False), ("cat EF05", False), ("tries", False), ("", False), ("apdu 0020zz", True),
 ])
 def test_lines_with_pins(line, secret):

@@ -169,7 +169,9 @@ def test_read_card_card_info_checks(make_driver):
     ("DF09EF05|20|$", -0x6A82),          # a DF the profile lacks: like the card, file not found
     ("SSSEEF05|44|$", -0x6A83),          # an item the card lacks: record not found
     ("DF04EF08:01$", -0x6A83),           # empty cyclic file
-    ("DF02EF15|99:01|$", -0x6A82),
+    ("DF02EF15|99:05|$", -0x6A83),       # template 99 fills four records
+    ("DF02EF15|99:00|$", -0x6A83),
+    ("DF02EF07:01|07|$", -23),           # a cyclic record takes no items
 ])
 def test_read_card_errors(make_driver, addr, code):
     driver, _ = make_driver("gen2")

@@ -75,8 +75,13 @@ def test_the_host_sends_only_commands_of_the_table() -> None:
         term.write_item("SSSEEF06", "name", "王小明")
         term.write_item("DF01EF06", 0x28, "13900139000")          # plain, after external authentication
         term.write_item("DF04EF05", "medical_insured_type", "11")  # CLA 04 with a MAC
+        if image.profile.name == "gen3":                          # the PKI application (host.pki)
+            term.read_pki_certificate()
+            term.pki_sign(b"signed", "123456")
+            term.pki_pin_tries_left()
         term.block_application()
         term.unblock_application()
         term.block_card()
     assert sent <= set(C.NAMES), sorted(f"{cla:02X} {ins:02X}" for cla, ins in sent - set(C.NAMES))
     assert {(C.PSAM_INIT_VENDOR.clas[0], C.PSAM_INIT_VENDOR.ins), (0x04, C.UPDATE_RECORD.ins)} <= sent
+    assert (0x00, C.PERFORM_SECURITY_OPERATION.ins) in sent

@@ -76,9 +76,14 @@ def test_citizen_id_numbers_refused(number: str, why: str) -> None:
     ("DF01EF0A", "nationality", "XYZ", VALUE, "GB/T 2659"),
     ("DF01EF0A", "nationality", "chn", VALUE, "GB/T 2659"),
     ("DF01EF0A", "political_status", "14", VALUE, "GB/T 4762"),
-    ("DF01EF06", "postcode", "51062", VALUE, "5 digits"),
+    ("DF01EF06", "guardian_phone", "020 1234", CHARSET, "character 4"),
+    ("DF03EF15", "df03ef15_7a", "201213", VALUE, "not a real month"),
+    ("DF03EF07", "df03ef07_6e", "20130230", VALUE, "real calendar date"),
     ("DF01EF06", "phone", "139 0013", CHARSET, "character 4"),
-    ("DF03EF19", "insurance_regions", "0103", LENGTH, "the item holds 39"),
+    ("DF03EF19", "insurance_region_1", "1234,,,,,,,", LENGTH, "sub-item 18: 4 bytes in GBK, the item holds 3"),
+    ("DF03EF19", "insurance_region_2", ",,20150230,,,,,", VALUE, "sub-item 1A: not a real calendar date"),
+    ("DF03EF19", "insurance_region_1", "1,2,3", VALUE, "3 value"),
+    ("DF02EF15", "df02ef15_99_1", "1,2", VALUE, "2 value"),
 ])
 def test_values_refused_name_the_item_and_the_kind(path: str, name: str, value: str, kind: str, words: str) -> None:
     it = item(path, name)
@@ -99,6 +104,10 @@ def test_values_refused_name_the_item_and_the_kind(path: str, name: str, value: 
     ("DF01EF0A", "nationality", "FRA"),
     ("DF01EF0A", "political_status", "01"),
     ("DF01EF06", "phone", "020-87654321"),
+    ("DF03EF19", "insurance_region_3", "123,440100,20150701,20250630,12345,110,20150701,"),
+    ("DF03EF19", "insurance_region_3", "123,440100,20150701,20250630,12345,110,20150701"),   # no last comma
+    ("DF03EF19", "insurance_region_4", ""),                                                      # every sub-item empty
+    ("DF03EF16", "df03ef16_51", "201212"),
 ])
 def test_values_accepted(path: str, name: str, value: str) -> None:
     item(path, name).check(value)

@@ -12,9 +12,13 @@ from protocols.keys import KEY_NAMES, TEST_ONLY, IssuerKeys, test_issuer_keys
 
 H = bytes.fromhex
 ATR = H("3B6D0000") + H("00814E43238697159900BF7C7A")
-EXPECTED_NAMES = {"IRK", "MK", "UK", "RK", "EK0D", "RLK", "STK", "DF01.RK", "DF01.UK1", "DF01.UK4", "DF01.UK5",
-                  "DF01.STK", "DF02.RK", "DF02.UK3", "DF02.STK", "DF03.RK", "DF03.UK1", "DF03.UK8", "DF03.STK",
-                  "DF04.RK", "DF04.STK", "DF04.DPK", "DF04.DTK"}
+EXPECTED_NAMES = {"IRK", "MK", "UK", "RK", "EK0D", "RLK", "STK",
+                  "DF01.RK", *(f"DF01.UK{n}" for n in range(1, 8)), "DF01.STK",
+                  "DF02.RK", *(f"DF02.UK{n}" for n in range(1, 7)), "DF02.STK",
+                  "DF03.RK", "DF03.RK2", *(f"DF03.UK{n}" for n in range(1, 9)), "DF03.STK",
+                  "DF04.RK", "DF04.STK", "DF04.DPK", "DF04.DTK",
+                  "DF05.RK", "DF05.UK1", "DF05.STK", "DF06.RK", "DF06.UK1", "DF06.STK",
+                  "DF07.RK", "DF07.RK2", "DF07.RK3", "DF07.UK1", "DF07.STK"}
 
 
 @pytest.fixture(params=[Alg.DES3, Alg.SM4], ids=["des3", "sm4"])

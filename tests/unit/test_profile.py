@@ -130,3 +130,80 @@ def test_find_file_understands_interface_names() -> None:
         GEN2.find_file("DF09EF05")
     with pytest.raises(ValueError, match="unknown card profile"):
         profile("gen9")
+
+
+# --- DF01–DF03, DF05–DF07 (docs/sources.md §2.3) --------------------------------------------------------------------
+def _file(path: str) -> RecordFile:
+    ef = GEN2.find_file(path)[1]
+    assert isinstance(ef, RecordFile)
+    return ef
+
+
+#: (file, tags in record order, record sizes) as [WAPP] and the DLL's file-type table [S40] give them.
+LAYOUTS = [
+    ("DF01EF05", "20 21 0E", (2, 80, 3)),
+    ("DF01EF06", "23 24 28 2C 2D", (80, 3, 15, 50, 15)),
+    ("DF01EF15", "2A 40 40 40", (1, 52, 52, 52)),
+    ("DF02EF05", "42 41 43 43 44 44", (3, 3, 108, 108, 101, 101)),
+    ("DF02EF06", "4C 4B 4D 60 4F 50 3A", (4, 5, 3, 4, 6, 3, 7)),
+    ("DF02EF09", "55 56 96 97", (16, 70, 4, 3)),
+    ("DF02EF15", "99 99 99 99 0F 1F", (16, 16, 16, 16, 4, 3)),
+    ("DF03EF05", "61 60 98 62 63 64 65 66", (3, 4, 4, 4, 3, 3, 3, 3)),
+    ("DF03EF06", "45 46 47 48 49 67 6B 4A 4A 4A", (20, 2, 2, 1, 1, 4, 60, 97, 97, 97)),
+    ("DF03EF07", "70 71 6E 6C 6F 73", (3, 3, 4, 4, 4, 4)),
+    ("DF03EF19", "79 79 79 79", (39, 39, 39, 39)),
+    ("DF07EF05", "F0 F1 F2 F3 F4", (2, 1, 4, 3, 4)),
+    ("DF07EF06", "F5 F6 F7", (3, 4, 70)),
+    ("DF07EF07", "F8 F9", (4, 1)),
+]
+
+
+@pytest.mark.parametrize("path, tags, sizes", LAYOUTS, ids=[p for p, _, _ in LAYOUTS])
+def test_layouts_of_the_sources(path: str, tags: str, sizes: tuple[int, ...]) -> None:
+    ef = _file(path)
+    assert " ".join(f"{it.tag:02X}" for it in ef.items) == tags
+    assert tuple(it.length for it in ef.items) == sizes
+
+
+def test_cyclic_layouts_and_reserved_files() -> None:
+    assert _file("DF02EF07").record_size == 0x55 and _file("DF02EF07").cyclic_records == 4      # WAPP 0x55
+    assert _file("DF02EF16").record_size == 0x12 and _file("DF02EF16").cyclic_records == 4      # WAPP 0x12
+    for fid in ("EF16", "EF17", "EF18", "EF19", "EF1A"):
+        ef = GEN2.df("DF01").ef(fid)
+        assert ef.size == 0x128 and ef.read.cond.value == "free"   # type: ignore[union-attr]  # binary files
+    assert [d.aid.hex().upper() for d in GEN2.dfs[5:]] == ["D15600000504", "D15600000505", "D15600000506"]
+
+
+def test_template_sub_items_both_ways() -> None:
+    item = _file("DF03EF19").occurrence(0x79, 1)
+    raw = item.encode_value("123,440100,20150701,20250630,12345,110,20150701,")
+    assert raw.hex().upper() == ("1803313233" "1903440100" "1A0420150701" "1B0420250630" "1C0412345FFF" "1D03313130"
+                                 "1E0420150701")
+    assert item.decode_value(raw) == "123,440100,20150701,20250630,12345,110,20150701,"
+    assert item.encode_value("123,440100,20150701,20250630,12345,110,20150701") == raw   # the last ',' optional
+    assert item.decode_value(item.encode_value("")) == ""                               # every sub-item empty
+    assert item.decode_value(b"\xFF" * 39) == ""                                        # never written
+
+
+@pytest.mark.parametrize("raw, words", [
+    ("1903313233" + "00" * 34, "sub-item 1 is not 18 03"),
+    ("1804313233" + "00" * 34, "sub-item 1 is not 18 03"),
+    ("1803313233" "1903440100" "1A0420150701" "1B0420250630" "1C0412345FFF" "1D03313130" "1E03201507" "01",
+     "sub-item 7 is not 1E 04"),
+])
+def test_a_template_record_without_its_sub_items_does_not_decode(raw: str, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        _file("DF03EF19").items[0].decode_value(H(raw))
+
+
+def test_records_of_a_repeated_tag_are_addressed_tag_nn() -> None:
+    ef = _file("DF02EF15")
+    assert [ef.address(it) for it in ef.items] == ["99:01", "99:02", "99:03", "99:04", "0F", "1F"]
+    assert ef.lookup("99:03") is ef.items[2] and ef.lookup("99") is ef.items[0] and ef.lookup("0f") is ef.items[4]
+    assert ef.lookup("df02ef15_99_2") is ef.items[1]
+    with pytest.raises(KeyError):
+        ef.lookup("99:05")
+    assert _file("DF03EF19").address(_file("DF03EF19").items[0]) == "79:01"
+    layout = _file("DF02EF07").layout
+    assert layout is not None and layout.decode_value(layout.encode_value("环卫,20130630,20130630,南京,")) == \
+        "环卫,20130630,20130630,南京,"
