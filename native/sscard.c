@@ -662,7 +662,7 @@ int iReloadPIN_HSM_Step3(char *pKey, char *pOutInfo)
     return iReloadPIN_HSM_Step3_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
 }
 
-int iWriteCardBas(int iType, char *pOutInfo)
+long iWriteCardBas(int iType, char *pOutInfo)
 {
     return iWriteCardBas_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
 }

@@ -122,8 +122,9 @@ SSCARD_API int iUnblockPIN_HSM_Step3(char *pKey, char *pOutInfo);
  * "卡识别码|初始化机构编码|发卡日期|卡有效期|卡号|社会保障号码|姓名|姓名拓展|性别|民族|出生日期|" (11 fields, GBK):
  * every value is checked first, then the card authenticates the HSM's answer (a wrong one: -0x63Cx, counted,
  * nothing written), then the items are written; pOutInfo is empty on success. An empty field leaves its item
- * unchanged (姓名扩展 is written with 姓名); 卡识别码 is empty or this card's (-22). */
-SSCARD_API int iWriteCardBas(int iType, char *pOutInfo);
+ * unchanged (姓名扩展 is written with 姓名); 卡识别码 is empty or this card's (-22). iWriteCardBas returns long as
+ * that driver declares it: a caller declaring int reads the same value (the low 32 bits of a sign-extended long). */
+SSCARD_API long iWriteCardBas(int iType, char *pOutInfo);
 SSCARD_API int iWriteCardBas_HSM_Step1(char *pKey, char *pWriteInfo, char *pOutInfo);
 /* vendor extras: the same personalisation through the PSAM in one call (pWriteData as pWriteInfo above;
  * docs/sources.md §6.1); the photo (SSSE EF08) as "<base64 JPEG>|"; the terminal's device number (终端设备号, from

@@ -29,6 +29,9 @@ SIGNATURES: dict[str, tuple[object, ...]] = {
     "PKI_SignData": (_S, _S, _I, _S), "PKI_GetCert": (_I, _S),
 }
 
+#: Functions the public declarations give a long result (docs/sources.md §6.1).
+RETURNS_LONG = frozenset({"iWriteCardBas"})
+
 
 class Lib:
     def __init__(self, path: str | None = None) -> None:
@@ -36,6 +39,8 @@ class Lib:
         for name, args in SIGNATURES.items():
             plain, ex = getattr(self.dll, name), getattr(self.dll, name + "_Ex")
             plain.restype = ex.restype = ctypes.c_int
+            if name in RETURNS_LONG:
+                plain.restype = ctypes.c_long
             plain.argtypes = list(args)
             ex.argtypes = [_S, _I, _S, _I] if name == "iGetReaderInfo" else [*args, _I]
         self.dll.sscard_set_pin_callback.argtypes = [PIN_CALLBACK, ctypes.c_void_p]

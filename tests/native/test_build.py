@@ -27,7 +27,7 @@ def test_exports_are_the_drivers_functions_with_ex_variants_and_nothing_else(nat
 
 
 def test_header_declares_every_export(native_lib):
-    declared = set(re.findall(r"^SSCARD_API int (\w+)\(", HEADER.read_text(encoding="utf-8"), re.M))
+    declared = set(re.findall(r"^SSCARD_API (?:int|long) (\w+)\(", HEADER.read_text(encoding="utf-8"), re.M))
     assert declared == _exports(native_lib)
 
 
@@ -52,7 +52,7 @@ def test_the_national_signatures_as_counter_software_declares_them(native_lib):
                  "int iReadCardBas_HSM_Step2(char *pKey, char *pOutInfo);",
                  "int iDoDebit_HSM_Step1(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo);",
                  "int iDoDebit_HSM_Step2(char *pKey, char *pOutInfo);",
-                 "int iWriteCardBas(int iType, char *pOutInfo);",
+                 "long iWriteCardBas(int iType, char *pOutInfo);",
                  "int iWriteCardBas_HSM_Step1(char *pKey, char *pWriteInfo, char *pOutInfo);",
                  "int iGetReaderInfo(char *pReaderSN, char *pPsamTermNo);"]:
         assert decl in text

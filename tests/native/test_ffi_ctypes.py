@@ -267,7 +267,11 @@ def test_write_card_bas_wrong_answer_through_ctypes(native_lib, lib_env, card):
 def test_new_exports_refuse_bad_inputs(native_lib, lib_env, card):
     env = dict(lib_env, SSCARD_READER=f"sim:{card}")
     got = ffi(r"""
+        import ctypes
+        as_int = lib.dll["iWriteCardBas"]              # a caller that declares the result int, not long
+        as_int.restype, as_int.argtypes = ctypes.c_int, [ctypes.c_int, ctypes.c_char_p]
         result = {
+            "bas_itype_as_int": as_int(9, ctypes.create_string_buffer(1024)),
             "read_null_addr": lib.raw("iReadCard_HSM_Step1", 1, b"", None)[0],
             "read_null_key": lib.raw("iReadCard_HSM_Step2", None)[0],
             "read_null_out": lib.dll.iReadCard_HSM_Step1(1, b"", b"SSSEEF05|$", None),
@@ -304,6 +308,7 @@ def test_new_exports_refuse_bad_inputs(native_lib, lib_env, card):
                    "write_mac_file": -13, "unblock_null_info": -14, "unblock_step3_first": -23,
                    "unblock_bad_length": [0, -23], "bas_null_data": -14, "bas_fields": -23, "bas_not_gbk": -41,
                    "bas_step1_first": -23, "bas_null_key": [0, -14], "bas_null_info": [0, -14], "bas_itype": -14,
+                   "bas_itype_as_int": -14,
                    "read_small_buffer": [-42, str(need)], "still_works": 0}
     assert need > 16
 
