@@ -208,7 +208,8 @@ class SoftwareHsm:
         spec = key_spec(name)
         if spec.use is not KeyUse.PURCHASE:
             raise HsmError(f"key address {address} is not a purchase key")
-        if _hex(key_version, "key version", (1,))[0] != spec.psam.p2:
+        version = _hex(key_version, "key version", (1,))[0]      # a key's version is public (INITIALIZE answers it)
+        if version != spec.psam.p2:
             raise HsmError(f"this HSM holds no purchase key of version {key_version}")
         alg, dpk = self._card_key(alg_field, name, region, atr)
         if _hex(purse_alg, "purse algorithm id", (1,))[0] != P.ALG_IDS[alg]:
