@@ -14,28 +14,24 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# The private-pcscd launcher is a test and bench tool (tests/support/pcscd.py): run from the repository,
-# this script puts the repository on the path to reach it.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from firmware_sim.card_os import CardOS  # noqa: E402
-from firmware_sim.demo import card_path, demo_card, demo_psam, psam_path  # noqa: E402
-from firmware_sim.device import Device  # noqa: E402
-from firmware_sim.image import atomic_write  # noqa: E402
-from firmware_sim.psam import PsamOS  # noqa: E402
-from hardware.inprocess import InProcessReader  # noqa: E402
-from hardware.pcsc import PcscReader  # noqa: E402
-from hardware.vpcd_link import VpcdLink  # noqa: E402
-from host.terminal import Terminal  # noqa: E402
-from tests.support.pcscd import free_port_block, missing_requirements, shared, vpcd_entry  # noqa: E402
+from firmware_sim.card_os import CardOS
+from firmware_sim.demo import card_path, demo_card, demo_psam, psam_path
+from firmware_sim.device import Device
+from firmware_sim.image import atomic_write
+from firmware_sim.psam import PsamOS
+from hardware.inprocess import InProcessReader
+from hardware.pcsc import PcscReader
+from hardware.pcscd import PrivatePcscd, free_port_block, missing_requirements, vpcd_entry
+from hardware.vpcd_link import VpcdLink
+from host.terminal import Terminal
 
 READER = "sscard purse bench"
 PIN = "123456"
@@ -81,11 +77,12 @@ def over_pcsc(debits: int) -> tuple[float, float, int] | str:
     reason = missing_requirements()
     if reason:
         return reason
-    daemon = shared()
+    daemon = PrivatePcscd()
+    os.environ.update(daemon.env)   # before this process's first PC/SC call
     mp = multiprocessing.get_context("spawn")
     try:
         port = free_port_block()
-        daemon.ensure([vpcd_entry(port, READER)])
+        daemon.start([vpcd_entry(port, READER)])
         stop = mp.Event()
         child = mp.Process(target=emulator_process, args=(port, stop), daemon=True)
         child.start()

@@ -146,3 +146,23 @@ def test_known_cycle_edges_are_still_there(edge: tuple[str, str]) -> None:
     """An allowlisted edge that no longer exists must leave KNOWN_CYCLE_EDGES."""
     importer, imported = edge
     assert imported in GRAPH[importer], f"{importer} no longer imports {imported}: remove it from KNOWN_CYCLE_EDGES"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "benchmarks").glob("*.py")), ids=lambda p: p.name)
+def test_benchmarks_use_the_installed_package(path: Path) -> None:
+    """A benchmark runs against the installed package: it neither edits ``sys.path`` nor imports the tests or a
+    module's private names."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name) \
+                and node.value.id == "sys":
+            bad.append(f"line {node.lineno}: sys.path")
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.split(".")[0] == "tests":
+                bad.append(f"line {node.lineno}: imports {node.module}")
+            bad += [f"line {node.lineno}: private name {a.name}" for a in node.names if a.name.startswith("_")
+                    and a.name != "__future__"]
+        if isinstance(node, ast.Import):
+            bad += [f"line {node.lineno}: imports {a.name}" for a in node.names if a.name.split(".")[0] == "tests"]
+    assert not bad, f"{path.name}: " + "; ".join(bad)
