@@ -546,6 +546,14 @@ int PKI_SignData_Ex(char *pUserPin, char *pInData, int iType, char *pOutInfo, in
     return run("PKI_SignData", a, 3, pOutInfo, iOutSize);
 }
 
+int PKI_VerifySign_Ex(char *pUserPin, char *pCert, char *pClearText, char *pSignature, int iType, char *pOutInfo,
+                      int iOutSize)
+{
+    arg_t a[] = {TXT("pUserPin", pUserPin), TXT("pCert", pCert), TXT("pClearText", pClearText),
+                 TXT("pSignature", pSignature), NUM("iType", iType)};
+    return run("PKI_VerifySign", a, 5, pOutInfo, iOutSize);
+}
+
 int PKI_GetCert_Ex(int iType, char *pOutInfo, int iOutSize)
 {
     arg_t a[] = {NUM("iType", iType)};
@@ -725,6 +733,11 @@ int iReadBankCardNo(int iType, char *pOutInfo)
 int PKI_SignData(char *pUserPin, char *pInData, int iType, char *pOutInfo)
 {
     return PKI_SignData_Ex(pUserPin, pInData, iType, pOutInfo, SSCARD_OUTINFO_SIZE);
+}
+
+int PKI_VerifySign(char *pUserPin, char *pCert, char *pClearText, char *pSignature, int iType, char *pOutInfo)
+{
+    return PKI_VerifySign_Ex(pUserPin, pCert, pClearText, pSignature, iType, pOutInfo, SSCARD_OUTINFO_SIZE);
 }
 
 int PKI_GetCert(int iType, char *pOutInfo)

@@ -139,6 +139,12 @@ SSCARD_API int iReadBankCardNo(int iType, char *pOutInfo);
  * hex>|<not before YYYYMMDDHHMMSS>|<not after>|", or "|" when the card holds none (-1: no PKI application). */
 SSCARD_API int PKI_SignData(char *pUserPin, char *pInData, int iType, char *pOutInfo);
 SSCARD_API int PKI_GetCert(int iType, char *pOutInfo);
+/* LD/T 6001.5 §7 "验证签名": whether pSignature (PKI_SignData's output, with or without its "|") signs pClearText
+ * (GBK bytes) under the public key of pCert (base64 DER, PKI_GetCert's first field; "" reads the card's own
+ * signing certificate through iType). pUserPin is accepted and unused. "1|" and 0 when it verifies, "0|" and -22
+ * ("input data does not match", sscard's choice) when not; -23 pCert or pSignature not base64 of the expected DER. */
+SSCARD_API int PKI_VerifySign(char *pUserPin, char *pCert, char *pClearText, char *pSignature, int iType,
+                              char *pOutInfo);
 SSCARD_API int iWriteCardBasExt(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo);
 
 /* --- the same with the output buffer's size (bytes, NUL included) ----------------------------------------- */
@@ -173,6 +179,8 @@ SSCARD_API int iReadPhoto_Ex(int iType, char *pOutInfo, int iOutSize);
 SSCARD_API int iGetReaderInfo_Ex(char *pReaderSN, int iReaderSNSize, char *pPsamTermNo, int iPsamTermNoSize);
 SSCARD_API int iReadBankCardNo_Ex(int iType, char *pOutInfo, int iOutSize);
 SSCARD_API int PKI_SignData_Ex(char *pUserPin, char *pInData, int iType, char *pOutInfo, int iOutSize);
+SSCARD_API int PKI_VerifySign_Ex(char *pUserPin, char *pCert, char *pClearText, char *pSignature, int iType,
+                                char *pOutInfo, int iOutSize);
 SSCARD_API int PKI_GetCert_Ex(int iType, char *pOutInfo, int iOutSize);
 SSCARD_API int iWriteCardBasExt_Ex(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo, int iOutSize);
 

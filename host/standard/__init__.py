@@ -43,6 +43,7 @@ FUNCTIONS: dict[str, tuple[str, ...]] = {
     "iDoDebit_HSM_Step1": ("iType", "pCardInfo", "pPayInfo"),
     "iDoDebit_HSM_Step2": ("pKey",),
     "PKI_SignData": ("pUserPin", "pInData", "iType"),      # LD/T 6001.5 §7, the PKI application of gen3 cards
+    "PKI_VerifySign": ("pUserPin", "pCert", "pClearText", "pSignature", "iType"),
     # vendor extras
     "iReadPhoto": ("iType",),
     "iGetReaderInfo": (),

@@ -18,11 +18,14 @@ from Step 1 to their last step (calling any other function in between abandons t
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 from collections.abc import Callable
+from typing import TypeVar
 
 from host import errors as E
 from host.engine import TraceHook
+from host.pki import verify_quietly
 from host.spec import open_terminal
 from host.standard import hsm_steps
 from host.standard.flows import (
@@ -36,12 +39,14 @@ from host.standard.formats import (
 from host.standard.pinpad import HolderPin, PadNotice, PinEntry, PinPrompt, ask_pin, console_pin_entry
 from host.terminal import Terminal
 from protocols import purse as P
+from protocols import sm2
 from protocols import x509
 from protocols.errors import MalformedFrame
 from protocols.pinpad import DEFAULT_TIMEOUT
 from protocols.profile import Item
 
 Result = tuple[int, str]
+_T = TypeVar("_T")
 
 
 # --- the driver --------------------------------------------------------------------------------------------
@@ -447,6 +452,52 @@ class SSCardDriver:
             return join_fields([base64.b64encode(signature.der).decode("ascii")])
         return self._run(iType, flow)
 
+    def PKI_VerifySign(self, pUserPin: str, pCert: str, pClearText: str, pSignature: str, iType: int) -> Result:
+        """LD/T 6001.5 §7 "验证签名": whether pSignature signs pClearText (its GBK bytes) under pCert's public key (SM2
+        with SM3, Z of that key and the default ID). pSignature as PKI_SignData outputs it, base64 of the DER
+        ``SEQUENCE { r, s }``, with or without its trailing ``|``; pCert the certificate as base64 DER (PKI_GetCert's
+        first field, or its whole output), or empty for the card's own signing certificate, read from the card
+        through iType. pUserPin is accepted and unused: the sources give it no role, and reading the certificate
+        and verifying need no PIN. With pCert given no card is used (iType is still checked, -14).
+        ``1|`` when the signature verifies; -22 with ``0|`` when it does not (-22 "input data does not match" is
+        sscard's choice among the interface's codes). -23 pCert or pSignature not base64 or not the DER
+        expected, -41 pClearText not GBK, -1 a card without the PKI application, -0x6A82 one without a certificate
+        (when pCert is empty)."""
+        def flow(term: Terminal | None) -> str:
+            try:
+                data = pClearText.encode("gbk")
+            except UnicodeEncodeError as exc:
+                raise E.IllegalCharacters(f"pClearText holds a character GBK cannot encode (position {exc.start})") \
+                    from None
+            text = pSignature[:-1] if pSignature.endswith("|") else pSignature
+            signature = _der_field("pSignature", text, sm2.signature_raw, "not a DER SM2 signature")
+            if term is None:
+                cert = _der_field("pCert", pCert.split("|", 1)[0], x509.parse, "not an SM2 certificate")
+            else:
+                der = term.read_pki_certificate()
+                if not der:
+                    raise E.CardError(0x6A82, "the card holds no signing certificate (file 0018)")
+                try:
+                    cert = x509.parse(der)
+                except (MalformedFrame, ValueError) as exc:
+                    raise E.CardError(0x6F00, f"file 0018: not an SM2 certificate ({exc})") from None
+            ok = verify_quietly(lambda: sm2.verify(cert.public_key, data, signature))
+            return join_fields(["1" if ok else "0"])
+
+        if pCert:
+            self._abandon_hsm()
+            try:
+                if iType not in (1, 2, 3, 4):
+                    raise E.BadParameter(f"iType must be 1 (contact), 2 (contactless), 3 or 4 (auto), got {iType!r}")
+                out = flow(None)
+            except (E.SSCardError, ValueError) as exc:
+                return failure(exc)
+        else:
+            code, out = self._run(iType, flow)
+            if code != E.OK:
+                return code, out
+        return (E.OK, out) if out == "1|" else (E.DATA_MISMATCH, out)
+
     def PKI_GetCert(self, iType: int) -> Result:
         """Vendor extra (LD/T 6001.5 names no function that reads the certificate): the card's signing certificate
         (file 0018), ``<base64 DER>|<subject>|<issuer>|<serial, hex>|<not before>|<not after>|`` with the times as
@@ -472,6 +523,20 @@ class SSCardDriver:
             psam.engine.connect()
             return join_fields([self.device_number, psam.terminal_number()])
         return self._run(1, flow)
+
+
+def _der_field(name: str, text: str, read: Callable[[bytes], _T], what: str) -> _T:
+    """``read`` of the base64 DER in ``text``; -23 (IllegalInput) when it is not base64 or ``read`` refuses it."""
+    try:
+        der = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise E.IllegalInput(f"{name} is not base64") from None
+    if not der:
+        raise E.IllegalInput(f"{name} is empty")
+    try:
+        return read(der)
+    except (MalformedFrame, ValueError) as exc:
+        raise E.IllegalInput(f"{name}: {what} ({exc})") from None
 
 
 def _card_present(term: Terminal) -> bool:

@@ -1,6 +1,6 @@
 """The PKI application from the terminal's side (host.pki): the certificate, signatures a third-party SM2
 implementation verifies, PIN errors, cards without the application; the command line (sscard pki cert|sign), the
-standard interface (PKI_SignData, PKI_GetCert) and traces that keep the PIN out."""
+standard interface (PKI_SignData, PKI_VerifySign, PKI_GetCert) and traces that keep the PIN out."""
 from __future__ import annotations
 
 import base64
@@ -23,7 +23,7 @@ from hardware.inprocess import InProcessReader
 from host.cli import main
 from host.errors import PinBlocked, WrongCard, WrongPin
 from host.pki import PkiClient
-from host.standard import ScriptedPins, SSCardDriver
+from host.standard import ScriptedPins, SSCardDriver, call
 from host.terminal import Terminal
 from host.trace import Tracer
 from protocols import crypto, sm2, x509
@@ -137,6 +137,36 @@ def test_standard_interface_functions(gen3: Path, tmp_path: Path) -> None:
     assert SSCardDriver("sim").PKI_SignData("123456", "x", 1)[0] == -1   # gen2: no PKI application
     assert SSCardDriver("sim").PKI_GetCert(1)[0] == -1
     assert driver.PKI_GetCert(7)[0] == -14
+
+
+def test_verify_sign(gen3: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """PKI_VerifySign of PKI_SignData's output: 1| and 0, or 0| and -22 when the signature does not verify; the
+    card's certificate read from the card (empty pCert) or given, then no card is used."""
+    driver = SSCardDriver(f"sim:{gen3}")
+    cert_out = driver.PKI_GetCert(1)[1]
+    cert = cert_out.split("|")[0]
+    signature = driver.PKI_SignData("123456", "请签名", 1)[1]
+    assert driver.PKI_VerifySign("", "", "请签名", signature, 1) == (0, "1|")
+    assert driver.PKI_VerifySign("999999", cert, "请签名", signature.rstrip("|"), 3) == (0, "1|")   # pUserPin unused
+    assert driver.PKI_VerifySign("", cert_out, "请签名", signature, 1) == (0, "1|")    # PKI_GetCert's whole output
+    assert driver.PKI_VerifySign("", cert, "请签名!", signature, 1) == (-22, "0|")
+    private, public = sm2.generate_keypair()
+    other = base64.b64encode(sm2.signature_der(sm2.sign(private, public, "请签名".encode("gbk")))).decode()
+    assert driver.PKI_VerifySign("", "", "请签名", other, 1) == (-22, "0|")
+    assert "verify" not in capfd.readouterr().err                 # GmSSL's line on a failed check stays hidden
+    assert SSCardDriver("sim").PKI_VerifySign("", cert, "请签名", signature, 1) == (0, "1|")   # gen2: card unused
+    assert SSCardDriver("sim").PKI_VerifySign("", "", "请签名", signature, 1)[0] == -1
+    assert driver.PKI_VerifySign("", cert, "请签名", "%%%", 1)[0] == -23
+    assert driver.PKI_VerifySign("", "AAAA", "请签名", signature, 1)[0] == -23
+    assert driver.PKI_VerifySign("", cert, "\U0001F600", signature, 1)[0] == -41
+    assert driver.PKI_VerifySign("", cert, "请签名", signature, 9)[0] == -14
+    assert call(driver, {"function": "PKI_VerifySign", "pCert": cert, "pClearText": "请签名",
+                         "pSignature": signature, "iType": 1}) == (0, "1|")
+    path = make_image(tmp_path, "gen3", pki=False)
+    doc = load_json(path)
+    doc["apps"]["pki"] = PkiData.new("123456").to_json()
+    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    assert SSCardDriver(f"sim:{path}").PKI_VerifySign("", "", "请签名", signature, 1)[0] == -0x6A82
 
 
 # --- the command line ---------------------------------------------------------------------------------------------

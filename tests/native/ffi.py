@@ -26,7 +26,7 @@ SIGNATURES: dict[str, tuple[object, ...]] = {
     "iDoDebit_HSM_Step1": (_I, _S, _S, _S), "iDoDebit_HSM_Step2": (_S, _S),
     "iWriteCardBas": (_I, _S), "iWriteCardBas_HSM_Step1": (_S, _S, _S), "iWriteCardBasExt": (_I, _S, _S, _S),
     "iReadPhoto": (_I, _S), "iGetReaderInfo": (_S, _S),
-    "PKI_SignData": (_S, _S, _I, _S), "PKI_GetCert": (_I, _S),
+    "PKI_SignData": (_S, _S, _I, _S), "PKI_GetCert": (_I, _S), "PKI_VerifySign": (_S, _S, _S, _S, _I, _S),
 }
 
 #: Functions the public declarations give a long result (docs/sources.md §6.1).

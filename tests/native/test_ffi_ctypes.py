@@ -336,6 +336,39 @@ def test_pki_functions_through_ctypes(native_lib, lib_env):
     assert (wrong_code, wrong) == (-51, "2|wrong PIN, 2 tries left|")
 
 
+def test_pki_verify_sign_through_ctypes(native_lib, lib_env):
+    """PKI_VerifySign of what PKI_SignData made: 1| and 0 when it verifies (the card's certificate read from the card
+    or given as base64), 0| and -22 for a changed text or another key's signature, -23/-14 for bad inputs."""
+    from protocols import sm2
+    private, public = sm2.generate_keypair()
+    other = base64.b64encode(sm2.signature_der(sm2.sign(private, public, "社保卡签名".encode("gbk")))).decode()
+    got = ffi(f"""
+        cert = lib.PKI_GetCert(1)[1].split("|")[0]
+        sig = lib.PKI_SignData("123456", "社保卡签名", 1)[1]
+        result = {{
+            "own_cert": lib.PKI_VerifySign("", "", "社保卡签名", sig, 1),
+            "given_cert": lib.PKI_VerifySign("", cert, "社保卡签名", sig.rstrip("|"), 3),
+            "changed_text": lib.PKI_VerifySign("", cert, "社保卡签名!", sig, 1),
+            "other_key": lib.PKI_VerifySign("", "", "社保卡签名", {other!r}, 1),
+            "bad_base64": [lib.PKI_VerifySign("", cert, "x", "not base64!", 1)[0],
+                           lib.PKI_VerifySign("", "@@", "x", sig, 1)[0]],
+            "bad_der": lib.PKI_VerifySign("", "", "x", "MAMCAQE=", 1)[0],
+            "not_gbk": lib.raw("PKI_VerifySign", b"", b"", b"\\x81\\x7f", sig.encode(), 1)[0],
+            "nulls": [lib.raw("PKI_VerifySign", b"", None, b"x", sig.encode(), 1)[0],
+                      lib.raw("PKI_VerifySign", b"", b"", None, sig.encode(), 1)[0],
+                      lib.raw("PKI_VerifySign", b"", b"", b"x", None, 1)[0],
+                      lib.raw("PKI_VerifySign", None, b"", b"x", sig.encode(), 1)[0],
+                      lib.dll.PKI_VerifySign(b"", b"", b"x", sig.encode(), 1, None)],
+            "itype": lib.PKI_VerifySign("", cert, "社保卡签名", sig, 7)[0],
+            "small_buffer": lib.raw("PKI_VerifySign", b"", cert.encode(), "社保卡签名".encode("gbk"),
+                                    sig.encode(), 1, size=2)[0],
+        }}
+    """, {**lib_env, "SSCARD_READER": "sim:shenzhen-gen3"})
+    assert got == {"own_cert": [0, "1|"], "given_cert": [0, "1|"], "changed_text": [-22, "0|"],
+                   "other_key": [-22, "0|"], "bad_base64": [-23, -23], "bad_der": -23, "not_gbk": -41,
+                   "nulls": [-14, -14, -14, -14, -14], "itype": -14, "small_buffer": -42}
+
+
 # --- the purse debit through the HSM (docs/sources.md §6.4) ----------------------------------------------------------
 def test_debit_hsm_steps_across_calls(native_lib, lib_env, card):
     """Step 1 asks the PIN from the callback; the software HSM's answer crosses into Step 2 as GBK bytes; MAC2 checks."""
