@@ -76,6 +76,7 @@ class CardOS(SimulatedDevice):
         self.profile = image.profile
         self.alg = image.profile.alg
         self.store = store or ImageStore(None)
+        self._memory_only = store is None        # no store: the image object is the card's memory, nothing to write
         self._durable = image.to_json()          # the last image written or loaded: what a failed write returns to
         self._rng = rng
         self._handlers: dict[int, Callable[[CommandAPDU, bytes | None], bytes]] = {
@@ -207,7 +208,10 @@ class CardOS(SimulatedDevice):
         """Write the image before the response leaves the card. A write that fails answers 6581 and takes the
         card back to the image on disk (the old one, or the new one when only the folder's fsync failed); where
         none can be read back (no file, a file gone or unreadable), to the last image it wrote or loaded. A
-        change that was not written is never kept."""
+        change that was not written is never kept. A card without a store keeps its image in memory only: there
+        is nothing to write and no write to fail."""
+        if self._memory_only:
+            return
         doc = self.image.to_json()
         try:
             self.store.save(doc)

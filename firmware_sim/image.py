@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import functools
 import json
 import os
 import re
@@ -142,9 +141,26 @@ def _record_to_json(ef: RecordFile, index: int, rec: bytes) -> dict[str, str]:
 _TAG_HEX = tuple(f"{t:02X}" for t in range(256))
 
 
+# _decode_exactly's answers for immutable records (most are the same on every card of a batch and in every save),
+# by the item's identity and the record: hashing an item itself walks all its fields. An entry keeps its item, so
+# the identity cannot pass to another item while the entry lives.
+_EXACT: dict[tuple[int, bytes], tuple[Item, str | None]] = {}
+_EXACT_BOUND = 8192
+
+
 def _exact_value(item: Item, rec: bytes | bytearray) -> str | None:
-    """:func:`_decode_exactly`, remembered for immutable records (most are the same on every card of a batch)."""
-    return _decode_exactly_cached(item, rec) if type(rec) is bytes else _decode_exactly(item, rec)
+    """:func:`_decode_exactly`, remembered for immutable records."""
+    if type(rec) is not bytes:
+        return _decode_exactly(item, rec)
+    key = (id(item), rec)
+    hit = _EXACT.get(key)
+    if hit is not None and hit[0] is item:
+        return hit[1]
+    value = _decode_exactly(item, rec)
+    if len(_EXACT) >= _EXACT_BOUND:
+        _EXACT.clear()
+    _EXACT[key] = (item, value)
+    return value
 
 
 def _decode_exactly(item: Item, rec: bytes | bytearray) -> str | None:
@@ -163,7 +179,6 @@ def _decode_exactly(item: Item, rec: bytes | bytearray) -> str | None:
     return value
 
 
-_decode_exactly_cached = functools.lru_cache(maxsize=4096)(_decode_exactly)
 
 
 
