@@ -13,6 +13,7 @@ import datetime as _dt
 from collections.abc import Iterable
 
 from protocols.errors import MalformedFrame
+from protocols.tlv import ber_length
 
 # Universal tags (X.680 §8.4) and the constructed forms certificates use.
 BOOLEAN, INTEGER, BIT_STRING, OCTET_STRING, NULL, OID = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
@@ -24,10 +25,7 @@ SEQUENCE, SET = 0x30, 0x31
 # --- writing ----------------------------------------------------------------------------------------------------
 def length(n: int) -> bytes:
     """The DER length octets of ``n`` (X.690 §10.1: the shortest form)."""
-    if n < 0x80:
-        return bytes((n,))
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(body),)) + body
+    return ber_length(n)
 
 
 def tlv(tag: int, value: bytes) -> bytes:

@@ -44,7 +44,8 @@ def simple_decode(data: bytes) -> list[tuple[int, bytes]]:
     return items
 
 
-def _ber_length(n: int) -> bytes:
+def ber_length(n: int) -> bytes:
+    """The length octets of ``n`` in their shortest form (ISO/IEC 7816-4 §5.2.2.2, X.690 §10.1 for DER)."""
     if n < 0x80:
         return bytes((n,))
     body = n.to_bytes((n.bit_length() + 7) // 8, "big")
@@ -54,7 +55,7 @@ def _ber_length(n: int) -> bytes:
 def ber_encode(tag: int, value: bytes) -> bytes:
     """One BER-TLV item; ``tag`` is the whole tag as an integer (e.g. 0x9F0C, 0x6F)."""
     tag_bytes = tag.to_bytes(max(1, (tag.bit_length() + 7) // 8), "big")
-    return tag_bytes + _ber_length(len(value)) + value
+    return tag_bytes + ber_length(len(value)) + value
 
 
 def ber_decode(data: bytes) -> list[tuple[int, bytes]]:

@@ -76,14 +76,7 @@ class BankData(AppData):
 
     @classmethod
     def from_json(cls, doc: Any, where: str) -> BankData:
-        if not isinstance(doc, dict):
-            raise BadCardImage(f"{where}: expected an object")
-        unknown = sorted(set(doc) - set(cls.FIELDS))
-        if unknown:
-            raise BadCardImage(f"{where}: unknown field(s) {', '.join(unknown)} (known: {', '.join(cls.FIELDS)})")
-        missing = [f for f in cls.FIELDS if f not in doc]
-        if missing:
-            raise BadCardImage(f"{where}: missing field(s) {', '.join(missing)}")
+        doc = cls.check_fields(doc, where, cls.FIELDS)
         data = cls(pan=doc["pan"], pan_sequence=doc["pan_sequence"], effective_date=doc["effective_date"],
                    expiry_date=doc["expiry_date"], holder_name=doc["holder_name"], service_code=doc["service_code"],
                    aid=hex_field(doc["aid"], f"{where}.aid"), label=doc["label"], priority=doc["priority"],

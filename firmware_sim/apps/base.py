@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from protocols.apdu import CommandAPDU
 from protocols.commands import Command
+from protocols.errors import BadCardImage
 
 
 class CardStatus(Exception):
@@ -71,6 +72,19 @@ class AppData(abc.ABC):
     @abc.abstractmethod
     def to_json(self) -> dict[str, Any]:
         """The section as JSON, in a stable key order (images are diffed)."""
+
+    @staticmethod
+    def check_fields(doc: Any, where: str, fields: tuple[str, ...]) -> dict[str, Any]:
+        """``doc`` as an object with exactly ``fields``; ``BadCardImage`` naming what is unknown or missing."""
+        if not isinstance(doc, dict):
+            raise BadCardImage(f"{where}: expected an object")
+        unknown = sorted(set(doc) - set(fields))
+        if unknown:
+            raise BadCardImage(f"{where}: unknown field(s) {', '.join(unknown)} (known: {', '.join(fields)})")
+        missing = [f for f in fields if f not in doc]
+        if missing:
+            raise BadCardImage(f"{where}: missing field(s) {', '.join(missing)}")
+        return doc
 
 
 D = TypeVar("D", bound=AppData)

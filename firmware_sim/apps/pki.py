@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from firmware_sim.apps.base import AppData, Application, CardServices, CardStatus
+from firmware_sim.image_fields import hex_field
 from protocols import commands as C
 from protocols import crypto, sm2, x509
 from protocols import sw as SW
@@ -114,19 +115,12 @@ class PkiData(AppData):
 
     @classmethod
     def from_json(cls, doc: Any, where: str) -> PkiData:
-        if not isinstance(doc, dict):
-            raise BadCardImage(f"{where}: expected an object")
-        unknown = sorted(set(doc) - set(cls.FIELDS))
-        if unknown:
-            raise BadCardImage(f"{where}: unknown field(s) {', '.join(unknown)} (known: {', '.join(cls.FIELDS)})")
-        missing = [f for f in cls.FIELDS if f not in doc]
-        if missing:
-            raise BadCardImage(f"{where}: missing field(s) {', '.join(missing)}")
-        data = cls(pin_key=_hex(doc["pin_key"], f"{where}.pin_key"), pin_tries_left=doc["pin_tries_left"],
+        doc = cls.check_fields(doc, where, cls.FIELDS)
+        data = cls(pin_key=hex_field(doc["pin_key"], f"{where}.pin_key"), pin_tries_left=doc["pin_tries_left"],
                    pin_max_tries=doc["pin_max_tries"],
-                   sign_public_key=_hex(doc["sign_public_key"], f"{where}.sign_public_key"),
-                   sign_private_key=_hex(doc["sign_private_key"], f"{where}.sign_private_key"),
-                   sign_certificate=_hex(doc["sign_certificate"], f"{where}.sign_certificate"), note=doc["note"])
+                   sign_public_key=hex_field(doc["sign_public_key"], f"{where}.sign_public_key"),
+                   sign_private_key=hex_field(doc["sign_private_key"], f"{where}.sign_private_key"),
+                   sign_certificate=hex_field(doc["sign_certificate"], f"{where}.sign_certificate"), note=doc["note"])
         data.check(where)
         return data
 
@@ -176,13 +170,6 @@ class PkiData(AppData):
         return bytes(FILE_SIZES[fid])          # 0014, 0019: the encryption pair's files, empty
 
 
-def _hex(text: Any, where: str) -> bytes:
-    if not isinstance(text, str):
-        raise BadCardImage(f"{where}: expected a hex string")
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise BadCardImage(f"{where}: not hexadecimal") from None
 
 
 def _int(value: Any) -> bool:
