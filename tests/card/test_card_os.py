@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from firmware_sim.card_os import CardOS
-from tests.card.authn import external_auth, maced
+from tests.card.authn import external_auth
 from tests.card.conftest import SSSE, Card, make_image
 
 
@@ -185,20 +185,21 @@ def test_get_response_le(card2: Card) -> None:
 
 
 def test_more_than_255_bytes_left_are_61_00(card2: Card) -> None:
-    """DF04 EF08 keeps its newest 10 records of 32 bytes: all of them (320 bytes) come in parts, and while 256 or
+    """DF02 EF07 keeps its newest 4 records of 85 bytes: all of them (340 bytes) come in parts, and while 256 or
     more are left GET RESPONSE says 61 00."""
-    card2("00A4040006D15600000503")
-    entries = [bytes([n]) * 32 for n in range(1, 12)]
+    card2("00A4040006D15600000501")
+    assert external_auth(card2, "DF02.UK3", 0x85, df="DF02") == 0x9000
+    assert external_auth(card2, "DF02.RK", 0x88, df="DF02") == 0x9000
+    entries = [bytes([n]) * 85 for n in range(1, 6)]
     for entry in entries:
-        assert card2.raw(maced(card2, bytes.fromhex("04E20040"), entry, "DF04.STK", "DF04"))[1] == 0x9000
-    assert external_auth(card2, "DF04.RK", 0x84, df="DF04") == 0x9000
-    _, sw = card2("00B20145")                            # all records from 1, no Le
+        assert card2.raw(bytes.fromhex("00E2003855") + entry)[1] == 0x9000
+    _, sw = card2("00B2013D")                            # all records from 1, no Le
     assert sw >> 8 == 0x61
     first, sw = card2("00C0000020")
-    assert (len(first), sw) == (32, 0x6100)              # 288 left
+    assert (len(first), sw) == (32, 0x6100)              # 308 left
     middle, sw = card2("00C0000000")
-    assert (len(middle), sw) == (256, 0x6120)            # 32 left
-    last, sw = card2("00C0000020")
+    assert (len(middle), sw) == (256, 0x6134)            # 52 left
+    last, sw = card2("00C0000034")
     assert sw == 0x9000
     assert first + middle + last == b"".join(reversed(entries[1:]))     # newest first; the oldest is gone
 
