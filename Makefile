@@ -1,6 +1,6 @@
 # sscard: `make demo` runs the counter demo on the built-in emulator; `make test` runs the whole suite.
 # Both install what is missing first (system packages as root, .venv, the package).
-.PHONY: setup demo test bench fuzz lib
+.PHONY: setup demo test bench fuzz lib mutation
 
 setup:
 	@bash scripts/setup.sh
@@ -19,3 +19,6 @@ bench: setup
 
 fuzz: setup  # long fuzzing run (hypothesis + atheris when installed): make fuzz FUZZ_SECONDS=3600
 	@.venv/bin/python tests/fuzz/long_run.py --seconds $(or $(FUZZ_SECONDS),600)
+
+mutation: setup  # mutation run of the card OS, minutes (docs/mutation.md): make mutation MUTATION_CHILDREN=1
+	@MUTATION_CHILDREN=$(or $(MUTATION_CHILDREN),1) bash scripts/mutation.sh

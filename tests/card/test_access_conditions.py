@@ -4,7 +4,9 @@ tests (docs/design.md §3; the kinds are those of personalisation tools, docs/so
 ``Cond.PIN`` guards DF03 EF19 in the shipped profiles (read after VERIFY, as production code reads it).
 ``Cond.PIN_OR_KEY`` is in no shipped profile, so it is tried on a small profile made here: gen2 with SSSE
 EF0D readable after VERIFY *or* external authentication with RK (0A), and writable after VERIFY or external
-authentication with UK (04).
+authentication with UK (04). Likewise ``Cond.NEVER`` (no shipped file is closed) and ``Cond.MAC`` as a read
+condition (the card has no secured read, so it opens nothing): gen2 with SSSE EF0D never read nor written, and
+EF05 read "with a MAC".
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ import dataclasses
 import pytest
 
 from firmware_sim.card_os import CardOS
-from protocols.profile import GEN2, RK, UK, Access, CardProfile, Cond, DF03_EF19
-from tests.card.authn import external_auth
+from protocols.profile import GEN2, MAC, NEVER, RK, UK, Access, CardProfile, Cond, DF03_EF19
+from tests.card.authn import external_auth, maced
 from tests.card.conftest import SSSE, Card
 from tests.support import cardkit as ck
 
@@ -140,3 +142,42 @@ def test_pin_or_key_stays_closed_to_the_wrong_key_and_failed_tries(either: Card)
     either.os.reset()
     either(SSSE + "00")
     assert either.raw(_ef0d_update(either))[1] == 0x6982         # the reset took UK's authentication away
+
+
+# --- Cond.NEVER and Cond.MAC read: a profile made for the test ----------------------------------------------------
+def closed_profile() -> CardProfile:
+    """gen2, but SSSE EF0D is never read nor written, and EF05 is read only "with a MAC"."""
+    ssse = GEN2.ssse
+    ef0d, ef05 = ssse.ef("EF0D"), ssse.ef("EF05")
+    files = tuple(dataclasses.replace(f, read=NEVER, update=NEVER) if f is ef0d
+                  else dataclasses.replace(f, read=MAC) if f is ef05 else f for f in ssse.files)
+    dfs = (dataclasses.replace(ssse, files=files),) + GEN2.dfs[1:]
+    return dataclasses.replace(GEN2, name="gen2-closed", dfs=dfs)
+
+
+@pytest.fixture
+def closed() -> Card:
+    image = ck.new_image("gen2")
+    image.profile = closed_profile()
+    card = Card(CardOS(image))
+    assert card(SSSE + "00")[1] == 0x9000
+    assert card.sw(VERIFY_RIGHT) == 0x9000                      # every PIN and key of SSSE passed
+    for name, key_id in (("MK", 0x00), ("UK", UK.key_id), ("RLK", 0x06), ("RK", RK.key_id), ("EK0D", 0x0D)):
+        assert external_auth(card, name, key_id) == 0x9000
+    return card
+
+
+def test_never_opens_to_nothing(closed: Card) -> None:
+    before = closed.os.image.to_json()
+    assert closed.sw(EF0D_READ) == 0x6982
+    assert closed.sw("00B2016D00") == 0x6982                     # all records from 1
+    assert closed.raw(_ef0d_update(closed))[1] == 0x6982
+    secured = maced(closed, bytes.fromhex("04DC016C"), _ef0d_update(closed)[5:])
+    assert closed.raw(secured)[1] == 0x6982                      # nor with a good MAC
+    assert closed.os.image.to_json() == before
+
+
+def test_a_mac_read_condition_opens_nothing(closed: Card) -> None:
+    assert closed.sw("00B2012C00") == 0x6982
+    assert closed.sw("00B2012D00") == 0x6982
+    assert closed.sw("00B2072800") == 0x6982                     # by tag

@@ -3,6 +3,7 @@ section, written atomically with the rest and rolled back with it — shown with
 registered for these tests only (docs/design.md §3.1)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,6 +89,30 @@ def test_select_routes_commands_to_the_application_until_another_select(counter_
     card(SSSE)
     assert card.sw(READ) == 0x6986                      # the card OS's again: no current EF in SSSE
     assert card.sw("0084000008") == 0x9000
+
+
+def test_an_application_takes_its_commands_with_its_own_clas_only(counter_image: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The card's table takes UPDATE RECORD with CLA 00 and 04; an application that takes it with 00 only answers
+    6E00 to CLA 04, and counts nothing."""
+    narrow = dataclasses.replace(C.UPDATE_RECORD, clas=(0x00,))
+    monkeypatch.setattr(CounterApp, "commands", {C.READ_RECORD.ins: C.READ_RECORD, C.UPDATE_RECORD.ins: narrow})
+    card = Card(CardOS.from_file(counter_image))
+    card(SELECT)
+    assert card.sw("04" + BUMP[2:]) == 0x6E00
+    assert _count(counter_image) == 0
+    assert card.sw(BUMP) == 0x9000 and _count(counter_image) == 1
+
+
+def test_an_application_draws_on_the_cards_random_source(counter_image: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    class DiceApp(CounterApp):
+        def process(self, data: CounterData, cmd: CommandAPDU, card: CardServices) -> bytes:
+            return card.reply(card.random(2), cmd.le)
+    monkeypatch.setitem(apps.APPLICATIONS, CounterApp.section, DiceApp)
+    card = Card(CardOS.from_file(counter_image, rng=lambda n: bytes(range(7, 7 + n))))
+    card(SELECT)
+    assert card(READ) == (b"\x07\x08", 0x9000)
 
 
 def test_an_applications_write_goes_to_its_section_atomically(counter_image: Path) -> None:

@@ -42,6 +42,16 @@ def test_select_mf_names_the_payment_system_environment(card2: Card) -> None:
     assert card2("00C0000012") == (bytes.fromhex("6F10840E") + emv.PSE_NAME, 0x9000)
 
 
+def test_select_mf_with_le_answers_the_fci_at_once(card2: Card) -> None:
+    assert card2("00A40000023F0000") == (bytes.fromhex("6F10840E") + emv.PSE_NAME, 0x9000)
+    assert card2("00A4000C023F00") == (b"", 0x9000)                  # P2 0C: no FCI
+
+
+def test_select_with_p2_0c_enters_the_application_without_its_fci(card2: Card) -> None:
+    assert card2("00A4040C08A000000333010101") == (b"", 0x9000)
+    assert card2(GPO)[1] == 0x9000                                     # the AID is selected
+
+
 def test_pse_fci_names_its_directory_and_the_directory_names_the_aid(card2: Card) -> None:
     fci, sw = card2(PSE + "00")
     assert sw == 0x9000

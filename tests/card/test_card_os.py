@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from firmware_sim.card_os import CardOS
+from tests.card.authn import external_auth
 from tests.card.conftest import SSSE, Card, make_image
 
 
@@ -29,6 +30,14 @@ def test_select_ssse_on_gen3_names_sm4(card3: Card) -> None:
 def test_select_ssse_with_le_00_returns_fci_directly(card2: Card, card3: Card) -> None:
     assert card2(SSSE + "00") == (FCI_GEN2, 0x9000)
     assert card3(SSSE + "00") == (FCI_GEN3, 0x9000)
+
+
+def test_select_by_name_takes_1_to_16_bytes(card2: Card) -> None:
+    assert card2.sw("00A40400") == 0x6700                                # no name
+    assert card2.sw("00A4040001D1") == 0x6A82                            # 1 byte: looked up, not found
+    assert card2.sw("00A4040010" + "D1" * 16) == 0x6A82                 # 16 bytes: looked up, not found
+    assert card2.sw("00A4040011" + "D1" * 17) == 0x6700
+    assert card2(SSSE + "01") == (b"", 0x6C18)                           # Le short of the FCI: 6C and its length
 
 
 def test_gen1_fci_has_no_algorithm(tmp_path: Path) -> None:
@@ -102,6 +111,27 @@ def test_read_record_mode_5_keeps_the_access_rule(card3: Card) -> None:
     assert card3("00B20135FF") == (b"", 0x6982)                         # gen3 EF06 needs key 0A, all modes
 
 
+def test_read_record_mode_5_le_and_61xx(tmp_path: Path, card2: Card) -> None:
+    """Mode 5 without Le offers the records with 61xx; an Le short of them is 6C and their length on a strict
+    card (gen2), while gen1 answers them whatever Le says."""
+    card2(SSSE)
+    everything, sw = card2("00B2012DFF")
+    assert sw == 0x9000 and len(everything) == 64
+    assert card2("00B2012D01") == (b"", 0x6C40)
+    assert card2("00B2012D") == (b"", 0x6140)
+    assert card2("00C0000040") == (everything, 0x9000)
+    card1 = Card(CardOS.from_file(make_image(tmp_path, "gen1")))
+    card1(SSSE)
+    everything1, _ = card1("00B2012DFF")
+    assert card1("00B2012D01") == (everything1, 0x9000)
+
+
+def test_read_record_with_data_is_6700_in_every_mode(card2: Card) -> None:
+    card2(SSSE)
+    for p2 in ("2C", "28", "2D"):                                         # by number, by tag, all from P1
+        assert card2.sw(f"00B201{p2}010000") == 0x6700
+
+
 def test_case1_read_record_gets_6cxx(card2: Card) -> None:
     card2(SSSE)
     assert card2("00B2012C") == (b"", 0x6C12)
@@ -138,6 +168,45 @@ def test_pending_response_is_dropped_by_the_next_command(card2: Card) -> None:
     card2(SSSE)
     card2("0084000008")
     assert card2.sw("00C0000019") == 0x6985
+    card2(SSSE)
+    assert card2.sw("00B2") == 0x6700                    # even by one that is no APDU
+    assert card2.sw("00C0000018") == 0x6985
+
+
+def test_get_response_le(card2: Card) -> None:
+    """GET RESPONSE takes P1 P2 00 00. Without Le, or with an Le past the data, it is 6C and the data's length,
+    and the data stays; Le 00 takes all of it."""
+    assert card2(SSSE) == (b"", 0x6118)
+    assert card2.sw("00C0010018") == 0x6A86
+    assert card2(SSSE) == (b"", 0x6118)
+    assert card2("00C00000") == (b"", 0x6C18)
+    assert card2("00C0000020") == (b"", 0x6C18)
+    assert card2("00C0000000") == (FCI_GEN2, 0x9000)
+
+
+def test_more_than_255_bytes_left_are_61_00(card2: Card) -> None:
+    """DF02 EF07 keeps its newest 4 records of 85 bytes: all of them (340 bytes) come in parts, and while 256 or
+    more are left GET RESPONSE says 61 00."""
+    card2("00A4040006D15600000501")
+    assert external_auth(card2, "DF02.UK3", 0x85, df="DF02") == 0x9000
+    assert external_auth(card2, "DF02.RK", 0x88, df="DF02") == 0x9000
+    entries = [bytes([n]) * 85 for n in range(1, 6)]
+    for entry in entries:
+        assert card2.raw(bytes.fromhex("00E2003855") + entry)[1] == 0x9000
+    _, sw = card2("00B2013D")                            # all records from 1, no Le
+    assert sw >> 8 == 0x61
+    first, sw = card2("00C0000020")
+    assert (len(first), sw) == (32, 0x6100)              # 308 left
+    middle, sw = card2("00C0000000")
+    assert (len(middle), sw) == (256, 0x6134)            # 52 left
+    last, sw = card2("00C0000034")
+    assert sw == 0x9000
+    assert first + middle + last == b"".join(reversed(entries[1:]))     # newest first; the oldest is gone
+
+
+def test_from_file_passes_its_options_to_the_card(tmp_path: Path) -> None:
+    card = Card(CardOS.from_file(make_image(tmp_path), rng=lambda n: bytes(range(n))))
+    assert card("0084000008") == (bytes(range(8)), 0x9000)
 
 
 def test_select_mf_and_df_by_fid(card2: Card, tmp_path: Path) -> None:

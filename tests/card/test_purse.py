@@ -2,6 +2,7 @@
 one negative test per rule, and the PSAM's MAC1 and MAC2 checked against the card."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -136,6 +137,26 @@ def test_insufficient_balance_9401(purse: Card) -> None:
     assert init(purse, 10000)[1] == 0x9000
 
 
+def test_the_amount_is_all_four_bytes(purse: Card) -> None:
+    assert init(purse, 0x01000001)[1] == 0x9401                      # 167 772.17 yuan, not 1 fen
+    assert balance(purse) == 10000
+
+
+def test_a_purchase_may_use_the_profiles_overdraft_limit(tmp_path: Path) -> None:
+    """The shipped purse has no overdraft (JR/T 0025.2); a profile that grants one lets a purchase go that far
+    below zero, and no further."""
+    image = load_card(make_image(tmp_path, "gen2", purse_balance=100))
+    df04 = image.profile.df("DF04")
+    assert df04.purse is not None
+    spec = dataclasses.replace(df04.purse, overdraft_limit=50)
+    dfs = tuple(dataclasses.replace(d, purse=spec) if d is df04 else d for d in image.profile.dfs)
+    image.profile = dataclasses.replace(image.profile, name="gen2-overdraft", dfs=dfs)
+    card = ready(Card(CardOS(image)))
+    assert init(card, 151)[1] == 0x9401
+    rsp, sw = init(card, 150)
+    assert sw == 0x9000 and P.InitResponse.parse(rsp).overdraft_limit == 50
+
+
 def test_wrong_key_index_9403(purse: Card) -> None:
     assert init(purse, index=2)[1] == 0x9403
     assert init(purse, index=3)[1] == 0x9403                         # the TAC key is no purchase key
@@ -172,6 +193,25 @@ def test_debit_without_initialize_6901(purse: Card) -> None:
     assert balance(purse) == 9900
 
 
+def test_the_terminal_transaction_number_is_all_four_bytes(purse: Card) -> None:
+    """The session key takes its last two bytes, the TAC all four."""
+    rsp, sw = init(purse, 250)
+    assert sw == 0x9000
+    out, sw = debit(purse, mac1_for(purse, rsp, 250, txn=0x81020304), txn=0x81020304)
+    assert sw == 0x9000
+    assert out[:4] == P.tac(purse.os.alg, purse.key("DF04.DTK", "DF04"), 250, bytes.fromhex(TERMINAL), 0x81020304,
+                            bytes.fromhex(WHEN))
+    assert balance(purse) == 9750
+
+
+def test_each_purchase_counts_the_offline_counter_up(purse: Card) -> None:
+    for n in range(3):
+        rsp, sw = init(purse, 10)
+        assert sw == 0x9000 and P.InitResponse.parse(rsp).offline_counter == n
+        assert debit(purse, mac1_for(purse, rsp, 10))[1] == 0x9000
+    assert balance(purse) == 9970
+
+
 def test_bad_date_6a80(purse: Card) -> None:
     rsp, _ = init(purse)
     assert debit(purse, mac1_for(purse, rsp, 100, when="20230229103000"), when="20230229103000")[1] == 0x6A80
@@ -194,6 +234,21 @@ def test_wrong_mac1_9302_counts_and_blocks_the_purchase_key(purse: Card) -> None
     assert init(purse)[1] == 0x6983                                   # blocked, and it stays so on disk
     assert load_card(purse.os.store.path).dfs["DF04"].keys[dpk.key_id].tries_left == 0  # type: ignore[arg-type]
     assert balance(purse) == 9900
+
+
+def test_a_debit_after_another_process_blocked_the_purchase_key_is_6983(tmp_path: Path) -> None:
+    """Two processes share the image: one has initialized a purchase when the other's wrong MAC1s block the
+    purchase key; its DEBIT is then refused (6983) and debits nothing."""
+    path = make_image(tmp_path, "gen2", purse_balance=10000)
+    one, two = ready(Card(CardOS.from_file(path))), ready(Card(CardOS.from_file(path)))
+    rsp, sw = init(one, 100)
+    assert sw == 0x9000
+    for _ in range(3):
+        assert init(two, 100)[1] == 0x9000
+        assert debit(two, bytes(4))[1] == 0x9302
+    assert init(two, 100)[1] == 0x6983
+    assert debit(one, mac1_for(one, rsp, 100))[1] == 0x6983
+    assert balance(one) == 10000
 
 
 def test_counter_at_its_end_6985(tmp_path: Path) -> None:

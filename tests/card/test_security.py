@@ -3,16 +3,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dataclasses
+import os
+
 import pytest
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
 
 from firmware_sim.card_os import CardOS
-from firmware_sim.image import load_card
+from firmware_sim.image import ACTIVE, BLOCKED, atomic_write, dumps, load_card
 from protocols import crypto
 from protocols.crypto import Alg
+from protocols.profile import GEN2, KeyUse
 from tests.card.authn import external_auth, maced, pin_admin
 from tests.card.conftest import SSSE, Card, make_image
+from tests.support import cardkit as ck
 
 VERIFY_RIGHT = "0020000003123456"
 VERIFY_WRONG = "0020000003999999"
@@ -101,6 +106,7 @@ def test_verification_is_lost_on_reset_and_df_change(card2: Card) -> None:
 def test_change_pin(card2: Card) -> None:
     card2(SSSE)
     assert card2.sw("805E010007123456FF654321") == 0x9000
+    assert card2.sw("0020000000") == 0x9000             # the old PIN was checked: the session is verified
     assert card2.sw(VERIFY_RIGHT) == 0x63C2
     assert card2.sw("0020000003654321") == 0x9000
     assert card2.sw("805E010007111111FF222222") == 0x63C2  # wrong old PIN counts
@@ -108,6 +114,74 @@ def test_change_pin(card2: Card) -> None:
     assert card2.sw("805E010006654321FF12AB") == 0x6A80    # new PIN is not BCD
     assert card2.sw("805E0100076543211FAB") == 0x6700      # Lc 7, 5 bytes follow
     assert card2.sw("005E010007123456FF654321") == 0x6E00  # wrong CLA
+
+
+def test_verify_checks_p1_p2_and_the_pin_length_before_counting_a_try(card2: Card) -> None:
+    """VERIFY takes P1 P2 = 00 00 and a PIN of 2 to 6 bytes; anything else is refused without a try counted."""
+    card2(SSSE)
+    assert card2.sw("0020010003123456") == 0x6A86        # P1 01, the right PIN
+    assert card2.sw("0020000103123456") == 0x6A86        # P2 01, the right PIN
+    assert card2.sw("002000000112") == 0x6700            # 1 byte
+    assert card2.sw("002000000712345600000000") == 0x6700  # 7 bytes
+    assert card2.sw("0020000000") == 0x63C3 and card2.os.image.pin_tries_left == 3
+    assert card2.sw("00200000021234") == 0x63C2          # 2 bytes: compared, wrong, counted
+    assert card2.sw("0020000006123456000000") == 0x63C1  # 6 bytes: compared, wrong, counted
+    assert card2.sw(VERIFY_RIGHT) == 0x9000
+
+
+def test_change_pin_checks_p1_p2_and_the_old_pin_length_before_counting_a_try(card2: Card) -> None:
+    """CHANGE PIN takes P1 P2 = 01 00 and an old PIN of 2 to 6 bytes before the FF; anything else changes
+    nothing and costs no try."""
+    card2(SSSE)
+    assert card2.sw("805E010107123456FF654321") == 0x6A86      # P2 01, the right old PIN
+    assert card2.sw("805E000007123456FF654321") == 0x6A86      # P1 00, the right old PIN
+    assert card2.sw("805E01000512FF654321") == 0x6A80          # old PIN of 1 byte
+    assert card2.sw("805E01000B12345600000000FF654321") == 0x6A80  # old PIN of 7 bytes
+    assert card2.os.image.pin == "123456" and card2.os.image.pin_tries_left == 3
+    assert card2.sw("805E0100061234FF654321") == 0x63C2        # 2 bytes: compared, wrong, counted
+    assert card2.sw("805E01000A123456000000FF654321") == 0x63C1  # 6 bytes: compared, wrong, counted
+    assert card2.os.image.pin == "123456"
+
+
+def test_change_pin_splits_at_the_first_ff(card2: Card) -> None:
+    """``old ‖ FF ‖ new``: the first FF byte ends the old PIN; the new one may end in F padding (1234 as 12 34 FF)."""
+    card2(SSSE)
+    assert card2.sw("805E010007123456FF1234FF") == 0x9000
+    assert card2.os.image.pin == "1234"
+    assert card2.sw("00200000021234") == 0x9000
+
+
+def test_another_card_in_the_image_file_ends_the_verified_state(tmp_path: Path) -> None:
+    """Another process rewrites the image file: the same card keeps this session's PIN state; a card of another
+    profile put in its place starts with none (no DF selected, nothing verified)."""
+    path = make_image(tmp_path, "gen2")
+    card = Card(CardOS.from_file(path))
+    card(SSSE)
+    assert card.sw(VERIFY_RIGHT) == 0x9000
+    same = load_card(path)
+    same.note = "rewritten by another process"
+    atomic_write(path, dumps(same.to_json()))
+    assert card.sw("0020000000") == 0x9000
+    assert card.os.image.note == "rewritten by another process"    # the file was taken up again
+    os.replace(make_image(tmp_path, "gen3"), path)
+    assert card.sw("0020000000") == 0x6985
+    assert card.os.profile.name == "gen3"
+    card(SSSE)
+    assert card.sw("0020000000") == 0x63C3
+
+
+def test_a_pending_response_does_not_outlive_a_reset(card2: Card) -> None:
+    """Data a PIN-protected read offered for GET RESPONSE is gone after a reset: the next session cannot fetch
+    it without the PIN."""
+    card2("00A4040006D15600000502")                                 # DF03: EF19 needs the PIN
+    assert card2.sw(VERIFY_RIGHT) == 0x9000
+    records = b"".join(card2.os.image.dfs["DF03"].records[0xEF19])
+    assert len(records) < 256
+    assert card2("00B201CD") == (b"", 0x6100 | len(records))        # all records from 1, no Le: 61xx
+    assert card2(f"00C00000{len(records):02X}") == (records, 0x9000)
+    assert card2("00B201CD") == (b"", 0x6100 | len(records))
+    card2.os.reset()
+    assert card2("00C0000000") == (b"", 0x6985)
 
 
 def test_pin_reload_needs_external_auth_with_key_06_on_every_profile(every_card: Card) -> None:
@@ -159,6 +233,35 @@ def test_pin_unblock_needs_external_auth_with_key_06(every_card: Card) -> None:
     assert card.sw(VERIFY_RIGHT) == 0x9000                                   # the same PIN as before
 
 
+def test_pin_unblock_and_reload_take_p1_00_p2_00_or_01_in_ssse_only(card2: Card) -> None:
+    """After key 06, with a good MAC: P1 other than 00 or P2 other than 00/01 is 6A86, and in another DF than
+    SSSE 6985; the PIN stays blocked."""
+    block_pin(card2)
+    pin_admin(card2)
+    for header in ("84240100", "84240002"):
+        assert card2.raw(maced(card2, bytes.fromhex(header)))[1] == 0x6A86
+    assert card2.os.image.pin_tries_left == 0
+    card2(DF01)
+    assert card2.raw(maced(card2, bytes.fromhex("84240000"), key_name="DF01.STK", df="DF01"))[1] == 0x6985
+    assert card2.os.image.pin_tries_left == 0
+
+
+def test_pin_reload_of_a_field_that_holds_no_pin_changes_nothing(card2: Card) -> None:
+    """RELOAD whose MAC is good but whose enciphered field is no PIN (not BCD, too short, not enciphered at all)
+    is 6A80: the PIN, its counter and the image file stay as they were."""
+    block_pin(card2)
+    pin_admin(card2)
+    before = path_of(card2).read_bytes()
+    header = bytes.fromhex("84240001")
+    for value in (b"\x12\x3A\xBC", b"\x12"):
+        challenge, _ = card2("0084000008")
+        body = crypto.sm_encipher(card2.os.alg, card2.key("STK"), challenge, value)
+        assert card2.raw(maced(card2, header, body, challenge=challenge))[1] == 0x6A80
+    assert card2.raw(maced(card2, header, bytes(range(8))))[1] == 0x6A80
+    assert card2.os.image.pin == "123456" and card2.os.image.pin_tries_left == 0
+    assert path_of(card2).read_bytes() == before
+
+
 def test_pin_unblock_carries_no_pin(card2: Card) -> None:
     """Even after key 06, an UNBLOCK carrying a PIN (the old PUK form) is refused: no PIN travels."""
     block_pin(card2)
@@ -203,6 +306,8 @@ def test_missing_mac_is_6987_and_wrong_mac_6988(card2: Card) -> None:
     assert card2.sw("841E000000") == 0x6987
     card2("0084000008")
     assert card2.sw("841E00000201 02") == 0x6987
+    card2("0084000008")
+    assert card2.sw("04D6880003010203") == 0x6987       # a secured update too short to hold a MAC
     assert card2.raw(maced(card2, bytes.fromhex("841E0000"), b"", bad=True))[1] == 0x6988
     assert card2.sw(SSSE + "00") == 0x9000              # still active
 
@@ -289,6 +394,41 @@ def test_maced_command_with_more_than_255_data_bytes_is_6700(card2: Card) -> Non
     assert card2.os.image.dfs["SSSE"].binaries[0xEF08][:200] == body[:200]
 
 
+def test_a_secured_command_carries_at_most_255_data_bytes(card2: Card) -> None:
+    """The MAC covers a one-byte Lc: 255 data bytes (251 ‖ MAC) are checked and written; 256 are 6700, with
+    nothing written."""
+    card2(SSSE)
+    assert external_auth(card2, "UK", 0x04) == 0x9000
+    body = bytes(range(251))
+    assert card2.raw(maced(card2, bytes.fromhex("04D68800"), body))[1] == 0x9000
+    assert card2.os.image.dfs["SSSE"].binaries[0xEF08][:251] == body
+    before = card2.os.image.to_json()
+    card2("0084000008")
+    assert card2.raw(bytes.fromhex("04D68800" + "000100") + bytes(256))[1] == 0x6700
+    assert card2.os.image.to_json() == before
+
+
+def _without_df04_mac_key() -> Card:
+    """gen2, but DF04 has no MAC key (a profile made here: every shipped DF has one)."""
+    df04 = GEN2.df("DF04")
+    keys = tuple(k for k in df04.keys if k.use is not KeyUse.MAC)
+    dfs = tuple(dataclasses.replace(d, keys=keys) if d is df04 else d for d in GEN2.dfs)
+    image = ck.new_image("gen2")
+    image.profile = dataclasses.replace(GEN2, name="gen2-no-df04-stk", dfs=dfs)
+    return Card(CardOS(image))
+
+
+def test_a_df_without_a_mac_key_refuses_every_secured_command() -> None:
+    card = _without_df04_mac_key()
+    card(DF04)
+    before = card.os.image.to_json()
+    record = card.os.image.dfs["DF04"].records[0xEF05][0]
+    for apdu in ("841E000004", "04DC012C" + f"{len(record) + 4:02X}" + record.hex()):
+        card("0084000008")
+        assert card.sw(apdu + "00000000") == 0x6A88
+    assert card.os.image.to_json() == before
+
+
 def test_a_stk_mac_does_not_replace_the_update_key(card2: Card, card3: Card) -> None:
     """A file whose update condition is KEY needs that external authentication; a valid STK MAC is not it."""
     for card in (card2, card3):
@@ -326,6 +466,7 @@ def test_failed_external_authentications_lock_the_key(card2: Card) -> None:
     assert external_auth(card2, "UK", 0x04, tamper=True) == 0x63C2
     assert external_auth(card2, "UK", 0x04, tamper=True) == 0x63C1
     assert external_auth(card2, "UK", 0x04, tamper=True) == 0x6983
+    assert card2.os.image.dfs["SSSE"].keys[0x04].tries_left == 0
     assert external_auth(card2, "UK", 0x04) == 0x6983   # locked, even with the right key
     assert external_auth(card2, "RK", 0x0A) == 0x9000   # other keys have their own counters
     assert card2.sw("0082000E100000000000000000000000000000000000") == 0x6A88  # no key 0E
@@ -336,6 +477,25 @@ def test_external_auth_success_resets_its_counter(card2: Card) -> None:
     external_auth(card2, "UK", 0x04, tamper=True)
     assert external_auth(card2, "UK", 0x04) == 0x9000
     assert card2.os.image.dfs["SSSE"].keys[0x04].tries_left == 3
+
+
+def test_an_external_key_with_one_try_left_still_authenticates(card2: Card) -> None:
+    card2(SSSE)
+    assert external_auth(card2, "UK", 0x04, tamper=True) == 0x63C2
+    assert external_auth(card2, "UK", 0x04, tamper=True) == 0x63C1
+    assert external_auth(card2, "UK", 0x04) == 0x9000
+    assert card2.os.image.dfs["SSSE"].keys[0x04].tries_left == 3
+
+
+def test_external_authenticate_takes_external_authentication_keys_only(card2: Card) -> None:
+    """P2 names an external-authentication key: the internal key (01) and the MAC key (02) are none, even with
+    a cryptogram made under them (6A88; nothing granted, no counter touched)."""
+    card2(SSSE)
+    before = card2.os.image.to_json()
+    assert external_auth(card2, "IRK", 0x01) == 0x6A88
+    assert external_auth(card2, "STK", 0x02) == 0x6A88
+    assert card2.os.authed == set()
+    assert card2.os.image.to_json() == before
 
 
 def _ecb(alg: Alg, key: bytes, data: bytes) -> bytes:
@@ -371,6 +531,21 @@ def test_internal_authenticate(any_card: Card) -> None:
     assert any_card.sw("0088000008 0102030405060708".replace(" ", "")) == 0x6700
 
 
+def test_internal_authenticate_uses_the_internal_key_p2_names(card2: Card) -> None:
+    """P2 00: the DF's internal key; P2 01: that key by its ID. An external-authentication key (04), the MAC key
+    (02) or no key (0E) is 6A88, and so is a DF without an internal key. Le short of the answer: 6C08."""
+    card2(SSSE)
+    pd = bytes(range(16)).hex()
+    answer, sw = card2("0088000010" + pd + "08")
+    assert sw == 0x9000 and answer == crypto.internal_auth_answer(card2.os.alg, card2.key("IRK"), bytes(range(16)))
+    assert card2("0088000110" + pd + "08") == (answer, 0x9000)
+    for p2 in ("04", "02", "0E"):
+        assert card2(f"008800{p2}10" + pd + "08") == (b"", 0x6A88)
+    assert card2("0088000010" + pd + "04") == (b"", 0x6C08)
+    card2(DF01)
+    assert card2("0088000010" + pd + "08") == (b"", 0x6A88)
+
+
 # --- access conditions ---------------------------------------------------------------------------------
 def test_update_without_authentication_is_6982(card2: Card) -> None:
     card2(SSSE)
@@ -386,6 +561,78 @@ def test_update_record_checks_tag_and_length(card2: Card) -> None:
     external_auth(card2, "UK", 0x04)
     assert card2.sw("00DC02340408024142") == 0x6700      # wrong length for record 2
     assert card2.sw("00DC023420" + "08" + "1E" + "00" * 30) == 0x6A80  # tag 08 is not record 2's
+
+
+def test_update_record_by_number_or_tag_within_the_file(card2: Card) -> None:
+    """UPDATE RECORD by number (P2 b3..b1 = 100) or by tag (000) in a linear file: another mode is 6A86, a record
+    past the last or a tag no record has is 6A83, and nothing is written then."""
+    card2(SSSE)
+    assert external_auth(card2, "UK", 0x04) == 0x9000
+    records = card2.os.image.dfs["SSSE"].records[0xEF05]
+    first, last = records[0], records[6]                                # tags 01 and 07
+    new_first = first[:2] + bytes(len(first) - 2)
+    new_last = last[:2] + b"Z87654321"
+
+    def update(p1: int, p2: int, data: bytes) -> int:
+        return card2.raw(bytes((0x00, 0xDC, p1, p2, len(data))) + data)[1]
+    before = card2.os.image.to_json()
+    assert update(0x01, 0x29, new_first) == 0x6A86                      # mode 001
+    assert update(0x08, 0x2C, new_last) == 0x6A83                       # record 8 of 7
+    assert update(0x55, 0x28, new_first) == 0x6A83                      # no record has tag 55
+    assert card2.os.image.to_json() == before
+    assert update(0x01, 0x28, new_first) == 0x9000                      # by tag: the first record
+    assert update(0x07, 0x28, new_last) == 0x9000                       # by tag: the last record
+    assert card2.os.image.dfs["SSSE"].records[0xEF05] == [new_first] + records[1:6] + [new_last]
+
+
+def test_append_record_goes_to_cyclic_files_only_newest_first(card2: Card) -> None:
+    """APPEND RECORD (P1 00) adds a whole record to a cyclic file, newest first; a linear file is 6981, a record
+    of the wrong size 6700; a cyclic file's records are never rewritten in place (UPDATE RECORD 6981)."""
+    card2(DF04)                                                 # EF15: cyclic, 8 records of 32 bytes, MAC'd
+
+    def secured(header: str, body: bytes) -> int:
+        return card2.raw(maced(card2, bytes.fromhex(header), body, "DF04.STK", "DF04"))[1]
+    e1, e2 = bytes(range(32)), bytes(range(32, 64))
+    start = list(card2.os.image.dfs["DF04"].records[0xEF15])
+    assert secured("04E201A8", e1) == 0x6A86                  # P1 01
+    assert secured("04E20028", e1) == 0x6981                  # EF05 is linear
+    assert secured("04E200A8", e1[:31]) == 0x6700             # EF15 records are 32 bytes
+    assert card2.os.image.dfs["DF04"].records[0xEF15] == start
+    assert secured("04E200A8", e1) == 0x9000
+    assert secured("04E200A8", e2) == 0x9000
+    assert card2.os.image.dfs["DF04"].records[0xEF15] == ([e2, e1] + start)[:8]
+    assert secured("04DC01AC", e2[:31] + b"!") == 0x6981      # UPDATE RECORD 1 of EF15
+    assert card2.os.image.dfs["DF04"].records[0xEF15] == ([e2, e1] + start)[:8]
+
+
+def test_binary_reads_and_writes_stay_inside_the_file(card2: Card) -> None:
+    """EF08 holds 4096 bytes. A write must fit (6700 across the end or with no data, 6B00 from past it) and goes
+    where P1 P2 say; a read from past the end is 6B00, one across it answers what is left with 6282."""
+    card2(SSSE)
+    assert external_auth(card2, "UK", 0x04) == 0x9000
+    assert external_auth(card2, "RK", 0x0A) == 0x9000
+    assert card2.sw("00A4020002EF08") == 0x9000               # the current EF: offset in P1 P2
+    before = bytes(card2.os.image.dfs["SSSE"].binaries[0xEF08])
+    assert len(before) == 4096
+    assert card2.sw("00D60FFF02ABCD") == 0x6700               # offset 4095, 2 bytes: across the end
+    assert card2.sw("00D6100001AB") == 0x6B00                 # offset 4096: past the end
+    assert card2.sw("00D60FFE00") == 0x6700                   # no data
+    assert bytes(card2.os.image.dfs["SSSE"].binaries[0xEF08]) == before
+    assert card2.sw("00D60FFE02ABCD") == 0x9000               # the last two bytes
+    assert card2.sw("00D601000212 34") == 0x9000              # offset 256
+    after = bytes(card2.os.image.dfs["SSSE"].binaries[0xEF08])
+    assert len(after) == 4096 and after[4094:] == b"\xAB\xCD" and after[256:258] == b"\x12\x34"
+    assert after[:256] == before[:256] and after[258:4094] == before[258:4094]
+    assert card2("00B0010002") == (b"\x12\x34", 0x9000)
+    assert card2("00B00FFE02") == (b"\xAB\xCD", 0x9000)      # up to the end exactly
+    assert card2("00B00FFE04") == (b"\xAB\xCD", 0x6282)      # across the end: what is left, and 6282
+    assert card2("00B00FFE00") == (b"\xAB\xCD", 0x9000)      # Le 00: as much as there is
+    assert card2("00B00FFE000000") == (b"\xAB\xCD", 0x9000)  # extended Le 0000 likewise
+    assert card2("00B0100001") == (b"", 0x6B00)               # from past the end
+    assert card2("00B00FFE") == (b"", 0x6700)                 # no Le
+    assert card2("00B00FFE01AA02") == (b"", 0x6700)           # data in a READ BINARY
+    assert card2.sw("00B0870010") == 0x9000                   # by SFI: EF07 (SFI 7)
+    assert card2.sw("00B0A80010") == 0x6A86                   # P1 b7..b6 must be 00 with an SFI
 
 
 def test_gen3_ef06_needs_external_auth_with_rk(card3: Card) -> None:
@@ -493,7 +740,37 @@ def test_permanent_block_cannot_be_undone(card2: Card) -> None:
     assert card2.raw(maced(card2, bytes.fromhex("841E0001"), b""))[1] == 0x9000
     assert card2.sw(SSSE + "00") == 0x6283
     assert card2.raw(maced(card2, bytes.fromhex("84180000"), b""))[1] == 0x9303
+    assert card2.raw(maced(card2, bytes.fromhex("841E0000"), b""))[1] == 0x9303   # nor made temporary
     assert card2.sw("00B2012C00") == 0x9303
+
+
+def test_block_and_unblock_commands_take_only_their_p1_p2(card2: Card) -> None:
+    """APPLICATION BLOCK P1 00 P2 00/01, APPLICATION UNBLOCK and CARD BLOCK P1 P2 00 00: others are 6A86 even with
+    a good MAC, and change nothing."""
+    card2(SSSE)
+    for header in ("841E0100", "841E0002"):
+        assert card2.raw(maced(card2, bytes.fromhex(header)))[1] == 0x6A86
+    assert card2.os.image.dfs["SSSE"].status == ACTIVE
+    assert card2.raw(maced(card2, bytes.fromhex("841E0000")))[1] == 0x9000
+    for header in ("84180100", "84180001"):
+        assert card2.raw(maced(card2, bytes.fromhex(header)))[1] == 0x6A86
+    assert card2.os.image.dfs["SSSE"].status == BLOCKED
+    assert card2.raw(maced(card2, bytes.fromhex("84180000")))[1] == 0x9000
+    for header in ("84160100", "84160001"):
+        assert card2.raw(maced(card2, bytes.fromhex(header)))[1] == 0x6A86
+    assert not card2.os.image.card_blocked
+    assert card2.sw(SSSE + "00") == 0x9000
+
+
+def test_an_application_block_ends_the_verified_state(card2: Card) -> None:
+    """An application blocked and unblocked again starts over: the PIN and the keys passed before count no more."""
+    card2(SSSE)
+    assert card2.sw(VERIFY_RIGHT) == 0x9000
+    assert external_auth(card2, "UK", 0x04) == 0x9000
+    assert card2.raw(maced(card2, bytes.fromhex("841E0000")))[1] == 0x9000
+    assert card2.raw(maced(card2, bytes.fromhex("84180000")))[1] == 0x9000
+    assert card2.sw("0020000000") == 0x63C3
+    assert card2.sw("00DC072C0B07095A3132333435363738") == 0x6982
 
 
 def test_card_block_answers_6a81_to_every_select(tmp_path: Path) -> None:
