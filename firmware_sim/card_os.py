@@ -242,12 +242,13 @@ class CardOS(SimulatedDevice):
         raise CardStatus(0x6C00 | (n & 0xFF))
 
     def _case3_data(self, data: bytes, le: int | None) -> bytes:
-        """Data of a command whose Le may be absent: without Le the card offers it with 61xx."""
+        """Data of a command whose Le may be absent: without Le the card offers it with 61xx (xx the bytes
+        available, 00 for 256 or more: ISO/IEC 7816-4 §5.1.3), as GET RESPONSE does."""
         if le is None:
             if not data:
                 return _OK
             self.pending = data
-            return _sw(0x6100 | (len(data) & 0xFF))
+            return _sw(0x6100 | (len(data) if len(data) < 256 else 0))
         if le >= len(data) or le >= 256:
             return data + _OK
         raise CardStatus(0x6C00 | len(data))
