@@ -97,6 +97,20 @@ def _open(kind: str, term: Terminal) -> Pending:
     return Pending(kind, term, stack)
 
 
+def _open_checked(kind: str, term: Terminal, info: CardInfo) -> tuple[Pending, str]:
+    """Open the step's session, SELECT SSSE, check pCardInfo and read the card identification code: the pending
+    step and the card ID. The session is closed when any of these fails."""
+    p = _open(kind, term)
+    try:
+        card = term.card
+        card.select_df("SSSE")
+        check_card_info(card, info)
+        return p, read_card_id(card)
+    except BaseException:
+        p.close()
+        raise
+
+
 def _hex_field(text: str, what: str, length: int) -> bytes:
     try:
         raw = bytes.fromhex(text.strip())
@@ -221,12 +235,9 @@ def read_bas_step2(p: Pending, pkey: str, device_no: str) -> str:
 # --- read card ----------------------------------------------------------------------------------------------
 def read_card_step1(term: Terminal, info: CardInfo, refs: list[FileRef]) -> Pending:
     """Check the card and the files, authenticate the card, ask for the one key the files need."""
-    p = _open("readcard", term)
+    p, card_id = _open_checked("readcard", term, info)
     try:
         card = term.card
-        card.select_df("SSSE")
-        check_card_info(card, info)
-        card_id = read_card_id(card)
         keys: list[tuple[DFSpec, int | None]] = []
         for ref in refs:
             df, ef = resolve(card, ref)
@@ -263,12 +274,9 @@ def read_card_step2(p: Pending, pkey: str, holder: HolderPin) -> str:
 def write_card_step1(term: Terminal, info: CardInfo, refs: list[FileRef]) -> Pending:
     """Check the card and the files, ask for the one key their update needs. Files written with secure messaging
     (a MAC per command, each under its own challenge) cannot be written in two steps: -13."""
-    p = _open("writecard", term)
+    p, card_id = _open_checked("writecard", term, info)
     try:
         card = term.card
-        card.select_df("SSSE")
-        check_card_info(card, info)
-        card_id = read_card_id(card)
         keys: list[tuple[DFSpec, int | None]] = []
         for ref, (df, ef, _) in zip(refs, check_write_refs(card, refs)):
             if ef.update.cond is Cond.MAC:
@@ -432,12 +440,8 @@ def debit_step1(term: Terminal, info: CardInfo, pay: PayInfo, terminal_no: str,
     ``algId|key address|card random|offline counter|amount|type|terminal number|YYYYMMDDhhmmss|key version|
     purse algId|region|ATR hist|cardID|``, every number in hex as the card and MAC1 carry it. The terminal number
     is ``terminal_no``, else the PSAM's; -23 when the terminal has neither."""
-    p = _open("debit", term)
+    p, card_id = _open_checked("debit", term, info)
     try:
-        card = term.card
-        card.select_df("SSSE")
-        check_card_info(card, info)
-        card_id = read_card_id(card)
         terminal = terminal_no or (term.psam.terminal_number() if term.psam is not None else "")
         if not terminal:
             raise E.IllegalInput("pPayInfo: a terminal without a PSAM names its terminal number (12 digits) "
