@@ -7,7 +7,6 @@ its own $XDG_CONFIG_HOME and no SSCARD_* variables of the developer's."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,15 +19,6 @@ from host import config
 from host.config import ConfigError
 
 SSCARD = [sys.executable, "-m", "host.cli"]
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """A clean environment: an empty XDG config folder, no SSCARD_* variables."""
-    xdg = tmp_path / "xdg"
-    (xdg / "sscard").mkdir(parents=True)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SSCARD_")}
-    return dict(clean, XDG_CONFIG_HOME=str(xdg))
 
 
 def sscard(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

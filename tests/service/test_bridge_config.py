@@ -4,7 +4,6 @@ named, no traceback). Each bridge runs as a user runs it, in a process of its ow
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -17,15 +16,6 @@ from websockets.sync.client import connect
 from host.standard.formats import split_fields
 
 SSCARD = [sys.executable, "-m", "host.cli"]
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """The bridge's environment: its token and config under the test's XDG folder, no SSCARD_* variables."""
-    xdg = tmp_path / "xdg"
-    (xdg / "sscard").mkdir(parents=True)
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SSCARD_")}
-    return dict(clean, XDG_CONFIG_HOME=str(xdg))
 
 
 def serve(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
