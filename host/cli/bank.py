@@ -8,8 +8,7 @@ from typing import Any
 from host.bank import BankCardInfo
 from host.cli.columns import display_width
 from host.cli.exits import EXIT_OK
-from host.cli.options import reader_arg
-from host.spec import open_terminal
+from host.cli.options import on_terminal, reader_arg
 
 LABELS = (
     ("pan", "银行卡号", "Card number"), ("expiry_date", "有效期至", "Expiry date"),
@@ -41,11 +40,7 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_bank(args: argparse.Namespace) -> int:
-    term = open_terminal(args.reader)
-    try:
-        info = term.read_bank_card()
-    finally:
-        term.close()
+    info = on_terminal(args, lambda term: term.read_bank_card())
     if args.json:
         print(json.dumps(info.as_dict(args.full), ensure_ascii=False))
     else:

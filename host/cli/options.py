@@ -4,7 +4,8 @@ sign`` too).
 
 ``--reader`` is left None when not given; ``resolve_reader`` (called by ``host.cli.main`` once the command line is
 parsed) fills it in from ``$SSCARD_READER``, the config file or ``sim`` (``host.config``), so the file is read only
-by commands that need it and after the parser, where a bad file is an error message and exit 2.
+by commands that need it and after the parser, where a bad file is an error message and exit 2. ``on_terminal``
+runs one call on a terminal opened on that reader.
 """
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ import argparse
 import getpass
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from host import config
+from host.spec import open_terminal
+from host.terminal import Terminal
 from protocols.keys import IssuerKeys
 from protocols.pin import PinFormatError, check_pin
 
@@ -30,6 +35,19 @@ def resolve_reader(args: argparse.Namespace) -> None:
     and ``args.reader_source`` to where it came from, for error messages."""
     if "reader" in vars(args) and args.reader is None:
         args.reader, args.reader_source = config.reader_spec()
+
+
+T = TypeVar("T")
+
+
+def on_terminal(args: argparse.Namespace, call: Callable[[Terminal], T]) -> T:
+    """``call`` on a terminal opened on the command's ``--reader``; the terminal is closed when it returns or
+    raises."""
+    term = open_terminal(args.reader)
+    try:
+        return call(term)
+    finally:
+        term.close()
 
 
 def issuer_keys(*paths: str) -> tuple[IssuerKeys, ...]:

@@ -21,9 +21,8 @@ from typing import Any
 
 from host.cli.columns import display_width
 from host.cli.exits import EXIT_CARD, EXIT_OK
-from host.cli.options import check_pin_flags, reader_arg, read_pin
+from host.cli.options import check_pin_flags, on_terminal, reader_arg, read_pin
 from host.pki import verify_quietly
-from host.spec import open_terminal
 from protocols import x509
 from protocols.errors import MalformedFrame
 
@@ -88,11 +87,7 @@ def _ca_check(cert: x509.Certificate, path: str) -> str:
 
 
 def cmd_cert(args: argparse.Namespace) -> int:
-    term = open_terminal(args.reader)
-    try:
-        der = term.read_pki_certificate()
-    finally:
-        term.close()
+    der = on_terminal(args, lambda term: term.read_pki_certificate())
     if not der:
         print("sscard: the card holds no signing certificate (file 0018 is empty)", file=sys.stderr)
         return EXIT_CARD
@@ -129,11 +124,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ValueError(f"{args.file}: {exc.strerror or exc}") from None
     pin = read_pin(args)
-    term = open_terminal(args.reader)
-    try:
-        signature = term.pki_sign(message, pin)
-    finally:
-        term.close()
+    signature = on_terminal(args, lambda term: term.pki_sign(message, pin))
     data = signature.raw if args.raw else signature.der
     kind = "r‖s" if args.raw else "DER"
     if args.out:

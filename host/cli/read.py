@@ -18,7 +18,7 @@ from typing import Any
 
 from host.cli.columns import display_width
 from host.cli.exits import EXIT_CARD, EXIT_OK
-from host.cli.options import reader_arg
+from host.cli.options import on_terminal, reader_arg
 from host.spec import open_terminal
 from host.terminal import BasicInfo, FileValues, Holder
 from protocols import holder_codes
@@ -249,10 +249,6 @@ def cmd_read(args: argparse.Namespace) -> int:
 def cmd_read_all(args: argparse.Namespace) -> int:
     if args.pin is not None:
         check_pin(args.pin)
-    term = open_terminal(args.reader)
-    try:
-        files = term.read_all(pin=args.pin, use_keys=not args.no_auth)
-    finally:
-        term.close()
+    files = on_terminal(args, lambda term: term.read_all(pin=args.pin, use_keys=not args.no_auth))
     print(json.dumps(all_json(files), ensure_ascii=False) if args.json else format_all(files))
     return EXIT_OK
