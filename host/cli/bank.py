@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from host.bank import BankCardInfo
-from host.cli.columns import display_width
+from host.cli.columns import label_table
 from host.cli.exits import EXIT_OK
 from host.cli.options import on_terminal, reader_arg
 
@@ -25,10 +25,7 @@ def format_bank_card(info: BankCardInfo, full: bool = False) -> str:
     values["expiry_date"] = f"{d[:4]}-{d[4:6]}-{d[6:]}"
     values["application"] = f"{info.label} ({info.aid})"
     values["found_by"] = {"PSE": "1PAY.SYS.DDF01", "PPSE": "2PAY.SYS.DDF01"}.get(info.found_by, "AID")
-    labels = [f"{zh} {en}" for _, zh, en in LABELS]
-    width = max(display_width(label) for label in labels)
-    return "\n".join(label + " " * (width - display_width(label) + 2) + values[key]
-                     for label, (key, _, _) in zip(labels, LABELS))
+    return label_table([(f"{zh} {en}", values[key]) for key, zh, en in LABELS])
 
 
 def add_parser(sub: Any) -> None:

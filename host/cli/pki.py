@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from host.cli.columns import display_width
+from host.cli.columns import label_table
 from host.cli.exits import EXIT_CARD, EXIT_OK
 from host.cli.options import check_pin_flags, on_terminal, reader_arg, read_pin
 from host.pki import verify_quietly
@@ -47,10 +47,7 @@ def certificate_view(cert: x509.Certificate) -> dict[str, str]:
 
 def format_certificate(view: dict[str, str]) -> str:
     rows = [row for row in LABELS + (("ca", "CA 检查", "CA check"),) if row[0] in view]
-    labels = [f"{zh} {en}" for _, zh, en in rows]
-    width = max(display_width(label) for label in labels)
-    return "\n".join(label + " " * (width - display_width(label) + 2) + view[key]
-                     for label, (key, _, _) in zip(labels, rows))
+    return label_table([(f"{zh} {en}", view[key]) for key, zh, en in rows])
 
 
 def add_parser(sub: Any) -> None:

@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from host.cli.columns import display_width
+from host.cli.columns import label_table
 from host.cli.exits import EXIT_OK
 from host.cli.options import reader_arg
 from host.cli.options import read_pin
@@ -31,17 +31,12 @@ def add_parser(sub: Any) -> None:
     sp.set_defaults(func=cmd_purse)
 
 
-def _table(rows: list[tuple[str, str]]) -> str:
-    width = max(display_width(label) for label, _ in rows)
-    return "\n".join(label + " " * (width - display_width(label) + 2) + value for label, value in rows)
-
-
 def _when(stamp: str) -> str:
     return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[8:10]}:{stamp[10:12]}:{stamp[12:14]}"
 
 
 def format_debit(r: DebitResult) -> str:
-    return _table([
+    return label_table([
         ("扣款金额 Amount", P.format_yuan(r.amount)),
         ("扣款前余额 Balance before", P.format_yuan(r.balance_before)),
         ("余额 Balance", P.format_yuan(r.balance)),

@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-from host.cli.columns import display_width
+from host.cli.columns import label_table
 from host.cli.exits import EXIT_CARD, EXIT_OK
 from host.cli.options import on_terminal, reader_arg
 from host.spec import open_terminal
@@ -102,9 +102,7 @@ def view_values(holder: Holder, lang: str = "both") -> dict[str, str]:
 def format_holder(holder: Holder, lang: str = "both") -> str:
     """The table: one row per item, labels aligned by display width (CJK characters take two columns)."""
     values = view_values(holder, lang)
-    rows = [(pick(Named(zh, en), lang), values[key]) for key, zh, en in LABELS if key in values]
-    width = max(display_width(label) for label, _ in rows)
-    return "\n".join(label + " " * (width - display_width(label) + 2) + value for label, value in rows)
+    return label_table([(pick(Named(zh, en), lang), values[key]) for key, zh, en in LABELS if key in values])
 
 
 def format_basic_info(info: BasicInfo, lang: str = "both") -> str:
