@@ -7,8 +7,9 @@ The emulator runs in its own process, as ``sscard emulate --vpcd`` does, so it d
 with the pyscard client.
 
 Which figure is which: the APDU rates (and ms/APDU) are the best of 3 interleaved rounds of ``--apdus`` APDUs after
-a warm-up round; the basic-info read time is the median of ``--reads`` reads; the ACK-fix-off latencies are one
-round of ``--slow-apdus`` APDUs (each takes a delayed-ACK timeout, so they barely vary).
+a warm-up round; the basic-info read time and its floor are medians of ``--reads`` each, taken in ten alternating
+rounds; the ACK-fix-off latencies are one round of ``--slow-apdus`` APDUs (each takes a delayed-ACK timeout, so
+they barely vary).
 
 Needs pcscd and vsmartcard-vpcd (``make setup``); runs its own private pcscd, leaving a system one alone.
 Usage: ``.venv/bin/python benchmarks/pcsc_path.py [--apdus N] [--reads N]``
@@ -54,29 +55,50 @@ class MinimalResponder:
         return b"\x90\x00"
 
 
-class ReplayResponder(MinimalResponder):
-    """The floor of one flow: answers with the responses a real run of the flow got, in order, with no logic."""
+LIVE, RECORD, REPLAY = 0, 1, 2
 
-    def __init__(self, responses: list[bytes]) -> None:
-        self.responses, self.next = responses, 0
+
+class Switchable:
+    """A device that, as ``mode`` says, answers itself (LIVE), answers itself and keeps its answers (RECORD: a
+    new recording each time the mode turns to it), or answers from that recording with no logic (REPLAY). One
+    emulator process serves both the read and its replay, so rounds of each can alternate."""
+
+    def __init__(self, device: Device, mode: Any) -> None:
+        self.device, self.mode = device, mode
+        self.recording: list[bytes] = []
+        self.next, self.last_mode = 0, LIVE
+        self.atr = device.atr
+
+    def power_on(self) -> bytes:
+        return self.device.power_on()
+
+    def reset(self) -> bytes:
+        return self.device.reset()
+
+    def power_off(self) -> None:
+        self.device.power_off()
 
     def process(self, apdu: bytes) -> bytes:
-        response = self.responses[self.next % len(self.responses)]
-        self.next += 1
+        mode = self.mode.value
+        if mode != self.last_mode:
+            self.last_mode, self.next = mode, 0
+            if mode == RECORD:
+                self.recording = []
+        if mode == REPLAY:
+            response = self.recording[self.next % len(self.recording)]
+            self.next += 1
+            return response
+        response = self.device.process(apdu)
+        if mode == RECORD:
+            self.recording.append(response)
         return response
 
 
-Kind = str | tuple[str, list[bytes]]
-
-
-def make_devices(kinds: list[Kind]) -> list[Device]:
-    """``minimal`` / ``card`` (the demo card) / ``psam`` (its city's PSAM) / ``("replay", responses)``,
-    built in the emulator process."""
+def make_devices(kinds: list[str], mode: Any = None) -> list[Device]:
+    """``minimal`` / ``card`` (the demo card) / ``psam`` (its city's PSAM), built in the emulator process;
+    with a shared ``mode``, the card and PSAM are ``Switchable``."""
     devices: list[Device] = []
     for kind in kinds:
-        if isinstance(kind, tuple):
-            devices.append(ReplayResponder(kind[1]))
-            continue
         if kind == "minimal":
             devices.append(MinimalResponder())
             continue
@@ -84,12 +106,13 @@ def make_devices(kinds: list[Kind]) -> list[Device]:
         from firmware_sim.card_os import CardOS
         from firmware_sim.psam import PsamOS
         card = CardOS(demo.demo_card())
-        devices.append(card if kind == "card" else PsamOS(demo.demo_psam(card.image.region)))
+        device: Device = card if kind == "card" else PsamOS(demo.demo_psam(card.image.region))
+        devices.append(device if mode is None else Switchable(device, mode))
     return devices
 
 
-def emulator_process(kinds: list[Kind], port: int, link_kw: dict[str, Any], stop: Any) -> None:
-    links = [VpcdLink(d, port=port + i, **link_kw).start() for i, d in enumerate(make_devices(kinds))]
+def emulator_process(kinds: list[str], port: int, link_kw: dict[str, Any], stop: Any, mode: Any = None) -> None:
+    links = [VpcdLink(d, port=port + i, **link_kw).start() for i, d in enumerate(make_devices(kinds, mode))]
     stop.wait()
     for link in links:
         link.stop()
@@ -119,12 +142,14 @@ class Bench:
     def __init__(self, port: int) -> None:
         self.port = port
         self.mp = multiprocessing.get_context("spawn")
+        self.mode = self.mp.Value("i", LIVE, lock=False)   # of the Switchable devices
 
     @contextmanager
-    def serve(self, kinds: list[Kind], **link_kw: Any) -> Iterator[list[PcscReader]]:
+    def serve(self, kinds: list[str], **link_kw: Any) -> Iterator[list[PcscReader]]:
         """Emulate ``kinds`` in slots 0, 1 … from a child process; yield connected readers."""
         stop = self.mp.Event()
-        child = self.mp.Process(target=emulator_process, args=(kinds, self.port, link_kw, stop), daemon=True)
+        child = self.mp.Process(target=emulator_process, args=(kinds, self.port, link_kw, stop, self.mode),
+                                daemon=True)
         child.start()
         readers = [PcscReader(f"{READER} 00 {i:02d}") for i in range(len(kinds))]
         try:
@@ -160,36 +185,41 @@ class Bench:
             return best
 
 
-def basic_info_read(bench: Bench, reads: int) -> tuple[float, list[Exchange]]:
-    """Median ms of an authenticated basic-info read (card + PSAM over PC/SC), and the exchanges of the last
-    read in the order they were sent."""
+def basic_info_read(bench: Bench, reads: int, rounds: int = 10) -> tuple[float, float, list[Exchange]]:
+    """Median ms of an authenticated basic-info read (card + PSAM over PC/SC) and of its own floor, and the
+    exchanges of the recorded read in the order they were sent.
+
+    The floor: the recorded read's exchanges sent back-to-back inside the same two transactions, answered from
+    the recording (same bytes, same count, no logic on either side). Rounds of reads and of replays alternate,
+    from the same emulator process and readers, so drift hits both alike."""
     from host.terminal import Terminal
     with bench.serve(["card", "psam"]) as (card_reader, psam_reader):
         log: list[Exchange] = []
-        terminal = Terminal(CountingReader(card_reader, 0, log), CountingReader(psam_reader, 1, log))
-        assert terminal.read_basic_info().authenticated  # warm-up, and proof the flow authenticates
-        times = []
-        for _ in range(reads):
-            log.clear()
-            start = time.perf_counter()
-            terminal.read_basic_info()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times) * 1000, list(log)
-
-
-def replayed_read(bench: Bench, exchanges: list[Exchange], reads: int) -> float:
-    """Median ms of the same read's exchanges sent back-to-back inside the same two transactions, answered
-    from the recording: the read's own floor on this path (same bytes, same count, no logic on either side)."""
-    kinds: list[Kind] = [("replay", [r for s, _, r in exchanges if s == slot]) for slot in (0, 1)]
-    with bench.serve(kinds) as readers:
-        times = []
-        for _ in range(reads + 1):
-            start = time.perf_counter()
-            with readers[0].transaction(), readers[1].transaction():
-                for slot, apdu, _ in exchanges:
-                    readers[slot].transmit(apdu)
-            times.append(time.perf_counter() - start)
-        return statistics.median(times[1:]) * 1000
+        counted = Terminal(CountingReader(card_reader, 0, log), CountingReader(psam_reader, 1, log))
+        assert counted.read_basic_info().authenticated  # warm-up, and proof the flow authenticates
+        log.clear()
+        bench.mode.value = RECORD
+        counted.read_basic_info()
+        exchanges = list(log)
+        terminal = Terminal(card_reader, psam_reader)       # the timed reads: as an application runs them
+        terminal.read_basic_info()
+        times: tuple[list[float], list[float]] = ([], [])
+        per_round = max(1, reads // rounds)
+        for _ in range(rounds):
+            bench.mode.value = LIVE
+            for _ in range(per_round):
+                start = time.perf_counter()
+                terminal.read_basic_info()
+                times[0].append(time.perf_counter() - start)
+            bench.mode.value = REPLAY
+            for _ in range(per_round):
+                start = time.perf_counter()
+                with card_reader.transaction(), psam_reader.transaction():
+                    for slot, apdu, _ in exchanges:
+                        (card_reader, psam_reader)[slot].transmit(apdu)
+                times[1].append(time.perf_counter() - start)
+        bench.mode.value = LIVE
+        return statistics.median(times[0]) * 1000, statistics.median(times[1]) * 1000, exchanges
 
 
 def inprocess_read(reads: int) -> float:
@@ -242,9 +272,8 @@ def main() -> int:
         line("card emulator (SELECTs + READ RECORD EF05)", f"{1 / per[0]:,.0f} APDU/s",
              f"{per[0] * 1000:.3f} ms/APDU, {ceiling / per[0]:.0%} of ceiling; {ok} target >= {TARGET_APDU_S:,}")
 
-        ms, exchanges = basic_info_read(bench, args.reads)
+        ms, floor_ms, exchanges = basic_info_read(bench, args.reads)
         n = len(exchanges)
-        floor_ms = replayed_read(bench, exchanges, args.reads)
         work_ms = inprocess_read(args.reads)
         ok = "meets" if ms <= TARGET_READ_MS else "MISSES"
         line(f"authenticated basic-info read ({n} APDUs), median", f"{ms:.2f} ms",

@@ -41,22 +41,31 @@ class PsamClient:
     def terminal_number(self) -> str:
         """EF 0016 by SFI (``00 B0 96 00 06``) at the MF; read once per power-up."""
         if self._terminal is None:
-            if self.app is not None:
-                check(self.send(0x00, 0xA4, 0x00, 0x00, bytes.fromhex("3F00")))
-                self.app = None
-            self._terminal = decode_cn(check(self.send(0x00, 0xB0, 0x80 | PSAM_TERMINAL_SFI, 0x00, le=6)))
+            self._terminal = decode_cn(self._read_at_mf(PSAM_TERMINAL_SFI, 6))
         return self._terminal
 
     def region(self) -> str:
         """The region the PSAM was issued for: EF 0015 (public data) by SFI, bytes 15-17 (BCD; the emulated
         PSAM's layout, docs/design.md §3 "PSAM")."""
-        if self.app is not None:
-            check(self.send(0x00, 0xA4, 0x00, 0x00, bytes.fromhex("3F00")))
-            self.app = None
-        data = check(self.send(0x00, 0xB0, 0x80 | PSAM_PUBLIC_SFI, 0x00, le=17))
+        data = self._read_at_mf(PSAM_PUBLIC_SFI, 17)
         if len(data) < 17:
             raise ValueError(f"PSAM EF 0015 holds {len(data)} bytes; the region is in bytes 15-17")
         return decode_cn(data[14:17])
+
+    def _read_at_mf(self, sfi: int, le: int) -> bytes:
+        """READ BINARY of an MF file by SFI. A PSAM another program left in an application (a shared PC/SC
+        reader does not reset it at connect) answers 6A82: the MF is selected and the read sent again."""
+        if self.app is not None:
+            self._select_mf()
+        rsp = self.send(0x00, 0xB0, 0x80 | sfi, 0x00, le=le)
+        if rsp.sw == 0x6A82:
+            self._select_mf()
+            rsp = self.send(0x00, 0xB0, 0x80 | sfi, 0x00, le=le)
+        return check(rsp)
+
+    def _select_mf(self) -> None:
+        check(self.send(0x00, 0xA4, 0x00, 0x00, bytes.fromhex("3F00")))
+        self.app = None
 
     def select_app(self, alg: Alg) -> None:
         if self.app is alg:

@@ -8,6 +8,7 @@ Values are names, ID numbers and dates of birth: error messages say where a valu
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from enum import Enum
 
 
@@ -88,17 +89,17 @@ def encode(fmt: Fmt, value: str, length: int, pad: int = 0x00) -> bytes:
     return encode_b(value, length)
 
 
+#: The decoder of each format.
+DECODERS: dict[Fmt, Callable[[bytes], str]] = {Fmt.AN: decode_an, Fmt.CN: decode_cn, Fmt.B: decode_b}
+
+
 def decode(fmt: Fmt, raw: bytes) -> str:
-    if fmt is Fmt.AN:
-        return decode_an(raw)
-    if fmt is Fmt.CN:
-        return decode_cn(raw)
-    return decode_b(raw)
+    return DECODERS[fmt](raw)
 
 
 def decode_date(raw: bytes) -> str:
     """A date item: BCD YYYYMMDD, or ASCII digits as an early card stores them ("2012" → "2012")."""
-    if raw and all(0x30 <= b <= 0x39 for b in raw):
+    if raw.isdigit():                  # every byte 30..39 (bytes.isdigit is ASCII only)
         digits = decode_cn(raw)
         try:
             check_date(digits)

@@ -99,8 +99,10 @@ def ber_decode(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def ber_is_constructed(tag: int) -> bool:
-    first = tag.to_bytes(max(1, (tag.bit_length() + 7) // 8), "big")[0]
-    return bool(first & 0x20)
+    """Bit 6 of the tag's first byte (ISO/IEC 7816-4 §5.2.2.1)."""
+    while tag > 0xFF:
+        tag >>= 8
+    return bool(tag & 0x20)
 
 
 MAX_BER_DEPTH = 16   # FCI templates nest 3 deep; deeper is malformed, not a reason to recurse without end

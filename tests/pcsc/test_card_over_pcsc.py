@@ -116,3 +116,17 @@ def test_card_removed_mid_flow(readers: tuple[PcscReader, PcscReader, VpcdLink])
     link.insert_card()
     assert card.wait_for_card(10)
     assert term.read_basic_info().authenticated
+
+
+def test_a_second_program_reads_after_the_first_left_the_psam_in_its_application(
+    pcscd_vpcd: VpcdBench, readers: tuple[PcscReader, PcscReader, VpcdLink],
+) -> None:
+    """Two programs share the readers (SCARD_SHARE_SHARED): connecting does not reset the PSAM, so the second
+    finds it in the application the first selected. Its terminal-number read by SFI answers 6A82 there; the
+    client selects the MF and reads again."""
+    card, psam, _ = readers
+    first = Terminal(card, psam).read_basic_info()
+    assert first.authenticated
+    with PcscReader(pcscd_vpcd.card_reader) as card2, PcscReader(pcscd_vpcd.psam_reader) as psam2:
+        second = Terminal(card2, psam2).read_basic_info()
+        assert second == first
