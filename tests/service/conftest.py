@@ -57,10 +57,11 @@ class Images:
         self.n = 0
 
     def card(self, profile: str = "gen2", issuer: IssuerKeys | None = None, photo: bytes = PHOTO,
-             serial: int = 7) -> Path:
+             serial: int = 7, bank: bool | None = None) -> Path:
         self.n += 1
         region = REGION[profile]
-        image = new_card(PEOPLE[region], profile=profile, region=region, serial=serial, issuer=issuer, photo=photo)
+        image = new_card(PEOPLE[region], profile=profile, region=region, serial=serial, issuer=issuer, photo=photo,
+                         bank=bank)
         path = self.root / f"card-{self.n}.json"
         atomic_write(path, dumps(image.to_json()))
         return path

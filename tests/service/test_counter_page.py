@@ -52,6 +52,8 @@ def test_counter_page_shows_holder_and_photo(images, tmp_path):
             assert text(page, "region").startswith("440300")
             assert text(page, "version") == "3.00"
             assert text(page, "terminal") == "440300000009"
+            pan = driver.iReadBankCardNo(3)[1].split("|")[0]
+            assert text(page, "bank") == pan[:6] + "*" * (len(pan) - 10) + pan[-4:]   # masked, PCI DSS 3.3
             assert page.evaluate("document.getElementById('photo').naturalWidth") > 0
             png = page.screenshot(tmp_path / "counter-page.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
@@ -69,6 +71,16 @@ def test_counter_page_says_no_photo_for_a_card_without_one(images, tmp_path):
             assert page.evaluate("getComputedStyle(document.getElementById('photo-empty')).display") != "none"
             assert page.evaluate("getComputedStyle(document.getElementById('photo')).display") == "none"
             keep(page.screenshot(tmp_path / "counter-page-no-photo.png"))
+
+
+def test_counter_page_says_so_for_a_card_without_the_bank_application(images, tmp_path):
+    driver = SSCardDriver(images.terminal(images.card("gen2", bank=False)))
+    with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE)) as bg:
+        with open_page(f"http://127.0.0.1:{bg.port}/?auto=1#token={bg.bridge.token}") as page:
+            page.wait_for(DONE)
+            assert page.evaluate("document.body.dataset.state") == "done", text(page, "status")
+            assert text(page, "name") == "陈晓明"
+            assert text(page, "bank") == "无金融功能 no bank application"
 
 
 def test_counter_page_reports_a_missing_card(images, tmp_path):
