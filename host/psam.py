@@ -27,13 +27,20 @@ _APP_FID = {aid: fid for fid, aid in PSAM_APP_FIDS.items()}
 class PsamClient:
     def __init__(self, engine: ApduEngine) -> None:
         self.engine = engine
-        self.app: Alg | None = None
+        self.app: Alg | None = None     # the application selected last; None: the MF
+        self._sure = True               # no command but ours reached the PSAM since
         self._terminal: str | None = None
 
     def powered(self) -> None:
         """The PSAM was (re)powered: it is at its MF again."""
-        self.app = None
+        self.app, self._sure = None, True
         self._terminal = None
+
+    def lost_track(self) -> None:
+        """Commands not sent through this client may have selected other files since (another program sharing
+        a PC/SC reader between our transactions, raw APDUs): the next key use selects its application again,
+        as production terminals do at every call; an MF file read that answers 6A82 selects the MF."""
+        self._sure = False
 
     def send(self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = None) -> Response:
         return self.engine.transmit(CommandAPDU(cla, ins, p1, p2, data, le))
@@ -55,26 +62,27 @@ class PsamClient:
     def _read_at_mf(self, sfi: int, le: int) -> bytes:
         """READ BINARY of an MF file by SFI. A PSAM another program left in an application (a shared PC/SC
         reader does not reset it at connect) answers 6A82: the MF is selected and the read sent again."""
-        if self.app is not None:
+        selected = self.app is not None and self._sure
+        if selected:
             self._select_mf()
         rsp = self.send(0x00, 0xB0, 0x80 | sfi, 0x00, le=le)
-        if rsp.sw == 0x6A82:
+        if rsp.sw == 0x6A82 and not selected:
             self._select_mf()
             rsp = self.send(0x00, 0xB0, 0x80 | sfi, 0x00, le=le)
         return check(rsp)
 
     def _select_mf(self) -> None:
         check(self.send(0x00, 0xA4, 0x00, 0x00, bytes.fromhex("3F00")))
-        self.app = None
+        self.app, self._sure = None, True
 
     def select_app(self, alg: Alg) -> None:
-        if self.app is alg:
+        if self.app is alg and self._sure:
             return
         rsp = self.send(0x00, 0xA4, 0x00, 0x00, _APP_FID[PSAM_APPS[alg]].to_bytes(2, "big"))
         if rsp.sw == 0x6A82:
             raise NoPsam(f"the PSAM has no {alg.name} application")
         check(rsp)
-        self.app = alg
+        self.app, self._sure = alg, True
 
     def init_key(self, alg: Alg, spec: KeySpec, factors: tuple[bytes, ...], process: bytes = b"") -> None:
         """``BF DE``: the PSAM derives ``spec``'s card key from the factors (lowest level first, as many as

@@ -128,6 +128,8 @@ class Terminal:
             self.psam.engine.connect()
             self.psam.powered()
             self._psam_up = True
+        elif self.psam is not None:
+            self.psam.lost_track()     # between sessions another program may have used it
         return atr
 
     def close(self) -> None:

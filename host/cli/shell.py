@@ -360,7 +360,7 @@ class CardShell(cmd.Cmd):
             if self.term.psam is None:
                 raise E.NoPsam("this reader has no PSAM slot")
             engine, words = self.term.psam.engine, words[1:]
-            self.term.psam.app = None
+            self.term.psam.lost_track()
         if not words:
             raise ShellSyntaxError("apdu needs a command in hex, e.g. apdu 00B2072C00")
         for n, word in enumerate(words, 1):

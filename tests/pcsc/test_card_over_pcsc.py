@@ -130,3 +130,18 @@ def test_a_second_program_reads_after_the_first_left_the_psam_in_its_application
     with PcscReader(pcscd_vpcd.card_reader) as card2, PcscReader(pcscd_vpcd.psam_reader) as psam2:
         second = Terminal(card2, psam2).read_basic_info()
         assert second == first
+
+
+def test_a_read_after_another_program_moved_the_psam_to_its_sm4_application(
+    pcscd_vpcd: VpcdBench, readers: tuple[PcscReader, PcscReader, VpcdLink],
+) -> None:
+    """Between two reads of one terminal another program selects the PSAM's SM4 application (as a read of a gen3
+    card does). The PSAM holds a key at the same address there and takes BF DE, so a terminal that trusted its
+    last selection would send the 3DES card's work to the SM4 application and the read would fail; the terminal
+    selects the application again at each session."""
+    card, psam, _ = readers
+    term = Terminal(card, psam)
+    first = term.read_basic_info()
+    with PcscReader(pcscd_vpcd.psam_reader, disposition="leave") as other:   # the PSAM stays powered
+        assert other.transmit(bytes.fromhex("00A4000002DF02"))[-2:] == b"\x90\x00"
+    assert term.read_basic_info() == first
