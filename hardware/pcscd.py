@@ -127,9 +127,13 @@ def listening_ports() -> set[int]:
     return ports
 
 
-def missing_requirements() -> str | None:
-    """Why a private pcscd cannot run here, or None."""
-    for path, package in ((PCSCD, "pcscd"), (VPCD_DRIVER, "vsmartcard-vpcd")):
+#: The Debian package of each file a private pcscd needs.
+_PACKAGES = {PCSCD: "pcscd", VPCD_DRIVER: "vsmartcard-vpcd", CCID_TWIN_DRIVER: "libccid"}
+
+
+def missing_requirements(driver: str = VPCD_DRIVER) -> str | None:
+    """Why a private pcscd with readers of ``driver`` (vpcd, or libccidtwin.so) cannot run here, or None."""
+    for path, package in ((PCSCD, _PACKAGES[PCSCD]), (driver, _PACKAGES[driver])):
         if not Path(path).exists():
             return f"{path} not installed (Debian package {package}; `make setup` installs it)"
     if shutil.which("unshare") is None:
