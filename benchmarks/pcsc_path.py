@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from firmware_sim.device import Device
+from firmware_sim.device import Device, MinimalDevice
 from hardware.pcsc import PcscReader
 from hardware.pcscd import PrivatePcscd, free_port_block, missing_requirements, vpcd_entry
 from hardware.vpcd_link import VpcdLink
@@ -35,24 +35,7 @@ READER = "sscard bench"
 TARGET_APDU_S = 1500
 TARGET_READ_MS = 15.0
 SELECT_SSSE = bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF")
-
-
-class MinimalResponder:
-    """The ceiling: no card logic at all."""
-
-    atr = bytes.fromhex("3B6D0000") + b"sscard-bench!"
-
-    def power_on(self) -> bytes:
-        return self.atr
-
-    def reset(self) -> bytes:
-        return self.atr
-
-    def power_off(self) -> None:
-        pass
-
-    def process(self, apdu: bytes) -> bytes:
-        return b"\x90\x00"
+MINIMAL_ATR = bytes.fromhex("3B6D0000") + b"sscard-bench!"   # the ceiling's device: no card logic at all
 
 
 LIVE, RECORD, REPLAY = 0, 1, 2
@@ -100,7 +83,7 @@ def make_devices(kinds: list[str], mode: Any = None) -> list[Device]:
     devices: list[Device] = []
     for kind in kinds:
         if kind == "minimal":
-            devices.append(MinimalResponder())
+            devices.append(MinimalDevice(MINIMAL_ATR))
             continue
         from firmware_sim import demo
         from firmware_sim.card_os import CardOS
