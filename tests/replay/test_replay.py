@@ -20,10 +20,7 @@ from host.terminal import Terminal
 from protocols.tlv import simple_decode
 
 from tests.replay import sequences as seq
-
-PERSON = {"name": "测试员", "ssn": "440106199001011235", "card_number": "T44010001",
-          "issue_date": "20240301", "expiry_date": "20340301"}
-
+from tests.support.cardkit import PERSON
 
 def _replay(tmp_path: Path, profile: str = "gen2", image: dict | None = None,
             region: str = "440100") -> tuple[seq.Replay, Path]:
