@@ -23,7 +23,7 @@ import time
 from contextlib import AbstractContextManager
 from typing import Any
 
-from firmware_sim.device import Device, MinimalDevice
+from firmware_sim.device import Device, DeviceWrapper, MinimalDevice
 from hardware.pcsc import PcscReader
 from hardware.pcscd import BenchPcscd, missing_requirements
 
@@ -37,25 +37,16 @@ MINIMAL_ATR = bytes.fromhex("3B6D0000") + b"sscard-bench!"   # the ceiling's dev
 LIVE, RECORD, REPLAY = 0, 1, 2
 
 
-class Switchable:
+class Switchable(DeviceWrapper):
     """A device that, as ``mode`` says, answers itself (LIVE), answers itself and keeps its answers (RECORD: a
     new recording each time the mode turns to it), or answers from that recording with no logic (REPLAY). One
     emulator process serves both the read and its replay, so rounds of each can alternate."""
 
     def __init__(self, device: Device, mode: Any) -> None:
-        self.device, self.mode = device, mode
+        super().__init__(device)
+        self.mode = mode
         self.recording: list[bytes] = []
         self.next, self.last_mode = 0, LIVE
-        self.atr = device.atr
-
-    def power_on(self) -> bytes:
-        return self.device.power_on()
-
-    def reset(self) -> bytes:
-        return self.device.reset()
-
-    def power_off(self) -> None:
-        self.device.power_off()
 
     def process(self, apdu: bytes) -> bytes:
         mode = self.mode.value

@@ -66,6 +66,30 @@ class MinimalDevice:
         return b"\x90\x00"
 
 
+class DeviceWrapper:
+    """A ``Device`` around another, which answers everything as that one does: its ATR, resets and commands. A
+    subclass that changes the answers overrides ``process`` only."""
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+
+    @property
+    def atr(self) -> bytes:
+        return self.device.atr
+
+    def power_on(self) -> bytes:
+        return self.device.power_on()
+
+    def reset(self) -> bytes:
+        return self.device.reset()
+
+    def power_off(self) -> None:
+        self.device.power_off()
+
+    def process(self, apdu: bytes) -> bytes:
+        return self.device.process(apdu)
+
+
 _MEMORY_FAILURE = SW.MEMORY_FAILURE.to_bytes(2, "big")
 
 
