@@ -17,66 +17,36 @@ Usage: ``.venv/bin/python benchmarks/pcsc_path.py [--apdus N] [--reads N]``
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import os
 import statistics
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
-from firmware_sim.device import Device
+from firmware_sim.device import Device, DeviceWrapper, MinimalDevice
 from hardware.pcsc import PcscReader
-from hardware.pcscd import PrivatePcscd, free_port_block, missing_requirements, vpcd_entry
-from hardware.vpcd_link import VpcdLink
+from hardware.pcscd import BenchPcscd, missing_requirements
 
 READER = "sscard bench"
 TARGET_APDU_S = 1500
 TARGET_READ_MS = 15.0
 SELECT_SSSE = bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF")
-
-
-class MinimalResponder:
-    """The ceiling: no card logic at all."""
-
-    atr = bytes.fromhex("3B6D0000") + b"sscard-bench!"
-
-    def power_on(self) -> bytes:
-        return self.atr
-
-    def reset(self) -> bytes:
-        return self.atr
-
-    def power_off(self) -> None:
-        pass
-
-    def process(self, apdu: bytes) -> bytes:
-        return b"\x90\x00"
+MINIMAL_ATR = bytes.fromhex("3B6D0000") + b"sscard-bench!"   # the ceiling's device: no card logic at all
 
 
 LIVE, RECORD, REPLAY = 0, 1, 2
 
 
-class Switchable:
+class Switchable(DeviceWrapper):
     """A device that, as ``mode`` says, answers itself (LIVE), answers itself and keeps its answers (RECORD: a
     new recording each time the mode turns to it), or answers from that recording with no logic (REPLAY). One
     emulator process serves both the read and its replay, so rounds of each can alternate."""
 
     def __init__(self, device: Device, mode: Any) -> None:
-        self.device, self.mode = device, mode
+        super().__init__(device)
+        self.mode = mode
         self.recording: list[bytes] = []
         self.next, self.last_mode = 0, LIVE
-        self.atr = device.atr
-
-    def power_on(self) -> bytes:
-        return self.device.power_on()
-
-    def reset(self) -> bytes:
-        return self.device.reset()
-
-    def power_off(self) -> None:
-        self.device.power_off()
 
     def process(self, apdu: bytes) -> bytes:
         mode = self.mode.value
@@ -100,7 +70,7 @@ def make_devices(kinds: list[str], mode: Any = None) -> list[Device]:
     devices: list[Device] = []
     for kind in kinds:
         if kind == "minimal":
-            devices.append(MinimalResponder())
+            devices.append(MinimalDevice(MINIMAL_ATR))
             continue
         from firmware_sim import demo
         from firmware_sim.card_os import CardOS
@@ -109,13 +79,6 @@ def make_devices(kinds: list[str], mode: Any = None) -> list[Device]:
         device: Device = card if kind == "card" else PsamOS(demo.demo_psam(card.image.region))
         devices.append(device if mode is None else Switchable(device, mode))
     return devices
-
-
-def emulator_process(kinds: list[str], port: int, link_kw: dict[str, Any], stop: Any, mode: Any = None) -> None:
-    links = [VpcdLink(d, port=port + i, **link_kw).start() for i, d in enumerate(make_devices(kinds, mode))]
-    stop.wait()
-    for link in links:
-        link.stop()
 
 
 Exchange = tuple[int, bytes, bytes]  # slot (0 card, 1 PSAM), command, response
@@ -139,35 +102,15 @@ class CountingReader:
 
 
 class Bench:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.mp = multiprocessing.get_context("spawn")
-        self.mode = self.mp.Value("i", LIVE, lock=False)   # of the Switchable devices
+    """The emulator's vpcd reader on a private pcscd, and the mode its ``Switchable`` devices share."""
 
-    @contextmanager
-    def serve(self, kinds: list[str], **link_kw: Any) -> Iterator[list[PcscReader]]:
+    def __init__(self, vpcd: BenchPcscd) -> None:
+        self.vpcd = vpcd
+        self.mode = vpcd.mp.Value("i", LIVE, lock=False)
+
+    def serve(self, kinds: list[str], **link_kw: Any) -> AbstractContextManager[list[PcscReader]]:
         """Emulate ``kinds`` in slots 0, 1 … from a child process; yield connected readers."""
-        stop = self.mp.Event()
-        child = self.mp.Process(target=emulator_process, args=(kinds, self.port, link_kw, stop, self.mode),
-                                daemon=True)
-        child.start()
-        readers = [PcscReader(f"{READER} 00 {i:02d}") for i in range(len(kinds))]
-        try:
-            for r in readers:
-                if not r.wait_for_card(15):
-                    raise RuntimeError(f"pcscd did not see the card in {r.name}")
-                r.connect()
-            yield readers
-        finally:
-            for r in readers:
-                r.disconnect()
-            stop.set()
-            child.join(10)
-            if child.is_alive():
-                child.kill()
-            for r in readers:
-                r.wait_for_card(10, present=False)
-                r.disconnect()
+        return self.vpcd.serve(len(kinds), make_devices, kinds, self.mode, **link_kw)
 
     def rates(self, loads: list[tuple[str, list[bytes]]], n: int, rounds: int = 3, **link_kw: Any) -> list[float]:
         """Seconds per APDU for each (device kind, APDU cycle), one slot each. Rounds are interleaved so
@@ -250,12 +193,8 @@ def main() -> int:
     if reason:
         print(f"pcsc_path: skipped: {reason}")
         return 0
-    daemon = PrivatePcscd()
-    os.environ.update(daemon.env)   # before this process's first PC/SC call
-    try:
-        port = free_port_block()
-        daemon.start([vpcd_entry(port, READER)])
-        bench = Bench(port)
+    with BenchPcscd(READER) as vpcd:
+        bench = Bench(vpcd)
         version = subprocess.run(["pcscd", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
         print(f"PC/SC path: pyscard -> private pcscd ({version.strip().rstrip('.')}) -> Debian vpcd"
               " -> hardware.vpcd_link (own process) -> device")
@@ -290,8 +229,6 @@ def main() -> int:
             (slow,) = bench.rates([("minimal", ping)], args.slow_apdus, rounds=1, **kw)
             line(label, f"{slow * 1000:.2f} ms/APDU", f"{1 / slow:,.0f} APDU/s")
         line("on: + TCP_QUICKACK re-armed after each recv", f"{ceiling * 1000:.2f} ms/APDU", "(the ceiling above)")
-    finally:
-        daemon.cleanup()
     return 0
 
 

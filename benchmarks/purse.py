@@ -13,14 +13,11 @@ Run: .venv/bin/python benchmarks/purse.py [--debits N]
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import card_path, demo_card, demo_psam, psam_path
@@ -28,9 +25,7 @@ from firmware_sim.device import Device
 from firmware_sim.image import atomic_write
 from firmware_sim.psam import PsamOS
 from hardware.inprocess import InProcessReader
-from hardware.pcsc import PcscReader
-from hardware.pcscd import PrivatePcscd, free_port_block, missing_requirements, vpcd_entry
-from hardware.vpcd_link import VpcdLink
+from hardware.pcscd import BenchPcscd, missing_requirements
 from host.terminal import Terminal
 
 READER = "sscard purse bench"
@@ -65,42 +60,17 @@ class _Counter:
             reader.transmit = transmit  # type: ignore[method-assign]  # counting wrapper
 
 
-def emulator_process(port: int, stop: Any) -> None:
-    devices: list[Device] = [CardOS(demo_card()), PsamOS(demo_psam())]
-    links = [VpcdLink(d, port=port + i).start() for i, d in enumerate(devices)]
-    stop.wait()
-    for link in links:
-        link.stop()
+def make_devices() -> list[Device]:
+    """The demo card and its PSAM, built in the emulator process."""
+    return [CardOS(demo_card()), PsamOS(demo_psam())]
 
 
 def over_pcsc(debits: int) -> tuple[float, float, int] | str:
     reason = missing_requirements()
     if reason:
         return reason
-    daemon = PrivatePcscd()
-    os.environ.update(daemon.env)   # before this process's first PC/SC call
-    mp = multiprocessing.get_context("spawn")
-    try:
-        port = free_port_block()
-        daemon.start([vpcd_entry(port, READER)])
-        stop = mp.Event()
-        child = mp.Process(target=emulator_process, args=(port, stop), daemon=True)
-        child.start()
-        readers = [PcscReader(f"{READER} 00 {i:02d}") for i in range(2)]
-        try:
-            for r in readers:
-                if not r.wait_for_card(15):
-                    raise RuntimeError(f"pcscd did not see the card in {r.name}")
-            return timed(Terminal(readers[0], readers[1]), debits)
-        finally:
-            for r in readers:
-                r.disconnect()
-            stop.set()
-            child.join(10)
-            if child.is_alive():
-                child.kill()
-    finally:
-        daemon.cleanup()
+    with BenchPcscd(READER) as vpcd, vpcd.serve(2, make_devices) as (card_reader, psam_reader):
+        return timed(Terminal(card_reader, psam_reader), debits)
 
 
 def main() -> int:

@@ -46,6 +46,50 @@ class Device(Protocol):
         ...
 
 
+class MinimalDevice:
+    """A card with no logic and no state: a fixed ATR, resets that change nothing, and 9000 to every command.
+    A subclass that answers otherwise overrides ``process`` only."""
+
+    def __init__(self, atr: bytes) -> None:
+        self.atr = atr
+
+    def power_on(self) -> bytes:
+        return self.atr
+
+    def reset(self) -> bytes:
+        return self.atr
+
+    def power_off(self) -> None:
+        pass
+
+    def process(self, apdu: bytes) -> bytes:
+        return b"\x90\x00"
+
+
+class DeviceWrapper:
+    """A ``Device`` around another, which answers everything as that one does: its ATR, resets and commands. A
+    subclass that changes the answers overrides ``process`` only."""
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+
+    @property
+    def atr(self) -> bytes:
+        return self.device.atr
+
+    def power_on(self) -> bytes:
+        return self.device.power_on()
+
+    def reset(self) -> bytes:
+        return self.device.reset()
+
+    def power_off(self) -> None:
+        self.device.power_off()
+
+    def process(self, apdu: bytes) -> bytes:
+        return self.device.process(apdu)
+
+
 _MEMORY_FAILURE = SW.MEMORY_FAILURE.to_bytes(2, "big")
 
 

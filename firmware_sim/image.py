@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from firmware_sim.apps import AppData, load_sections
 from firmware_sim.image_fields import hex_field
@@ -221,10 +221,7 @@ def _card_from_json(doc: Any) -> CardImage:
     dfs: dict[str, DFState] = {}
     for spec in prof.dfs:
         where = f"dfs.{spec.name}"
-        d = doc["dfs"].get(spec.name)
-        if not isinstance(d, dict):
-            raise BadCardImage(f"{where}: missing (an image made before the profile had {spec.name}: make a new "
-                               "one with `sscard card new` or `sscard card batch`)")
+        d = _section(doc["dfs"], spec.name, where, spec.name)
         if d["status"] not in APP_STATES:
             raise BadCardImage(f"{where}.status: {d['status']!r} not one of {APP_STATES}")
         keys: dict[int, KeyState] = {}
@@ -246,10 +243,7 @@ def _card_from_json(doc: Any) -> CardImage:
         binaries: dict[int, bytearray] = {}
         for ef in spec.files:
             fwhere = f"{where}.files.{ef.name}"
-            fd = d["files"].get(ef.name)
-            if not isinstance(fd, dict):
-                raise BadCardImage(f"{fwhere}: missing (an image made before the profile had this file: make a new "
-                                   "one with `sscard card new` or `sscard card batch`)")
+            fd = _section(d["files"], ef.name, fwhere, "this file")
             if isinstance(ef, BinaryFile):
                 data = hex_field(fd["binary"], f"{fwhere}.binary")
                 if len(data) > ef.size:
@@ -273,6 +267,16 @@ def _card_from_json(doc: Any) -> CardImage:
         raise BadCardImage("card_blocked: expected true or false")
     apps = load_sections(doc["apps"]) if "apps" in doc else {}
     return CardImage(prof, atr, region, pin, tries, dfs, blocked, str(doc.get("note", "")), apps)
+
+
+def _section(parent: dict[str, Any], name: str, where: str, what: str) -> dict[str, Any]:
+    """``parent[name]``, the object of a DF or file the profile has; an image made before the profile had ``what``
+    lacks it."""
+    section = parent.get(name)
+    if not isinstance(section, dict):
+        raise BadCardImage(f"{where}: missing (an image made before the profile had {what}: make a new one with "
+                           "`sscard card new` or `sscard card batch`)")
+    return section
 
 
 _PURSE_KEY_USES = (KeyUse.PURCHASE, KeyUse.TAC)
@@ -454,13 +458,21 @@ def load_json(path: Path | str) -> Any:
         raise BadCardImage(f"{path}: not a usable JSON document ({exc})") from None
 
 
-def load_card(path: Path | str) -> CardImage:
-    """Load an image file; a bad image's error names the file."""
+_Image = TypeVar("_Image")
+
+
+def load_image(path: Path | str, from_json: Callable[[Any], _Image]) -> _Image:
+    """Load an image file with ``from_json`` (a card's or a PSAM's); a bad image's error names the file."""
     doc = load_json(path)
     try:
-        return CardImage.from_json(doc)
+        return from_json(doc)
     except BadCardImage as exc:
         raise BadCardImage(f"{path}: {exc}") from None
+
+
+def load_card(path: Path | str) -> CardImage:
+    """Load a card image file; a bad image's error names the file."""
+    return load_image(path, CardImage.from_json)
 
 
 _Signature = tuple[int, int, int, int]    # device, inode, size, mtime_ns of the image file

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware_sim.image_fields import hex_field
-from firmware_sim.image import ascii_digits, load_json
+from firmware_sim.image import ascii_digits, load_image
 from protocols.codecs import encode_cn
 from protocols.crypto import KEY_LENGTHS, Alg
 from protocols.errors import BadCardImage
@@ -100,9 +100,5 @@ def _byte(text: object, what: str) -> int:
 
 
 def load_psam(path: Path | str) -> PsamImage:
-    """Load an image file; a bad image's error names the file."""
-    doc = load_json(path)
-    try:
-        return PsamImage.from_json(doc)
-    except BadCardImage as exc:
-        raise BadCardImage(f"{path}: {exc}") from None
+    """Load a PSAM image file; a bad image's error names the file."""
+    return load_image(path, PsamImage.from_json)

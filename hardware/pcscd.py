@@ -2,7 +2,8 @@
 
 Runs a bench of PC/SC readers without touching the machine's own pcscd: ``sscard pcscd`` (vpcd readers for
 the emulator, serial CCID readers through Debian's ``libccidtwin.so``), the pcsc and serial test suites
-(``tests/support/pcscd.py`` keeps one per test process) and ``benchmarks/pcsc_path.py``.
+(``tests/support/pcscd.py`` keeps one per test process) and the PC/SC benchmarks (``BenchPcscd``: devices
+served from a child process behind one vpcd reader).
 
 pcscd 1.9.9 ignores ``PCSCLITE_CSOCK_NAME`` (only the client library honours it; checked: the daemon
 still creates ``/run/pcscd/pcscd.comm`` and refuses to start when another pcscd owns it). So the
@@ -24,6 +25,7 @@ one private pcscd, and set the variable before its first PC/SC call.
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import random
 import re
@@ -33,8 +35,14 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from firmware_sim.device import Device
+    from hardware.pcsc import PcscReader
 
 PCSCD = "/usr/sbin/pcscd"
 VPCD_DRIVER = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
@@ -127,9 +135,13 @@ def listening_ports() -> set[int]:
     return ports
 
 
-def missing_requirements() -> str | None:
-    """Why a private pcscd cannot run here, or None."""
-    for path, package in ((PCSCD, "pcscd"), (VPCD_DRIVER, "vsmartcard-vpcd")):
+#: The Debian package of each file a private pcscd needs.
+_PACKAGES = {PCSCD: "pcscd", VPCD_DRIVER: "vsmartcard-vpcd", CCID_TWIN_DRIVER: "libccid"}
+
+
+def missing_requirements(driver: str = VPCD_DRIVER) -> str | None:
+    """Why a private pcscd with readers of ``driver`` (vpcd, or libccidtwin.so) cannot run here, or None."""
+    for path, package in ((PCSCD, _PACKAGES[PCSCD]), (driver, _PACKAGES[driver])):
         if not Path(path).exists():
             return f"{path} not installed (Debian package {package}; `make setup` installs it)"
     if shutil.which("unshare") is None:
@@ -298,3 +310,67 @@ class PrivatePcscd:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+def _serve_vpcd(make_devices: Callable[..., list[Device]], args: tuple[Any, ...], port: int,
+                link_kw: dict[str, Any], stop: Any) -> None:
+    """The emulator process of ``BenchPcscd.serve``: serve the devices on the vpcd ports until ``stop`` is set."""
+    from hardware.vpcd_link import VpcdLink
+    links = [VpcdLink(d, port=port + i, **link_kw).start() for i, d in enumerate(make_devices(*args))]
+    stop.wait()
+    for link in links:
+        link.stop()
+
+
+class BenchPcscd:
+    """A private pcscd with one vpcd reader ``name`` whose slots are served from a child process, as ``sscard
+    emulate --vpcd`` serves them, so a measuring client does not share the GIL with the emulator (the
+    benchmarks). A context manager: entering starts the daemon (and sets ``PCSCLITE_CSOCK_NAME`` in this
+    process), leaving stops it and deletes its files."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.daemon = PrivatePcscd()
+        os.environ.update(self.daemon.env)   # before this process's first PC/SC call
+        self.mp = multiprocessing.get_context("spawn")
+        self.port = 0
+
+    def __enter__(self) -> BenchPcscd:
+        try:
+            self.port = free_port_block()
+            self.daemon.start([vpcd_entry(self.port, self.name)])
+        except BaseException:
+            self.daemon.cleanup()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.daemon.cleanup()
+
+    @contextmanager
+    def serve(self, slots: int, make_devices: Callable[..., list[Device]], *args: Any,
+              **link_kw: Any) -> Iterator[list[PcscReader]]:
+        """Serve the ``slots`` devices ``make_devices(*args)`` returns (a module-level function, called in the
+        child process) in slots 0, 1 …, with ``link_kw`` for each ``VpcdLink``; yield a connected reader per
+        slot. On leaving, the child has stopped and pcscd has seen the cards go, so the reader can serve again."""
+        from hardware.pcsc import PcscReader
+        stop = self.mp.Event()
+        child = self.mp.Process(target=_serve_vpcd, args=(make_devices, args, self.port, link_kw, stop), daemon=True)
+        child.start()
+        readers = [PcscReader(f"{self.name} 00 {i:02d}") for i in range(slots)]
+        try:
+            for r in readers:
+                if not r.wait_for_card(15):
+                    raise RuntimeError(f"pcscd did not see the card in {r.name}")
+                r.connect()
+            yield readers
+        finally:
+            for r in readers:
+                r.disconnect()
+            stop.set()
+            child.join(10)
+            if child.is_alive():
+                child.kill()
+            for r in readers:
+                r.wait_for_card(10, present=False)
+                r.disconnect()

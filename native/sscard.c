@@ -320,8 +320,8 @@ typedef struct {
     const char *text;
 } arg_t;
 
-#define NUM(n, v) {n, 0, (v), NULL}
-#define TXT(n, v) {n, 1, 0, (v)}
+#define NUM(v) {#v, 0, (v), NULL}     /* an int parameter, named as in the interface */
+#define TXT(v) {#v, 1, 0, (v)}        /* a string parameter */
 
 static int run(const char *function, const arg_t *args, int nargs, char *out, int out_size)
 {
@@ -370,195 +370,62 @@ static int run(const char *function, const arg_t *args, int nargs, char *out, in
 }
 
 /* --- the interface ---------------------------------------------------------------------------------------- */
-int iReadCardBas_Ex(int iType, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType)};
-    return run("iReadCardBas", a, 1, pOutInfo, iOutSize);
-}
+/* NAME_Ex(PARAMS..., char *pOutInfo, int iOutSize) and NAME(PARAMS..., char *pOutInfo), whose pOutInfo holds SIZE
+ * bytes: both pass the driver's NAME the arguments ARGS, a NUM(param) or TXT(param) for each of PARAMS in order. */
+#define UNPAREN(...) __VA_ARGS__
+#define EXPORT(ret, name, size, params, ...)                                                                    \
+    int name##_Ex(UNPAREN params, char *pOutInfo, int iOutSize)                                                  \
+    {                                                                                                            \
+        arg_t a[] = {__VA_ARGS__};                                                                               \
+        return run(#name, a, (int)(sizeof a / sizeof a[0]), pOutInfo, iOutSize);                                 \
+    }                                                                                                            \
+    ret name(UNPAREN params, char *pOutInfo)                                                                     \
+    {                                                                                                            \
+        arg_t a[] = {__VA_ARGS__};                                                                               \
+        return run(#name, a, (int)(sizeof a / sizeof a[0]), pOutInfo, size);                                     \
+    }
 
-int iReadCard_Ex(int iType, int iAuthType, char *pCardInfo, char *pFileAddr, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType), NUM("iAuthType", iAuthType), TXT("pCardInfo", pCardInfo),
-                 TXT("pFileAddr", pFileAddr)};
-    return run("iReadCard", a, 4, pOutInfo, iOutSize);
-}
-
-int iWriteCard_Ex(int iType, char *pCardInfo, char *pFileAddr, char *pWriteData, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo), TXT("pFileAddr", pFileAddr),
-                 TXT("pWriteData", pWriteData)};
-    return run("iWriteCard", a, 4, pOutInfo, iOutSize);
-}
-
-int iVerifyPIN_Ex(int iType, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType)};
-    return run("iVerifyPIN", a, 1, pOutInfo, iOutSize);
-}
-
-int iChangePIN_Ex(int iType, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType)};
-    return run("iChangePIN", a, 1, pOutInfo, iOutSize);
-}
-
-int iReloadPIN_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo)};
-    return run("iReloadPIN", a, 2, pOutInfo, iOutSize);
-}
-
-int iUnblockPIN_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo)};
-    return run("iUnblockPIN", a, 2, pOutInfo, iOutSize);
-}
-
-int iDoDebit_Ex(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo), TXT("pPayInfo", pPayInfo)};
-    return run("iDoDebit", a, 3, pOutInfo, iOutSize);
-}
-
-int iReadDebitRecord_Ex(int iType, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType)};
-    return run("iReadDebitRecord", a, 1, pOutInfo, iOutSize);
-}
-
-int iDoDebit_HSM_Step1_Ex(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo), TXT("pPayInfo", pPayInfo)};
-    return run("iDoDebit_HSM_Step1", a, 3, pOutInfo, iOutSize);
-}
-
-int iDoDebit_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {TXT("pKey", pKey)};
-    return run("iDoDebit_HSM_Step2", a, 1, pOutInfo, iOutSize);
-}
-
-int iReadCardBas_HSM_Step1_Ex(int iType, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType)};
-    return run("iReadCardBas_HSM_Step1", a, 1, pOutInfo, iOutSize);
-}
-
-int iReadCardBas_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {TXT("pKey", pKey)};
-    return run("iReadCardBas_HSM_Step2", a, 1, pOutInfo, iOutSize);
-}
-
-int iReloadPIN_HSM_Step1_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo)};
-    return run("iReloadPIN_HSM_Step1", a, 2, pOutInfo, iOutSize);
-}
-
-int iReloadPIN_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {TXT("pKey", pKey)};
-    return run("iReloadPIN_HSM_Step2", a, 1, pOutInfo, iOutSize);
-}
-
-int iReloadPIN_HSM_Step3_Ex(char *pKey, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {TXT("pKey", pKey)};
-    return run("iReloadPIN_HSM_Step3", a, 1, pOutInfo, iOutSize);
-}
-
-int iWriteCardBas_Ex(int iType, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType)};
-    return run("iWriteCardBas", a, 1, pOutInfo, iOutSize);
-}
-
-int iWriteCardBas_HSM_Step1_Ex(char *pKey, char *pWriteInfo, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {TXT("pKey", pKey), TXT("pWriteInfo", pWriteInfo)};
-    return run("iWriteCardBas_HSM_Step1", a, 2, pOutInfo, iOutSize);
-}
-
-int iWriteCardBasExt_Ex(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo), TXT("pWriteData", pWriteData)};
-    return run("iWriteCardBasExt", a, 3, pOutInfo, iOutSize);
-}
-
-int iReadCard_HSM_Step1_Ex(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo), TXT("pFileAddr", pFileAddr)};
-    return run("iReadCard_HSM_Step1", a, 3, pOutInfo, iOutSize);
-}
-
-int iReadCard_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {TXT("pKey", pKey)};
-    return run("iReadCard_HSM_Step2", a, 1, pOutInfo, iOutSize);
-}
-
-int iWriteCard_HSM_Step1_Ex(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo), TXT("pFileAddr", pFileAddr)};
-    return run("iWriteCard_HSM_Step1", a, 3, pOutInfo, iOutSize);
-}
-
-int iWriteCard_HSM_Step2_Ex(char *pKey, char *pWriteData, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {TXT("pKey", pKey), TXT("pWriteData", pWriteData)};
-    return run("iWriteCard_HSM_Step2", a, 2, pOutInfo, iOutSize);
-}
-
-int iUnblockPIN_HSM_Step1_Ex(int iType, char *pCardInfo, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType), TXT("pCardInfo", pCardInfo)};
-    return run("iUnblockPIN_HSM_Step1", a, 2, pOutInfo, iOutSize);
-}
-
-int iUnblockPIN_HSM_Step2_Ex(char *pKey, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {TXT("pKey", pKey)};
-    return run("iUnblockPIN_HSM_Step2", a, 1, pOutInfo, iOutSize);
-}
-
-int iUnblockPIN_HSM_Step3_Ex(char *pKey, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {TXT("pKey", pKey)};
-    return run("iUnblockPIN_HSM_Step3", a, 1, pOutInfo, iOutSize);
-}
-
-int iReadPhoto_Ex(int iType, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType)};
-    return run("iReadPhoto", a, 1, pOutInfo, iOutSize);
-}
-
-int iReadBankCardNo_Ex(int iType, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType)};
-    return run("iReadBankCardNo", a, 1, pOutInfo, iOutSize);
-}
-
-int PKI_SignData_Ex(char *pUserPin, char *pInData, int iType, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {TXT("pUserPin", pUserPin), TXT("pInData", pInData), NUM("iType", iType)};
-    return run("PKI_SignData", a, 3, pOutInfo, iOutSize);
-}
-
-int PKI_VerifySign_Ex(char *pUserPin, char *pCert, char *pClearText, char *pSignature, int iType, char *pOutInfo,
-                      int iOutSize)
-{
-    arg_t a[] = {TXT("pUserPin", pUserPin), TXT("pCert", pCert), TXT("pClearText", pClearText),
-                 TXT("pSignature", pSignature), NUM("iType", iType)};
-    return run("PKI_VerifySign", a, 5, pOutInfo, iOutSize);
-}
-
-int PKI_GetCert_Ex(int iType, char *pOutInfo, int iOutSize)
-{
-    arg_t a[] = {NUM("iType", iType)};
-    return run("PKI_GetCert", a, 1, pOutInfo, iOutSize);
-}
+EXPORT(int, iReadCardBas, SSCARD_OUTINFO_SIZE, (int iType), NUM(iType))
+EXPORT(int, iReadCard, SSCARD_OUTINFO_SIZE, (int iType, int iAuthType, char *pCardInfo, char *pFileAddr),
+       NUM(iType), NUM(iAuthType), TXT(pCardInfo), TXT(pFileAddr))
+EXPORT(int, iWriteCard, SSCARD_OUTINFO_SIZE, (int iType, char *pCardInfo, char *pFileAddr, char *pWriteData),
+       NUM(iType), TXT(pCardInfo), TXT(pFileAddr), TXT(pWriteData))
+EXPORT(int, iVerifyPIN, SSCARD_OUTINFO_SIZE, (int iType), NUM(iType))
+EXPORT(int, iChangePIN, SSCARD_OUTINFO_SIZE, (int iType), NUM(iType))
+EXPORT(int, iReloadPIN, SSCARD_OUTINFO_SIZE, (int iType, char *pCardInfo), NUM(iType), TXT(pCardInfo))
+EXPORT(int, iUnblockPIN, SSCARD_OUTINFO_SIZE, (int iType, char *pCardInfo), NUM(iType), TXT(pCardInfo))
+EXPORT(int, iDoDebit, SSCARD_OUTINFO_SIZE, (int iType, char *pCardInfo, char *pPayInfo),
+       NUM(iType), TXT(pCardInfo), TXT(pPayInfo))
+EXPORT(int, iReadDebitRecord, SSCARD_OUTINFO_SIZE, (int iType), NUM(iType))
+EXPORT(int, iDoDebit_HSM_Step1, SSCARD_OUTINFO_SIZE, (int iType, char *pCardInfo, char *pPayInfo),
+       NUM(iType), TXT(pCardInfo), TXT(pPayInfo))
+EXPORT(int, iDoDebit_HSM_Step2, SSCARD_OUTINFO_SIZE, (char *pKey), TXT(pKey))
+EXPORT(int, iReadCardBas_HSM_Step1, SSCARD_OUTINFO_SIZE, (int iType), NUM(iType))
+EXPORT(int, iReadCardBas_HSM_Step2, SSCARD_OUTINFO_SIZE, (char *pKey), TXT(pKey))
+EXPORT(int, iReloadPIN_HSM_Step1, SSCARD_OUTINFO_SIZE, (int iType, char *pCardInfo), NUM(iType), TXT(pCardInfo))
+EXPORT(int, iReloadPIN_HSM_Step2, SSCARD_OUTINFO_SIZE, (char *pKey), TXT(pKey))
+EXPORT(int, iReloadPIN_HSM_Step3, SSCARD_OUTINFO_SIZE, (char *pKey), TXT(pKey))
+EXPORT(long, iWriteCardBas, SSCARD_OUTINFO_SIZE, (int iType), NUM(iType))
+EXPORT(int, iWriteCardBas_HSM_Step1, SSCARD_OUTINFO_SIZE, (char *pKey, char *pWriteInfo), TXT(pKey), TXT(pWriteInfo))
+EXPORT(int, iWriteCardBasExt, SSCARD_OUTINFO_SIZE, (int iType, char *pCardInfo, char *pWriteData),
+       NUM(iType), TXT(pCardInfo), TXT(pWriteData))
+EXPORT(int, iReadCard_HSM_Step1, SSCARD_OUTINFO_SIZE, (int iType, char *pCardInfo, char *pFileAddr),
+       NUM(iType), TXT(pCardInfo), TXT(pFileAddr))
+EXPORT(int, iReadCard_HSM_Step2, SSCARD_OUTINFO_SIZE, (char *pKey), TXT(pKey))
+EXPORT(int, iWriteCard_HSM_Step1, SSCARD_OUTINFO_SIZE, (int iType, char *pCardInfo, char *pFileAddr),
+       NUM(iType), TXT(pCardInfo), TXT(pFileAddr))
+EXPORT(int, iWriteCard_HSM_Step2, SSCARD_OUTINFO_SIZE, (char *pKey, char *pWriteData), TXT(pKey), TXT(pWriteData))
+EXPORT(int, iUnblockPIN_HSM_Step1, SSCARD_OUTINFO_SIZE, (int iType, char *pCardInfo), NUM(iType), TXT(pCardInfo))
+EXPORT(int, iUnblockPIN_HSM_Step2, SSCARD_OUTINFO_SIZE, (char *pKey), TXT(pKey))
+EXPORT(int, iUnblockPIN_HSM_Step3, SSCARD_OUTINFO_SIZE, (char *pKey), TXT(pKey))
+EXPORT(int, iReadPhoto, SSCARD_PHOTO_SIZE, (int iType), NUM(iType))
+EXPORT(int, iReadBankCardNo, SSCARD_OUTINFO_SIZE, (int iType), NUM(iType))
+EXPORT(int, PKI_SignData, SSCARD_OUTINFO_SIZE, (char *pUserPin, char *pInData, int iType),
+       TXT(pUserPin), TXT(pInData), NUM(iType))
+EXPORT(int, PKI_VerifySign, SSCARD_OUTINFO_SIZE,
+       (char *pUserPin, char *pCert, char *pClearText, char *pSignature, int iType),
+       TXT(pUserPin), TXT(pCert), TXT(pClearText), TXT(pSignature), NUM(iType))
+EXPORT(int, PKI_GetCert, SSCARD_CERT_SIZE, (int iType), NUM(iType))
 
 /* "<device number>|<terminal number>|" split into the two buffers; a failure's message goes to pReaderSN. */
 int iGetReaderInfo_Ex(char *pReaderSN, int iReaderSNSize, char *pPsamTermNo, int iPsamTermNoSize)
@@ -588,161 +455,6 @@ int iGetReaderInfo_Ex(char *pReaderSN, int iReaderSNSize, char *pPsamTermNo, int
     memcpy(pPsamTermNo, bar + 1, term);
     pPsamTermNo[term] = '\0';
     return SSCARD_OK;
-}
-
-int iReadCardBas(int iType, char *pOutInfo)
-{
-    return iReadCardBas_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iReadCard(int iType, int iAuthType, char *pCardInfo, char *pFileAddr, char *pOutInfo)
-{
-    return iReadCard_Ex(iType, iAuthType, pCardInfo, pFileAddr, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iWriteCard(int iType, char *pCardInfo, char *pFileAddr, char *pWriteData, char *pOutInfo)
-{
-    return iWriteCard_Ex(iType, pCardInfo, pFileAddr, pWriteData, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iVerifyPIN(int iType, char *pOutInfo)
-{
-    return iVerifyPIN_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iChangePIN(int iType, char *pOutInfo)
-{
-    return iChangePIN_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iReloadPIN(int iType, char *pCardInfo, char *pOutInfo)
-{
-    return iReloadPIN_Ex(iType, pCardInfo, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iUnblockPIN(int iType, char *pCardInfo, char *pOutInfo)
-{
-    return iUnblockPIN_Ex(iType, pCardInfo, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iDoDebit(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo)
-{
-    return iDoDebit_Ex(iType, pCardInfo, pPayInfo, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iReadDebitRecord(int iType, char *pOutInfo)
-{
-    return iReadDebitRecord_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iDoDebit_HSM_Step1(int iType, char *pCardInfo, char *pPayInfo, char *pOutInfo)
-{
-    return iDoDebit_HSM_Step1_Ex(iType, pCardInfo, pPayInfo, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iDoDebit_HSM_Step2(char *pKey, char *pOutInfo)
-{
-    return iDoDebit_HSM_Step2_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iReadCardBas_HSM_Step1(int iType, char *pOutInfo)
-{
-    return iReadCardBas_HSM_Step1_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iReadCardBas_HSM_Step2(char *pKey, char *pOutInfo)
-{
-    return iReadCardBas_HSM_Step2_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iReloadPIN_HSM_Step1(int iType, char *pCardInfo, char *pOutInfo)
-{
-    return iReloadPIN_HSM_Step1_Ex(iType, pCardInfo, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iReloadPIN_HSM_Step2(char *pKey, char *pOutInfo)
-{
-    return iReloadPIN_HSM_Step2_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iReloadPIN_HSM_Step3(char *pKey, char *pOutInfo)
-{
-    return iReloadPIN_HSM_Step3_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-long iWriteCardBas(int iType, char *pOutInfo)
-{
-    return iWriteCardBas_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iWriteCardBas_HSM_Step1(char *pKey, char *pWriteInfo, char *pOutInfo)
-{
-    return iWriteCardBas_HSM_Step1_Ex(pKey, pWriteInfo, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iWriteCardBasExt(int iType, char *pCardInfo, char *pWriteData, char *pOutInfo)
-{
-    return iWriteCardBasExt_Ex(iType, pCardInfo, pWriteData, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iReadCard_HSM_Step1(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo)
-{
-    return iReadCard_HSM_Step1_Ex(iType, pCardInfo, pFileAddr, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iReadCard_HSM_Step2(char *pKey, char *pOutInfo)
-{
-    return iReadCard_HSM_Step2_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iWriteCard_HSM_Step1(int iType, char *pCardInfo, char *pFileAddr, char *pOutInfo)
-{
-    return iWriteCard_HSM_Step1_Ex(iType, pCardInfo, pFileAddr, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iWriteCard_HSM_Step2(char *pKey, char *pWriteData, char *pOutInfo)
-{
-    return iWriteCard_HSM_Step2_Ex(pKey, pWriteData, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iUnblockPIN_HSM_Step1(int iType, char *pCardInfo, char *pOutInfo)
-{
-    return iUnblockPIN_HSM_Step1_Ex(iType, pCardInfo, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iUnblockPIN_HSM_Step2(char *pKey, char *pOutInfo)
-{
-    return iUnblockPIN_HSM_Step2_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iUnblockPIN_HSM_Step3(char *pKey, char *pOutInfo)
-{
-    return iUnblockPIN_HSM_Step3_Ex(pKey, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int iReadPhoto(int iType, char *pOutInfo)
-{
-    return iReadPhoto_Ex(iType, pOutInfo, SSCARD_PHOTO_SIZE);
-}
-
-int iReadBankCardNo(int iType, char *pOutInfo)
-{
-    return iReadBankCardNo_Ex(iType, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int PKI_SignData(char *pUserPin, char *pInData, int iType, char *pOutInfo)
-{
-    return PKI_SignData_Ex(pUserPin, pInData, iType, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int PKI_VerifySign(char *pUserPin, char *pCert, char *pClearText, char *pSignature, int iType, char *pOutInfo)
-{
-    return PKI_VerifySign_Ex(pUserPin, pCert, pClearText, pSignature, iType, pOutInfo, SSCARD_OUTINFO_SIZE);
-}
-
-int PKI_GetCert(int iType, char *pOutInfo)
-{
-    return PKI_GetCert_Ex(iType, pOutInfo, SSCARD_CERT_SIZE);
 }
 
 int iGetReaderInfo(char *pReaderSN, char *pPsamTermNo)

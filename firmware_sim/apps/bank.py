@@ -24,8 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from firmware_sim.apps.base import AppData, Application, CardServices, CardStatus
-from firmware_sim.image_fields import hex_field
+from firmware_sim.apps.base import Application, CardServices, CardStatus, FieldsData
 from protocols import commands as C
 from protocols import emv
 from protocols import sw as SW
@@ -49,7 +48,7 @@ APP_VERSION = bytes.fromhex("0030")                                 # PBOC 3.0
 
 
 @dataclass
-class BankData(AppData):
+class BankData(FieldsData):
     """The section ``apps.bank`` of a card image (docs/design.md §3.2)."""
 
     pan: str
@@ -67,22 +66,6 @@ class BankData(AppData):
     FIELDS: ClassVar[tuple[str, ...]] = (
         "note", "aid", "label", "priority", "pdol", "pan", "pan_sequence", "effective_date", "expiry_date",
         "holder_name", "service_code")
-
-    def to_json(self) -> dict[str, Any]:
-        return {"note": self.note, "aid": self.aid.hex().upper(), "label": self.label, "priority": self.priority,
-                "pdol": self.pdol.hex().upper(), "pan": self.pan, "pan_sequence": self.pan_sequence,
-                "effective_date": self.effective_date, "expiry_date": self.expiry_date,
-                "holder_name": self.holder_name, "service_code": self.service_code}
-
-    @classmethod
-    def from_json(cls, doc: Any, where: str) -> BankData:
-        doc = cls.check_fields(doc, where, cls.FIELDS)
-        data = cls(pan=doc["pan"], pan_sequence=doc["pan_sequence"], effective_date=doc["effective_date"],
-                   expiry_date=doc["expiry_date"], holder_name=doc["holder_name"], service_code=doc["service_code"],
-                   aid=hex_field(doc["aid"], f"{where}.aid"), label=doc["label"], priority=doc["priority"],
-                   pdol=hex_field(doc["pdol"], f"{where}.pdol"), note=doc["note"])
-        data.check(where)
-        return data
 
     def check(self, where: str = SECTION) -> None:
         """``BadCardImage`` naming the first field that breaks its rule (values of personal fields not shown)."""

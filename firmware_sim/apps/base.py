@@ -22,9 +22,12 @@ docs/design.md §3.1.
 from __future__ import annotations
 
 import abc
+import functools
+import typing
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
+from firmware_sim.image_fields import hex_field
 from protocols.apdu import CommandAPDU
 from protocols.commands import Command
 from protocols.errors import BadCardImage
@@ -85,6 +88,37 @@ class AppData(abc.ABC):
         if missing:
             raise BadCardImage(f"{where}: missing field(s) {', '.join(missing)}")
         return doc
+
+
+class FieldsData(AppData):
+    """An ``AppData`` dataclass whose section is its ``FIELDS``, in that order, ``bytes`` fields as upper-case hex;
+    ``check`` says which values break the application's rules."""
+
+    FIELDS: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str) -> Self:
+        doc = cls.check_fields(doc, where, cls.FIELDS)
+        hexed = _bytes_fields(cls)
+        data = cls(**{name: hex_field(doc[name], f"{where}.{name}") if name in hexed else doc[name]
+                      for name in cls.FIELDS})
+        data.check(where)
+        return data
+
+    def to_json(self) -> dict[str, Any]:
+        hexed = _bytes_fields(type(self))
+        return {name: getattr(self, name).hex().upper() if name in hexed else getattr(self, name)
+                for name in self.FIELDS}
+
+    @abc.abstractmethod
+    def check(self, where: str) -> None:
+        """``BadCardImage`` naming the first field at ``where`` that breaks its rule."""
+
+
+@functools.cache
+def _bytes_fields(cls: type[FieldsData]) -> frozenset[str]:
+    """The fields of ``cls`` declared ``bytes``."""
+    return frozenset(name for name, hint in typing.get_type_hints(cls).items() if hint is bytes)
 
 
 D = TypeVar("D", bound=AppData)

@@ -36,8 +36,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from firmware_sim.apps.base import AppData, Application, CardServices, CardStatus
-from firmware_sim.image_fields import hex_field
+from firmware_sim.apps.base import Application, CardServices, CardStatus, FieldsData
 from protocols import commands as C
 from protocols import crypto, sm2, x509
 from protocols import sw as SW
@@ -88,7 +87,7 @@ def _pair_matches(private_key: bytes, public_key: bytes) -> bool:
 
 
 @dataclass
-class PkiData(AppData):
+class PkiData(FieldsData):
     """The section ``apps.pki`` of a card image (docs/design.md §3.4)."""
 
     pin_key: bytes                      # K = SM3(PIN as BCD)[:16]: what the card checks VERIFY with
@@ -106,23 +105,6 @@ class PkiData(AppData):
     def new(cls, pin: str) -> PkiData:
         """A fresh application: the user PIN set, no key pair, no certificate."""
         return cls(pin_key=pin_key(pin), pin_tries_left=PIN_TRIES)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"note": self.note, "pin_key": self.pin_key.hex().upper(), "pin_tries_left": self.pin_tries_left,
-                "pin_max_tries": self.pin_max_tries, "sign_public_key": self.sign_public_key.hex().upper(),
-                "sign_private_key": self.sign_private_key.hex().upper(),
-                "sign_certificate": self.sign_certificate.hex().upper()}
-
-    @classmethod
-    def from_json(cls, doc: Any, where: str) -> PkiData:
-        doc = cls.check_fields(doc, where, cls.FIELDS)
-        data = cls(pin_key=hex_field(doc["pin_key"], f"{where}.pin_key"), pin_tries_left=doc["pin_tries_left"],
-                   pin_max_tries=doc["pin_max_tries"],
-                   sign_public_key=hex_field(doc["sign_public_key"], f"{where}.sign_public_key"),
-                   sign_private_key=hex_field(doc["sign_private_key"], f"{where}.sign_private_key"),
-                   sign_certificate=hex_field(doc["sign_certificate"], f"{where}.sign_certificate"), note=doc["note"])
-        data.check(where)
-        return data
 
     def check(self, where: str = SECTION) -> None:
         """``BadCardImage`` naming the first field that breaks its rule (never a key's value)."""

@@ -9,9 +9,8 @@ from firmware_sim.card_os import CardOS
 from firmware_sim.demo import DEMO_DIR
 from firmware_sim.image import atomic_write, dumps
 from firmware_sim.issuance.personalise import new_card
+from tests.support.cardkit import PERSON as PERSON
 
-PERSON = {"name": "测试员", "ssn": "440106199001011235", "card_number": "T44010001",
-          "issue_date": "20240301", "expiry_date": "20340301"}
 SSSE = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF"
 
 

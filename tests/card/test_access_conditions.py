@@ -11,6 +11,7 @@ EF05 read "with a MAC".
 from __future__ import annotations
 
 import dataclasses
+from typing import TypedDict
 
 import pytest
 
@@ -83,25 +84,38 @@ def test_a_blocked_pin_keeps_ef19_closed(df03: Card) -> None:
     assert _ef19_reads(df03) == {0x6982}
 
 
+class AccessChange(TypedDict, total=False):
+    read: Access
+    update: Access
+
+
+def gen2_with(name: str, ssse_access: dict[str, AccessChange]) -> CardProfile:
+    """gen2 named ``name``, with new access conditions for some SSSE files: ``{"EF0D": {"read": …}}``."""
+    ssse = GEN2.ssse
+    files = tuple(dataclasses.replace(f, **ssse_access[f.name]) if f.name in ssse_access else f for f in ssse.files)
+    dfs = (dataclasses.replace(ssse, files=files),) + GEN2.dfs[1:]
+    return dataclasses.replace(GEN2, name=name, dfs=dfs)
+
+
+def card_in_ssse(profile: CardProfile) -> Card:
+    """A new gen2 card on ``profile``, SSSE selected."""
+    image = ck.new_image("gen2")
+    image.profile = profile
+    card = Card(CardOS(image))
+    assert card(SSSE + "00")[1] == 0x9000
+    return card
+
+
 # --- Cond.PIN_OR_KEY: a profile made for the test --------------------------------------------------------------
 def pin_or_key_profile() -> CardProfile:
     """gen2, but SSSE EF0D is read with PIN or RK (0A) and written with PIN or UK (04)."""
-    ssse = GEN2.ssse
-    ef0d = ssse.ef("EF0D")
-    changed = dataclasses.replace(ef0d, read=Access(Cond.PIN_OR_KEY, RK.key_id),
-                                  update=Access(Cond.PIN_OR_KEY, UK.key_id))
-    files = tuple(changed if f is ef0d else f for f in ssse.files)
-    dfs = (dataclasses.replace(ssse, files=files),) + GEN2.dfs[1:]
-    return dataclasses.replace(GEN2, name="gen2-pin-or-key", dfs=dfs)
+    return gen2_with("gen2-pin-or-key", {"EF0D": {"read": Access(Cond.PIN_OR_KEY, RK.key_id),
+                                                  "update": Access(Cond.PIN_OR_KEY, UK.key_id)}})
 
 
 @pytest.fixture
 def either() -> Card:
-    image = ck.new_image("gen2")
-    image.profile = pin_or_key_profile()
-    card = Card(CardOS(image))
-    assert card(SSSE + "00")[1] == 0x9000
-    return card
+    return card_in_ssse(pin_or_key_profile())
 
 
 def _ef0d_update(card: Card) -> bytes:
@@ -147,20 +161,12 @@ def test_pin_or_key_stays_closed_to_the_wrong_key_and_failed_tries(either: Card)
 # --- Cond.NEVER and Cond.MAC read: a profile made for the test ----------------------------------------------------
 def closed_profile() -> CardProfile:
     """gen2, but SSSE EF0D is never read nor written, and EF05 is read only "with a MAC"."""
-    ssse = GEN2.ssse
-    ef0d, ef05 = ssse.ef("EF0D"), ssse.ef("EF05")
-    files = tuple(dataclasses.replace(f, read=NEVER, update=NEVER) if f is ef0d
-                  else dataclasses.replace(f, read=MAC) if f is ef05 else f for f in ssse.files)
-    dfs = (dataclasses.replace(ssse, files=files),) + GEN2.dfs[1:]
-    return dataclasses.replace(GEN2, name="gen2-closed", dfs=dfs)
+    return gen2_with("gen2-closed", {"EF0D": {"read": NEVER, "update": NEVER}, "EF05": {"read": MAC}})
 
 
 @pytest.fixture
 def closed() -> Card:
-    image = ck.new_image("gen2")
-    image.profile = closed_profile()
-    card = Card(CardOS(image))
-    assert card(SSSE + "00")[1] == 0x9000
+    card = card_in_ssse(closed_profile())
     assert card.sw(VERIFY_RIGHT) == 0x9000                      # every PIN and key of SSSE passed
     for name, key_id in (("MK", 0x00), ("UK", UK.key_id), ("RLK", 0x06), ("RK", RK.key_id), ("EK0D", 0x0D)):
         assert external_auth(card, name, key_id) == 0x9000

@@ -17,6 +17,7 @@ from firmware_sim.image import CardImage, load_card, load_json
 from protocols import crypto, sm2, x509
 from protocols.errors import BadCardImage
 from tests.card.conftest import SSSE, Card, make_image
+from tests.support.cardkit import app_data
 
 DDF = "00A404000C" + DDF_NAME.hex().upper()
 ADF = "00A404000C" + ADF_NAME.hex().upper()
@@ -58,9 +59,7 @@ def pki(pki_path: Path) -> Card:
 
 
 def _data(path: Path) -> PkiData:
-    data = load_card(path).apps["pki"]
-    assert isinstance(data, PkiData)
-    return data
+    return app_data(load_card(path), "pki", PkiData)
 
 
 def _blank_card(tmp_path: Path) -> tuple[Card, Path]:

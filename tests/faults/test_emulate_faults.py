@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,9 +12,8 @@ from pathlib import Path
 
 from firmware_sim.image import load_card
 from firmware_sim.issuance.personalise import write_new_card
+from tests.support.cli import ROOT, SSCARD, run
 
-ROOT = Path(__file__).resolve().parents[2]
-SSCARD = [sys.executable, "-m", "host.cli"]
 PERSON = {"name": "故障", "ssn": "440106199001011235", "card_number": "F44010001"}
 
 
@@ -37,10 +35,6 @@ def emulator(tmp: Path, *args: str) -> Iterator[str]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(SSCARD + list(args), cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 def card(tmp: Path) -> Path:

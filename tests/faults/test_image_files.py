@@ -19,9 +19,8 @@ import pytest
 from firmware_sim.card_os import CardOS
 from firmware_sim.image import atomic_write, load_card, remove_stale_temporaries
 from tests.support import cardkit as ck
+from tests.support.cli import ROOT, run
 
-ROOT = Path(__file__).resolve().parents[2]
-SSCARD = [sys.executable, "-m", "host.cli"]
 
 
 @pytest.fixture(autouse=True)
@@ -36,10 +35,6 @@ def permissive_umask() -> Iterator[None]:
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(SSCARD + list(args), cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def dead_pid() -> int:

@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -25,15 +24,10 @@ from firmware_sim.image import load_card
 from firmware_sim.issuance.personalise import write_new_card, write_new_psam
 from firmware_sim.psam import PsamOS
 from tests.support import cardkit as ck
+from tests.support.cli import ROOT, SSCARD, run
 
-ROOT = Path(__file__).resolve().parents[2]
-SSCARD = [sys.executable, "-m", "host.cli"]
 PERSON = {"name": "共享", "ssn": "440106199001011235", "card_number": "S44030001"}
 WRONG_PIN = "000000"
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(SSCARD + list(args), cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 def gen3_card(tmp: Path) -> Path:

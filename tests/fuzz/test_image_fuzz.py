@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from firmware_sim.card_os import CardOS
 from firmware_sim.demo import demo_psam
 from firmware_sim.image import CardImage, load_card
 from firmware_sim.psam import PsamOS
-from firmware_sim.psam_image import PsamImage
+from firmware_sim.psam_image import PsamImage, load_psam
 from protocols.errors import BadCardImage
 from tests.fuzz.support import budget, valid_sw
 from tests.support import cardkit as ck
@@ -148,29 +149,22 @@ def test_found_by_fuzzing_images_the_card_os_could_not_use(profile: str, where: 
         CardImage.from_json(doc)
 
 
-@pytest.mark.parametrize("profile", ["gen2", "gen3"])
-def test_an_image_of_the_old_format_is_refused_naming_the_file(tmp_path: Path, profile: str) -> None:
-    """"sscard.card/1" images hold keys of the old recipes: refused, even when everything else is well formed."""
-    doc = ck.new_image(profile).to_json()
-    assert doc["format"] == "sscard.card/2"
-    doc["format"] = "sscard.card/1"
-    f = tmp_path / "old-card.json"
+@pytest.mark.parametrize("kind", ["gen2", "gen3", "psam"])
+def test_an_image_of_the_old_format_is_refused_naming_the_file(tmp_path: Path, kind: str) -> None:
+    """"sscard.card/1" and "sscard.psam/1" images hold keys of the old recipes: refused, even when everything else
+    is well formed."""
+    load: Callable[[Path], object]
+    if kind == "psam":
+        doc, load, name = demo_psam("440100").to_json(), load_psam, "psam"
+    else:
+        doc, load, name = ck.new_image(kind).to_json(), load_card, "card"
+    assert doc["format"] == f"sscard.{name}/2"
+    doc["format"] = f"sscard.{name}/1"
+    f = tmp_path / f"old-{name}.json"
     f.write_text(json.dumps(doc), encoding="utf-8")
     with pytest.raises(BadCardImage) as exc:
-        load_card(f)
-    assert str(f) in str(exc.value) and "sscard.card/1" in str(exc.value)
-
-
-def test_a_psam_image_of_the_old_format_is_refused_naming_the_file(tmp_path: Path) -> None:
-    from firmware_sim.psam_image import load_psam
-    doc = demo_psam("440100").to_json()
-    assert doc["format"] == "sscard.psam/2"
-    doc["format"] = "sscard.psam/1"
-    f = tmp_path / "old-psam.json"
-    f.write_text(json.dumps(doc), encoding="utf-8")
-    with pytest.raises(BadCardImage) as exc:
-        load_psam(f)
-    assert str(f) in str(exc.value) and "sscard.psam/1" in str(exc.value)
+        load(f)
+    assert str(f) in str(exc.value) and f"sscard.{name}/1" in str(exc.value)
 
 
 @budget(300)

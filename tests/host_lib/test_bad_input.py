@@ -4,8 +4,6 @@ hold ',' or '='. Each is refused where it enters, with a precise message and the
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +15,11 @@ from firmware_sim.issuance.personalise import write_new_card, write_new_psam
 from host.spec import ReaderSpec, ReaderSpecError
 from protocols.codecs import check_date
 from protocols.errors import BadCardImage
+from tests.support.cli import run
 
-ROOT = Path(__file__).resolve().parents[2]
-SSCARD = [sys.executable, "-m", "host.cli"]
 PERSON = {"name": "输入", "ssn": "440106199001011235", "card_number": "I44010001"}
 FULL_WIDTH = "１２３４５６"
 ARABIC_INDIC = "٤٤٠١٠٠"
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(SSCARD + list(args), cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 def card_doc(tmp: Path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.host_lib.test_cli import ROOT, SSCARD, run
+from tests.support.cli import ROOT, SSCARD, run
 
 PERSON = ("--name", "李雷", "--ssn", "440106200001011230", "--card-number", "E44010001")
 GBK_PEOPLE = "name,ssn,card_number\n陈晓明,440106198503127719,A44010009\n"

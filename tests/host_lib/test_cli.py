@@ -2,16 +2,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-SSCARD = [sys.executable, "-m", "host.cli"]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(SSCARD + list(args), capture_output=True, text=True, cwd=ROOT, input=stdin, timeout=60)
+from tests.support.cli import run
 
 
 def test_read_prints_the_holder() -> None:

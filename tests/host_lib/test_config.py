@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,8 @@ import pytest
 from firmware_sim.demo import DEMO_DIR
 from host import config
 from host.config import ConfigError
+from tests.support.cli import SSCARD
 
-SSCARD = [sys.executable, "-m", "host.cli"]
 
 
 def sscard(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

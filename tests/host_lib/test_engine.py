@@ -5,27 +5,20 @@ import pytest
 
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import demo_card
+from firmware_sim.device import Device, DeviceWrapper, MinimalDevice
 from hardware.inprocess import InProcessReader
 from host.engine import ApduEngine
 from host.trace import Tracer
 from protocols.errors import MalformedApdu, NoCard, ReaderError
 
 
-class ScriptedDevice:
+class ScriptedDevice(MinimalDevice):
     """A fault-injection fake: answers from a script, to drive the engine into its corner cases."""
 
     def __init__(self, answers: list[str]) -> None:
+        super().__init__(b"\x3B\x00")
         self.answers = [bytes.fromhex(a) for a in answers]
         self.seen: list[bytes] = []
-        self.atr = b"\x3B\x00"
-
-    def power_on(self) -> bytes:
-        return self.atr
-
-    reset = power_on
-
-    def power_off(self) -> None:
-        pass
 
     def process(self, apdu: bytes) -> bytes:
         self.seen.append(apdu)
@@ -36,6 +29,16 @@ def engine_for(device: object) -> ApduEngine:
     e = ApduEngine(InProcessReader(device))  # type: ignore[arg-type]  # test devices that implement only part of Device
     e.connect()
     return e
+
+
+def test_the_minimal_device_answers_9000_with_a_fixed_atr_and_a_wrapper_as_it_does() -> None:
+    dev = MinimalDevice(b"\x3B\x00")
+    assert isinstance(dev, Device)
+    assert dev.power_on() == dev.reset() == dev.atr == b"\x3B\x00"
+    assert engine_for(dev).send("00B2012C00").sw == 0x9000
+    wrapped = DeviceWrapper(dev)
+    assert isinstance(wrapped, Device) and wrapped.atr == wrapped.power_on() == b"\x3B\x00"
+    assert wrapped.process(bytes.fromhex("00B2012C00")) == b"\x90\x00"
 
 
 def test_61xx_chain_is_fetched_and_joined() -> None:

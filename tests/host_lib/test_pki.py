@@ -28,6 +28,7 @@ from host.terminal import Terminal
 from host.trace import Tracer
 from protocols import crypto, sm2, x509
 from tests.card.conftest import make_image
+from tests.support.cardkit import app_data
 
 MESSAGE = "为社会保障卡签名的测试数据 — test data".encode()
 
@@ -38,9 +39,7 @@ def gen3(tmp_path: Path) -> Path:
 
 
 def _data(path: Path) -> PkiData:
-    data = load_card(path).apps["pki"]
-    assert isinstance(data, PkiData)
-    return data
+    return app_data(load_card(path), "pki", PkiData)
 
 
 def _third_party_verifies(public: bytes, message: bytes, signature: bytes) -> bool:

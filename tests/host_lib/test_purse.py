@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,8 +21,8 @@ from host.terminal import Terminal
 from host.trace import Tracer
 from protocols import purse as P
 from tests.card.conftest import make_image
+from tests.support.cli import run
 
-ROOT = Path(__file__).resolve().parents[2]
 WHEN = dt.datetime(2024, 5, 1, 10, 30)
 
 
@@ -134,11 +132,6 @@ def test_idodebit_checks_the_card(tmp_path: Path) -> None:
 
 
 # --- sscard purse ----------------------------------------------------------------------------------------------
-def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "host.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          input=stdin, timeout=60)
-
-
 def test_cli_purse(tmp_path: Path) -> None:
     spec = f"sim:{make_image(tmp_path, 'gen2', purse_balance=1234)}"
     out = run("purse", "balance", "--reader", spec, "--pin", "123456")

@@ -10,7 +10,7 @@ from firmware_sim.demo import DEMO_DIR
 from host.terminal import Terminal
 from protocols.profile import GEN2
 
-from tests.host_lib.test_cli import run
+from tests.support.cli import run
 
 
 def test_read_all_names_every_item(tmp_path: Path) -> None:

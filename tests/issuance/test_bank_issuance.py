@@ -6,20 +6,16 @@ from pathlib import Path
 import pytest
 
 from firmware_sim.apps.bank import TEST_BIN, BankData
-from firmware_sim.image import load_card
+from firmware_sim.image import CardImage, load_card
 from firmware_sim.issuance.batch import BatchConfig, read_people, run_batch
 from firmware_sim.issuance.personalise import NO_BANK_HOLDER, new_card, bank_pan
 from host.cli import main
 from protocols import emv
-
-PERSON = {"name": "测试员", "ssn": "440106199001011235", "card_number": "T44010001",
-          "issue_date": "20240301", "expiry_date": "20340301"}
+from tests.support.cardkit import PERSON, app_data
 
 
-def _bank(image) -> BankData:
-    data = image.apps["bank"]
-    assert isinstance(data, BankData)
-    return data
+def _bank(image: CardImage) -> BankData:
+    return app_data(image, "bank", BankData)
 
 
 @pytest.mark.parametrize("profile", ["gen2", "gen3"])

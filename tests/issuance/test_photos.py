@@ -4,8 +4,6 @@ the row's line; the other rows are still issued. Real files, the real CLI."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,15 +11,10 @@ import pytest
 from firmware_sim.issuance.batch import BatchConfig, read_people, run_batch
 from firmware_sim.demo import DEMO_DIR
 from firmware_sim.image import load_card
+from tests.support.cli import run
 
-ROOT = Path(__file__).resolve().parents[2]
-SSCARD = [sys.executable, "-m", "host.cli"]
 JPEG = (DEMO_DIR / "photo-1.jpg").read_bytes()
 SECRET = b"\xFF\xD8 the contents of a secret file \xFF\xD9"      # even shaped like a JPEG
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(SSCARD + list(args), cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def people(folder: Path, photos: list[str]) -> Path:

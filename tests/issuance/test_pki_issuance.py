@@ -10,22 +10,18 @@ import pytest
 from firmware_sim.apps.pki import PIN_TRIES, PkiData, pin_key
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import DEMO_PEOPLE, demo_card
-from firmware_sim.image import load_card
+from firmware_sim.image import CardImage, load_card
 from firmware_sim.issuance import pki as pki_issuance
 from firmware_sim.issuance.batch import BatchConfig, read_people, run_batch
 from firmware_sim.issuance.ca import TestCA, shipped
 from firmware_sim.issuance.personalise import new_card
 from host.cli import main
 from protocols import sm2, x509
-
-PERSON = {"name": "测试员", "ssn": "440106199001011235", "card_number": "T44010001",
-          "issue_date": "20240301", "expiry_date": "20340301"}
+from tests.support.cardkit import PERSON, app_data
 
 
-def _pki(image) -> PkiData:
-    data = image.apps["pki"]
-    assert isinstance(data, PkiData)
-    return data
+def _pki(image: CardImage) -> PkiData:
+    return app_data(image, "pki", PkiData)
 
 
 def test_gen3_cards_get_a_key_and_a_certificate_of_the_test_ca() -> None:

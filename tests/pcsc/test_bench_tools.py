@@ -11,7 +11,6 @@ import shlex
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,13 +24,13 @@ from hardware.pcscd import CCID_TWIN_DRIVER, missing_requirements
 from hardware.serial_serve import serve_pty
 from hardware.vpcd_link import VpcdLink
 from host import cli
+from tests.support.cli import SSCARD
 from tests.support.prereq import missing
 
 from .conftest import VpcdBench
 
 pytestmark = pytest.mark.pcsc
 
-SSCARD = [sys.executable, "-m", "host.cli"]
 START_TIMEOUT = 60.0
 
 

@@ -12,21 +12,21 @@ from pysmx import SM2 as ThirdPartySM2
 from firmware_sim.apps.pki import PkiData
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import demo_card
+from firmware_sim.image import CardImage
 from host.errors import WrongCard, WrongPin
 from host.standard import SSCardDriver
 from host.terminal import Terminal
 from host.trace import Tracer
 from protocols import sm2, x509
+from tests.support.cardkit import app_data
 
 from .conftest import VpcdBench
 
 pytestmark = pytest.mark.pcsc
 
 
-def _pki(image) -> PkiData:
-    data = image.apps["pki"]
-    assert isinstance(data, PkiData)
-    return data
+def _pki(image: CardImage) -> PkiData:
+    return app_data(image, "pki", PkiData)
 
 
 def test_pki_certificate_and_signature_over_pcsc(pcscd_vpcd: VpcdBench, serve) -> None:

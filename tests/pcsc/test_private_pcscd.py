@@ -5,6 +5,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from hardware import pcscd as pcscd_module
 from hardware.vpcd_link import VpcdLink
 from tests.support.devices import EchoDevice
 from tests.support.pcscd import (
-    CCID_TWIN_DRIVER, PrivatePcscd, free_port_block, listening_ports, reader_entry, slot_names, vpcd_entry,
-    vpcd_ports,
+    CCID_TWIN_DRIVER, PrivatePcscd, free_port_block, listening_ports, missing_requirements, reader_entry, slot_names,
+    vpcd_entry, vpcd_ports,
 )
 from tests.support.prereq import missing
 
@@ -114,3 +115,15 @@ def test_two_vpcd_entries_do_not_share_slots(pcscd_vpcd: VpcdBench, tmp_path: Pa
         finally:
             for link in links:
                 link.stop()
+
+
+def test_bench_pcscd_serves_devices_from_a_child_process() -> None:
+    """``BenchPcscd``, run by benchmarks/purse.py in a process of its own (one private pcscd per client
+    process): the debit over PC/SC goes through its reader to the emulator in the child process."""
+    reason = missing_requirements()
+    if reason:
+        missing(reason)
+    purse = Path(__file__).resolve().parents[2] / "benchmarks" / "purse.py"
+    done = subprocess.run([sys.executable, str(purse), "--debits", "1"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "PC/SC (vpcd, T=0), in memory" in done.stdout and "skipped" not in done.stdout

@@ -12,6 +12,7 @@ import pytest
 
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import demo_psam
+from firmware_sim.device import DeviceWrapper
 from firmware_sim.image import atomic_write, dumps, load_card
 from firmware_sim.issuance.personalise import new_card
 from firmware_sim.psam import PsamOS
@@ -20,10 +21,7 @@ from host.terminal import Terminal
 from protocols.tlv import simple_decode
 
 from tests.replay import sequences as seq
-
-PERSON = {"name": "测试员", "ssn": "440106199001011235", "card_number": "T44010001",
-          "issue_date": "20240301", "expiry_date": "20340301"}
-
+from tests.support.cardkit import PERSON
 
 def _replay(tmp_path: Path, profile: str = "gen2", image: dict | None = None,
             region: str = "440100") -> tuple[seq.Replay, Path]:
@@ -183,28 +181,18 @@ def test_si3_external_authentication_needs_the_last_challenge(tmp_path: Path) ->
     assert load_card(path).dfs["SSSE"].keys[0x0A].tries_left == 2
 
 
-class _NoReadAll:
+class _NoReadAll(DeviceWrapper):
     """Fault injection: a card OS that does not know READ RECORD P2 mode 101 (answers 6A86), as some do."""
 
     def __init__(self, inner: CardOS) -> None:
-        self.inner = inner
-        self.atr = inner.atr
+        super().__init__(inner)
         self.seen: list[bytes] = []
-
-    def power_on(self) -> bytes:
-        return self.inner.power_on()
-
-    def reset(self) -> bytes:
-        return self.inner.reset()
-
-    def power_off(self) -> None:
-        self.inner.power_off()
 
     def process(self, apdu: bytes) -> bytes:
         self.seen.append(apdu)
         if apdu[1:2] == b"\xB2" and len(apdu) >= 4 and apdu[3] & 0x07 == 0x05:
             return b"\x6A\x86"
-        return self.inner.process(apdu)
+        return self.device.process(apdu)
 
 
 def test_reading_falls_back_to_one_record_at_a_time(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from firmware_sim.ccid_reader import GEMCORE_SIM_PRO, CcidSerialFirmware, ReaderModel
-from firmware_sim.device import Device
+from firmware_sim.device import Device, MinimalDevice
 from firmware_sim.iso7816_card import Iso7816Card, LinkProfile
 from hardware.serial_serve import FirmwareServer
 
@@ -34,7 +34,7 @@ def _watchdog() -> Iterator[None]:
     faulthandler.cancel_dump_traceback_later()
 
 
-class ScriptDevice:
+class ScriptDevice(MinimalDevice):
     """Answers of realistic size that depend only on the command:
 
     SELECT (A4) → a 28-byte FCI derived from the name; READ RECORD (B2) → record P1 of 8..67 bytes, 6Cxx when
@@ -42,22 +42,9 @@ class ScriptDevice:
     ECHO (80 E0) → the data reversed (case 4, up to 255 bytes: T=1 chaining); anything else 6D00."""
 
     def __init__(self, atr: bytes = SCRIPT_ATR) -> None:
-        self._atr = atr
+        super().__init__(atr)
         self.executions: Counter[bytes] = Counter()
         self.lock = threading.Lock()
-
-    @property
-    def atr(self) -> bytes:
-        return self._atr
-
-    def power_on(self) -> bytes:
-        return self._atr
-
-    def reset(self) -> bytes:
-        return self._atr
-
-    def power_off(self) -> None:
-        pass
 
     @staticmethod
     def record(n: int) -> bytes:

@@ -10,7 +10,6 @@ directory; clients reach it through ``PCSCLITE_CSOCK_NAME``). Skipped only when 
 """
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,21 +28,12 @@ from protocols import atr as atr_mod
 from protocols import crypto
 
 from tests.serial.conftest import card_image
-from tests.support.pcscd import CCID_TWIN_DRIVER, PCSCD, reader_entry, shared
+from tests.support.pcscd import CCID_TWIN_DRIVER, missing_requirements, reader_entry, shared
 from tests.support.prereq import missing
 
 H = bytes.fromhex
 PROFILES = {"t0": LinkProfile.t0_only(0x96), "t1": LinkProfile.t1(0x96)}
 CARD_TIMEOUT = 15.0
-
-
-def _missing() -> str | None:
-    for path, package in ((PCSCD, "pcscd"), (CCID_TWIN_DRIVER, "libccid")):
-        if not Path(path).exists():
-            return f"{path} not installed (Debian package {package}; `make setup` installs it)"
-    if shutil.which("unshare") is None:
-        return "unshare not installed (Debian package util-linux)"
-    return None
 
 
 @dataclass
@@ -64,7 +54,7 @@ def _serve(tmp: Path, tag: str) -> FirmwareServer:
 
 @pytest.fixture(scope="module")
 def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PeerReader]]:
-    reason = _missing()
+    reason = missing_requirements(CCID_TWIN_DRIVER)
     if reason:
         missing(reason)
     from hardware.pcsc import PcscReader, list_readers

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -37,21 +36,12 @@ from host.trace import Tracer
 from protocols import pinpad as P
 
 from tests.serial.conftest import card_image
-from tests.support.pcscd import CCID_TWIN_DRIVER, PCSCD, reader_entry, shared, slot_names
+from tests.support.pcscd import CCID_TWIN_DRIVER, missing_requirements, reader_entry, shared, slot_names
 from tests.support.prereq import missing
 
 PROFILES = {"t0": LinkProfile.t0_only(0x96), "t1": LinkProfile.t1(0x96)}
 CARD_TIMEOUT = 15.0
 KEYS_LIMIT = 30.0
-
-
-def _missing() -> str | None:
-    for path, package in ((PCSCD, "pcscd"), (CCID_TWIN_DRIVER, "libccid")):
-        if not Path(path).exists():
-            return f"{path} not installed (Debian package {package}; `make setup` installs it)"
-    if shutil.which("unshare") is None:
-        return "unshare not installed (Debian package util-linux)"
-    return None
 
 
 @dataclass
@@ -87,7 +77,7 @@ def typing(keypad: K.Keypad, script: str) -> threading.Thread:
 
 @pytest.fixture(scope="module")
 def pads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Bench]]:
-    reason = _missing()
+    reason = missing_requirements(CCID_TWIN_DRIVER)
     if reason:
         missing(reason)
     from hardware.pcsc import PcscReader, list_readers

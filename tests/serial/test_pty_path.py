@@ -6,17 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from hardware.serial_serve import FirmwareServer, PtyPathError, make_firmware
+from tests.support.cli import ROOT, SSCARD
 from tests.support.devices import EchoDevice
 
-ROOT = Path(__file__).resolve().parents[2]
-SSCARD = [sys.executable, "-m", "host.cli"]
 
 
 def emulate(path: Path) -> subprocess.CompletedProcess[str]:

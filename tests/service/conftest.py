@@ -8,6 +8,7 @@ import pytest
 
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import DEMO_DIR
+from firmware_sim.device import MinimalDevice
 from firmware_sim.image import atomic_write, dumps
 from firmware_sim.issuance.personalise import new_card, new_psam
 from firmware_sim.psam import PsamOS
@@ -31,19 +32,11 @@ def forged_keys(alg: Alg) -> IssuerKeys:
     return IssuerKeys("forged (tests)", alg, {n: bytes([0x5A + i]) * 16 for i, n in enumerate(KEY_NAMES)})
 
 
-class NotAnSsCard:
+class NotAnSsCard(MinimalDevice):
     """A card without the social security application (a bank card, say): SELECT by name gives 6A82."""
 
-    atr = bytes.fromhex("3B6800000073C84013009000")
-
-    def power_on(self) -> bytes:
-        return self.atr
-
-    def reset(self) -> bytes:
-        return self.atr
-
-    def power_off(self) -> None:
-        pass
+    def __init__(self) -> None:
+        super().__init__(bytes.fromhex("3B6800000073C84013009000"))
 
     def process(self, apdu: bytes) -> bytes:
         return b"\x6A\x82" if apdu[1:2] == b"\xA4" else b"\x6D\x00"

@@ -7,15 +7,14 @@ import json
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
 
 from host.standard.formats import split_fields
+from tests.support.cli import SSCARD
 
-SSCARD = [sys.executable, "-m", "host.cli"]
 
 
 def serve(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -31,6 +31,13 @@ def text(page, element_id: str) -> str:
     return page.evaluate(f"document.getElementById({element_id!r}).textContent")
 
 
+def assert_refused(page) -> None:
+    """The page's call ended in its error state without reaching the bridge, and shows no holder."""
+    page.wait_for(DONE)
+    assert page.evaluate("document.body.dataset.state") == "error"
+    assert "cannot reach the bridge" in text(page, "status") and text(page, "name") == ""
+
+
 def keep(png: Path) -> None:
     """Copy the screenshot where a person can look at it ($SSCARD_SCREENSHOTS), if asked."""
     target = os.environ.get("SSCARD_SCREENSHOTS")
@@ -98,9 +105,7 @@ def test_counter_page_without_the_token_is_refused(images):
     driver = SSCardDriver(images.terminal(images.card("gen2")))
     with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE)) as bg:
         with open_page(f"http://127.0.0.1:{bg.port}/?auto=1#token={'0' * 64}") as page:
-            page.wait_for(DONE)
-            assert page.evaluate("document.body.dataset.state") == "error"
-            assert "cannot reach the bridge" in text(page, "status") and text(page, "name") == ""
+            assert_refused(page)
 
 
 # --- pages from elsewhere: another origin, a sandboxed iframe (Origin: null) -----------------------------------------
@@ -170,9 +175,7 @@ def test_a_page_from_another_origin_is_refused_even_with_the_token(images, site)
     driver = SSCardDriver(images.terminal(images.card("gen3")))
     with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE)) as bg:
         with open_page(f"{site}/counter.html?auto=1&ws={bg.base_url}#token={bg.bridge.token}") as page:
-            page.wait_for(DONE)
-            assert page.evaluate("document.body.dataset.state") == "error"
-            assert "cannot reach the bridge" in text(page, "status") and text(page, "name") == ""
+            assert_refused(page)
         with open_page(f"{site}/probe.html#ws={bg.base_url}&token={bg.bridge.token}") as page:
             assert probe(page) == {"origin": site, "outcome": "refused", "output": ""}
 

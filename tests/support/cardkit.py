@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from firmware_sim.apps.base import AppData
 from firmware_sim.card_os import CardOS
 from firmware_sim.image import CardImage, ImageStore, atomic_write, dumps
 from firmware_sim.issuance.personalise import new_card
@@ -28,6 +29,16 @@ def new_image(profile: str = "gen2") -> CardImage:
     """A fresh personalised image (same keys every time: the TEST ONLY issuer keys, a fixed serial)."""
     import json
     return CardImage.from_json(json.loads(_template(profile)))
+
+
+_Data = TypeVar("_Data", bound=AppData)
+
+
+def app_data(image: CardImage, section: str, data_type: type[_Data]) -> _Data:
+    """The data of ``image``'s application ``section`` ("bank", "pki"), which it must carry as a ``data_type``."""
+    data = image.apps[section]
+    assert isinstance(data, data_type)
+    return data
 
 
 def write_image(path: Path, profile: str = "gen2") -> Path:
