@@ -1,11 +1,13 @@
 """examples/counter.html in headless Chromium against the bridge: data and photo shown, screenshot taken."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shutil
 import threading
+from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -46,48 +48,49 @@ def keep(png: Path) -> None:
         shutil.copy(png, Path(target) / png.name)
 
 
-def test_counter_page_shows_holder_and_photo(images, tmp_path):
-    driver = SSCardDriver(images.terminal(images.card("gen3")), device_number="SIM0001")
+@contextlib.contextmanager
+def page_after_a_read(driver: SSCardDriver) -> Iterator:
+    """The counter page, served by a bridge on ``driver``, once its automatic read has ended well."""
     with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE)) as bg:
         with open_page(f"http://127.0.0.1:{bg.port}/?auto=1#token={bg.bridge.token}") as page:
             page.wait_for(DONE)
             assert page.evaluate("document.body.dataset.state") == "done", text(page, "status")
-            assert "token" not in page.evaluate("location.href")      # taken out of the address bar
-            assert text(page, "name") == "林婉婷"
-            assert text(page, "ssn") == "44030419920721452X"
-            assert text(page, "card_number") == "B44030002"
-            assert text(page, "region").startswith("440300")
-            assert text(page, "version") == "3.00"
-            assert text(page, "terminal") == "440300000009"
-            pan = driver.iReadBankCardNo(3)[1].split("|")[0]
-            assert text(page, "bank") == pan[:6] + "*" * (len(pan) - 10) + pan[-4:]   # masked, PCI DSS 3.3
-            assert page.evaluate("document.getElementById('photo').naturalWidth") > 0
-            png = page.screenshot(tmp_path / "counter-page.png")
+            yield page
+
+
+def test_counter_page_shows_holder_and_photo(images, tmp_path):
+    driver = SSCardDriver(images.terminal(images.card("gen3")), device_number="SIM0001")
+    with page_after_a_read(driver) as page:
+        assert "token" not in page.evaluate("location.href")      # taken out of the address bar
+        assert text(page, "name") == "林婉婷"
+        assert text(page, "ssn") == "44030419920721452X"
+        assert text(page, "card_number") == "B44030002"
+        assert text(page, "region").startswith("440300")
+        assert text(page, "version") == "3.00"
+        assert text(page, "terminal") == "440300000009"
+        pan = driver.iReadBankCardNo(3)[1].split("|")[0]
+        assert text(page, "bank") == pan[:6] + "*" * (len(pan) - 10) + pan[-4:]   # masked, PCI DSS 3.3
+        assert page.evaluate("document.getElementById('photo').naturalWidth") > 0
+        png = page.screenshot(tmp_path / "counter-page.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     keep(png)
 
 
 def test_counter_page_says_no_photo_for_a_card_without_one(images, tmp_path):
     driver = SSCardDriver(images.terminal(images.card("gen2", photo=b"")))
-    with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE)) as bg:
-        with open_page(f"http://127.0.0.1:{bg.port}/?auto=1#token={bg.bridge.token}") as page:
-            page.wait_for(DONE)
-            assert page.evaluate("document.body.dataset.state") == "done", text(page, "status")
-            assert text(page, "name") == "陈晓明"
-            assert text(page, "photo-note") == "无照片 no photo"
-            assert page.evaluate("getComputedStyle(document.getElementById('photo-empty')).display") != "none"
-            assert page.evaluate("getComputedStyle(document.getElementById('photo')).display") == "none"
-            keep(page.screenshot(tmp_path / "counter-page-no-photo.png"))
+    with page_after_a_read(driver) as page:
+        assert text(page, "name") == "陈晓明"
+        assert text(page, "photo-note") == "无照片 no photo"
+        assert page.evaluate("getComputedStyle(document.getElementById('photo-empty')).display") != "none"
+        assert page.evaluate("getComputedStyle(document.getElementById('photo')).display") == "none"
+        keep(page.screenshot(tmp_path / "counter-page-no-photo.png"))
 
 
 def test_counter_page_says_so_for_a_card_without_the_bank_application(images, tmp_path):
     driver = SSCardDriver(images.terminal(images.card("gen2", bank=False)))
-    with BackgroundBridge(Bridge(driver, page=EXAMPLE_PAGE)) as bg:
-        with open_page(f"http://127.0.0.1:{bg.port}/?auto=1#token={bg.bridge.token}") as page:
-            page.wait_for(DONE)
-            assert page.evaluate("document.body.dataset.state") == "done", text(page, "status")
-            assert text(page, "name") == "陈晓明"
-            assert text(page, "bank") == "无金融功能 no bank application"
+    with page_after_a_read(driver) as page:
+        assert text(page, "name") == "陈晓明"
+        assert text(page, "bank") == "无金融功能 no bank application"
 
 
 def test_counter_page_reports_a_missing_card(images, tmp_path):
