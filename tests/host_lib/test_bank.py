@@ -11,6 +11,7 @@ import pytest
 from firmware_sim.apps.bank import BankData
 from firmware_sim.card_os import CardOS
 from firmware_sim.demo import demo_card
+from firmware_sim.device import DeviceWrapper
 from firmware_sim.image import atomic_write, dumps
 from hardware.inprocess import InProcessReader
 from host.bank import BankReader, _card_info
@@ -26,37 +27,24 @@ from tests.card.conftest import make_image
 DEMO_PAN = "9999990032126059533"          # the Guangzhou demo card (firmware_sim/demo/guangzhou-gen2.json)
 
 
-class Refusing:
-    """A reader that answers ``sw`` to SELECT of the names given and passes everything else to the card."""
+class Refusing(DeviceWrapper):
+    """A card that answers ``sw`` to SELECT of the names given and everything else as ``card`` does; it keeps what
+    it was sent."""
 
     def __init__(self, card: CardOS, refuse: dict[bytes, str]) -> None:
-        self.inner = InProcessReader(card)
-        self.name = "refusing"
+        super().__init__(card)
         self.refuse = refuse
         self.sent: list[bytes] = []
 
-    def connect(self) -> bytes:
-        return self.inner.connect()
-
-    def reset(self) -> bytes:
-        return self.inner.reset()
-
-    def disconnect(self) -> None:
-        self.inner.disconnect()
-
-    def transaction(self):
-        return self.inner.transaction()
-
-    def transmit(self, apdu: bytes) -> bytes:
+    def process(self, apdu: bytes) -> bytes:
         self.sent.append(apdu)
         if apdu[1] == 0xA4 and apdu[2] == 0x04 and apdu[5:5 + apdu[4]] in self.refuse:
             return bytes.fromhex(self.refuse[apdu[5:5 + apdu[4]]])
-        return self.inner.transmit(apdu)
+        return self.device.process(apdu)
 
 
 def _reader(card: CardOS | None = None, refuse: dict[bytes, str] | None = None, **kw: object) -> BankReader:
-    reader = Refusing(card or CardOS(demo_card()), refuse or {})
-    engine = ApduEngine(reader)
+    engine = ApduEngine(InProcessReader(Refusing(card or CardOS(demo_card()), refuse or {}), "refusing"))
     engine.connect()
     return BankReader(engine, **kw)  # type: ignore[arg-type]  # kw holds BankReader's keyword options
 
@@ -103,7 +91,7 @@ def test_a_card_without_the_application_is_the_wrong_card(tmp_path: Path) -> Non
     reader = _reader(card)
     with pytest.raises(WrongCard):
         reader.read()
-    selects = [apdu[5:5 + apdu[4]] for apdu in reader.engine.reader.sent if apdu[1] == 0xA4]  # type: ignore[attr-defined]
+    selects = [apdu[5:5 + apdu[4]] for apdu in reader.engine.reader.device.sent if apdu[1] == 0xA4]  # type: ignore[attr-defined]
     assert selects == [emv.PSE_NAME, emv.PPSE_NAME, *emv.UNIONPAY_AIDS]
 
 
@@ -115,7 +103,7 @@ def test_the_pdol_is_filled_with_terminal_values(tmp_path: Path) -> None:
     atomic_write(path, dumps(doc))
     reader = _reader(CardOS.from_file(path), rng=lambda n: bytes(range(1, n + 1)), today=lambda: dt.date(2025, 7, 9))
     assert reader.read().pan.startswith("999999")
-    gpo = next(a for a in reader.engine.reader.sent if a[:2] == b"\x80\xA8")  # type: ignore[attr-defined]
+    gpo = next(a for a in reader.engine.reader.device.sent if a[:2] == b"\x80\xA8")  # type: ignore[attr-defined]
     assert gpo.hex().upper() == "80A8000016" "8314" "00" "000000000000" "0156" "250709" "01020304" "00000000" "00"
 
 
@@ -123,7 +111,7 @@ def test_the_demo_gpo_is_the_production_command() -> None:
     """``80 A8 00 00 0B 83 09 …`` as production code sends it (docs/sources.md#bank)."""
     reader = _reader()
     reader.read()
-    gpo = next(a for a in reader.engine.reader.sent if a[:2] == b"\x80\xA8")  # type: ignore[attr-defined]
+    gpo = next(a for a in reader.engine.reader.device.sent if a[:2] == b"\x80\xA8")  # type: ignore[attr-defined]
     assert gpo.hex().upper() == "80A800000B8309" "00" "000000000000" "0156" "00"
 
 
