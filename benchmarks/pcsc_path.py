@@ -7,9 +7,9 @@ The emulator runs in its own process, as ``sscard emulate --vpcd`` does, so it d
 with the pyscard client.
 
 Which figure is which: the APDU rates (and ms/APDU) are the best of 3 interleaved rounds of ``--apdus`` APDUs after
-a warm-up round; the basic-info read time and its floor are medians of ``--reads`` each, taken in ten alternating
-rounds; the ACK-fix-off latencies are one round of ``--slow-apdus`` APDUs (each takes a delayed-ACK timeout, so
-they barely vary).
+a warm-up round; the basic-info read time, its floor and the floor with host work between its exchanges are
+medians of ``--reads`` each, taken in ten alternating rounds; the ACK-fix-off latencies are one round of
+``--slow-apdus`` APDUs (each takes a delayed-ACK timeout, so they barely vary).
 
 Needs pcscd and vsmartcard-vpcd (``make setup``); runs its own private pcscd, leaving a system one alone.
 Usage: ``.venv/bin/python benchmarks/pcsc_path.py [--apdus N] [--reads N]``
@@ -20,8 +20,10 @@ import argparse
 import statistics
 import subprocess
 import time
+import timeit
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, NamedTuple
 
 from firmware_sim.device import Device, DeviceWrapper, MinimalDevice
 from hardware.pcsc import PcscReader
@@ -84,15 +86,14 @@ def make_devices(kinds: list[str], mode: Any = None) -> list[Device]:
 Exchange = tuple[int, bytes, bytes]  # slot (0 card, 1 PSAM), command, response
 
 
-class CountingReader:
-    """A reader that counts the APDUs sent through it and logs each exchange with its slot number in a log
-    its readers share (everything else is delegated)."""
+class RecordingReader:
+    """A reader that logs each exchange with its slot number in a log its readers share (everything else is
+    delegated)."""
 
     def __init__(self, inner: PcscReader, slot: int, log: list[Exchange]) -> None:
-        self.inner, self.apdus, self.slot, self.log = inner, 0, slot, log
+        self.inner, self.slot, self.log = inner, slot, log
 
     def transmit(self, apdu: bytes) -> bytes:
-        self.apdus += 1
         response = self.inner.transmit(apdu)
         self.log.append((self.slot, apdu, response))
         return response
@@ -128,41 +129,67 @@ class Bench:
             return best
 
 
-def basic_info_read(bench: Bench, reads: int, rounds: int = 10) -> tuple[float, float, list[Exchange]]:
-    """Median ms of an authenticated basic-info read (card + PSAM over PC/SC) and of its own floor, and the
-    exchanges of the recorded read in the order they were sent.
+class ReadFigures(NamedTuple):
+    read_ms: float           # median of the reads
+    floor_ms: float          # median of the replays
+    worked_floor_ms: float   # median of the replays with ``work_us`` of host work before each exchange
+    work_us: float           # that work in a loop (best of 5 rounds)
+    exchanges: list[Exchange]
+
+
+def basic_info_read(bench: Bench, reads: int, rounds: int = 10) -> ReadFigures:
+    """An authenticated basic-info read (card + PSAM over PC/SC), its own floor, and what host work costs between
+    its exchanges.
 
     The floor: the recorded read's exchanges sent back-to-back inside the same two transactions, answered from
-    the recording (same bytes, same count, no logic on either side). Rounds of reads and of replays alternate,
-    from the same emulator process and readers, so drift hits both alike."""
+    the recording (same bytes, same count, no logic on either side). The worked floor: the same with a fixed piece
+    of the read's own work (decoding its EF06 answer) before each exchange, which shows how much slower Python runs
+    between pcscd's turns than in a loop. Rounds of the three alternate, from the same emulator process and
+    readers, so drift hits all alike."""
     from host.terminal import Terminal
+    from protocols.profile import RecordFile
+    from protocols.tlv import simple_decode
     with bench.serve(["card", "psam"]) as (card_reader, psam_reader):
         log: list[Exchange] = []
-        counted = Terminal(CountingReader(card_reader, 0, log), CountingReader(psam_reader, 1, log))
-        assert counted.read_basic_info().authenticated  # warm-up, and proof the flow authenticates
+        recorded = Terminal(RecordingReader(card_reader, 0, log), RecordingReader(psam_reader, 1, log))
+        assert recorded.read_basic_info().authenticated  # warm-up, and proof the flow authenticates
         log.clear()
         bench.mode.value = RECORD
-        counted.read_basic_info()
+        recorded.read_basic_info()
         exchanges = list(log)
+        ef06 = recorded.card.profile.ssse.ef("EF06")
+        assert isinstance(ef06, RecordFile)
+        ef06_records = exchanges[-1][2][:-2]          # the read ends with EF06's records
+
+        def work() -> None:
+            for item, (_, value) in zip(ef06.items, simple_decode(ef06_records), strict=True):
+                item.decode_value(value)
+
+        work_us = min(timeit.repeat(work, number=2000, repeat=5)) / 2000 * 1e6
+
+        def replay(between: Callable[[], None] | None) -> None:
+            with card_reader.transaction(), psam_reader.transaction():
+                for slot, apdu, _ in exchanges:
+                    if between is not None:
+                        between()
+                    (card_reader, psam_reader)[slot].transmit(apdu)
+
         terminal = Terminal(card_reader, psam_reader)       # the timed reads: as an application runs them
         terminal.read_basic_info()
-        times: tuple[list[float], list[float]] = ([], [])
+        runs: list[tuple[int, Callable[[], Any]]] = [
+            (LIVE, terminal.read_basic_info), (REPLAY, lambda: replay(None)), (REPLAY, lambda: replay(work))]
+        times: list[list[float]] = [[] for _ in runs]
         per_round = max(1, reads // rounds)
         for _ in range(rounds):
-            bench.mode.value = LIVE
-            for _ in range(per_round):
-                start = time.perf_counter()
-                terminal.read_basic_info()
-                times[0].append(time.perf_counter() - start)
-            bench.mode.value = REPLAY
-            for _ in range(per_round):
-                start = time.perf_counter()
-                with card_reader.transaction(), psam_reader.transaction():
-                    for slot, apdu, _ in exchanges:
-                        (card_reader, psam_reader)[slot].transmit(apdu)
-                times[1].append(time.perf_counter() - start)
+            for (mode, run), kept in zip(runs, times, strict=True):
+                bench.mode.value = mode
+                for _ in range(per_round):
+                    start = time.perf_counter()
+                    run()
+                    kept.append(time.perf_counter() - start)
         bench.mode.value = LIVE
-        return statistics.median(times[0]) * 1000, statistics.median(times[1]) * 1000, exchanges
+        read_ms, floor_ms, worked_ms = (statistics.median(t) * 1000 for t in times)
+        return ReadFigures(read_ms, floor_ms, worked_ms, work_us, exchanges)
 
 
 def inprocess_read(reads: int) -> float:
@@ -211,8 +238,8 @@ def main() -> int:
         line("card emulator (SELECTs + READ RECORD EF05)", f"{1 / per[0]:,.0f} APDU/s",
              f"{per[0] * 1000:.3f} ms/APDU, {ceiling / per[0]:.0%} of ceiling; {ok} target >= {TARGET_APDU_S:,}")
 
-        ms, floor_ms, exchanges = basic_info_read(bench, args.reads)
-        n = len(exchanges)
+        figures = basic_info_read(bench, args.reads)
+        ms, floor_ms, n = figures.read_ms, figures.floor_ms, len(figures.exchanges)
         work_ms = inprocess_read(args.reads)
         ok = "meets" if ms <= TARGET_READ_MS else "MISSES"
         line(f"authenticated basic-info read ({n} APDUs), median", f"{ms:.2f} ms",
@@ -222,6 +249,10 @@ def main() -> int:
              f"read / floor = {ms / floor_ms:.2f}x; floor / {n} x ceiling = {floor_ms / (n * ceiling * 1000):.2f}x")
         line("  the same read in-process (host + card + PSAM work)", f"{work_ms:.2f} ms",
              f"floor + work = {floor_ms + work_ms:.2f} ms")
+        extra_us = (figures.worked_floor_ms - floor_ms) * 1000 / n
+        line(f"  the floor, {figures.work_us:.0f} us of decoding before each exchange",
+             f"{figures.worked_floor_ms:.2f} ms",
+             f"+{extra_us:.0f} us an exchange: {extra_us / figures.work_us:.1f}x that work's time in a loop")
 
         print(f"  TCP ACK fix of hardware.vpcd_link, minimal responder (off and half: one round of {args.slow_apdus}):")
         for label, kw in (("off: naive peer (Nagle on, 2 writes, no QUICKACK)", {"ack_fix": False}),

@@ -85,7 +85,7 @@ class SSCard:
         records (P2 mode 101) where the card supports it, else one READ RECORD by tag per item."""
         # Le = the length the profile expects, so a T=0 card answers at once; a card holding more or less
         # answers 6Cxx and the engine asks again with the length it names.
-        expected = ef.records_length
+        expected = sum(2 + it.length for it in ef.items)
         rsp = self.send(0x00, 0xB2, 0x01, (ef.sfi << 3) | 0x05, le=expected if 0 < expected < 256 else 256)
         found: dict[str, bytes] = {}           # item name → its value field
         if rsp.sw == 0x9000:
@@ -93,17 +93,13 @@ class SSCard:
                 records = simple_decode(rsp.data)
             except ValueError as exc:
                 raise CardError(0x6F00, f"{ef.name}: the records do not parse as TLV ({exc})") from None
-            if tuple([tag for tag, _ in records]) == ef.tags:
-                # one record per item in the file's order, as a card answers: record n is item n
-                found = {item.name: value for item, (_, value) in zip(ef.items, records)}
-            else:
-                # the n-th record of a tag belongs to the n-th item of that tag (a B-TLV template repeats)
-                by_tag: dict[int, list[bytes]] = {}
-                for tag, value in records:
-                    by_tag.setdefault(tag, []).append(value)
-                for item in ef.items:
-                    if by_tag.get(item.tag):
-                        found[item.name] = by_tag[item.tag].pop(0)
+            # the n-th record of a tag belongs to the n-th item of that tag (a B-TLV template repeats)
+            by_tag: dict[int, list[bytes]] = {}
+            for tag, value in records:
+                by_tag.setdefault(tag, []).append(value)
+            for item in ef.items:
+                if by_tag.get(item.tag):
+                    found[item.name] = by_tag[item.tag].pop(0)
         elif rsp.sw in (0x6A86, 0x6A81, 0x6D00, 0x6B00):
             seen: set[int] = set()
             for number, item in enumerate(ef.items, 1):

@@ -46,15 +46,12 @@ class ApduEngine:
         return self.atr
 
     def _exchange(self, apdu: bytes) -> bytes:
-        if self.trace is None:
-            rsp = self.reader.transmit(apdu)
-        else:
-            t0 = time.perf_counter()
-            rsp = self.reader.transmit(apdu)
-            if len(rsp) >= 2:
-                self.trace(apdu, rsp, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        rsp = self.reader.transmit(apdu)
         if len(rsp) < 2:
             raise ReaderError(f"{self.reader.name}: response of {len(rsp)} bytes has no status word")
+        if self.trace is not None:
+            self.trace(apdu, rsp, time.perf_counter() - t0)
         return rsp
 
     def transmit(self, command: bytes | CommandAPDU) -> Response:

@@ -8,7 +8,6 @@ Values are names, ID numbers and dates of birth: error messages say where a valu
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
 from enum import Enum
 
 
@@ -89,12 +88,12 @@ def encode(fmt: Fmt, value: str, length: int, pad: int = 0x00) -> bytes:
     return encode_b(value, length)
 
 
-#: The decoder of each format.
-DECODERS: dict[Fmt, Callable[[bytes], str]] = {Fmt.AN: decode_an, Fmt.CN: decode_cn, Fmt.B: decode_b}
-
-
 def decode(fmt: Fmt, raw: bytes) -> str:
-    return DECODERS[fmt](raw)
+    if fmt is Fmt.AN:
+        return decode_an(raw)
+    if fmt is Fmt.CN:
+        return decode_cn(raw)
+    return decode_b(raw)
 
 
 def decode_date(raw: bytes) -> str:

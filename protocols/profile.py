@@ -14,12 +14,11 @@ with ``9F0C 03 86 01 03``; EF06 readable only after external authentication with
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 from protocols import item_checks as R
-from protocols.codecs import DECODERS, Fmt, decode, decode_date, encode
+from protocols.codecs import Fmt, decode, decode_date, encode
 from protocols.crypto import Alg
 from protocols.item_checks import Rule
 
@@ -93,19 +92,6 @@ class Item:
     subs: tuple[Item, ...] = ()  # a B-TLV template: the sub-items its value field holds
     bare: bool = False           # the sub-items without their tags and lengths (a cyclic record's fields)
     fill: bool = False           # ``b`` of at most ``length`` bytes, the rest 00 (a transparent file's content)
-    _decoder: Callable[[bytes], str] = field(init=False, repr=False, compare=False, hash=False)
-
-    def __post_init__(self) -> None:
-        # chosen once: a card read decodes every item of a file
-        if self.subs:
-            decoder: Callable[[bytes], str] = self._decode_subs
-        elif self.fill:
-            decoder = self._decode_fill
-        elif self.fmt is Fmt.CN and (self.name.endswith("date") or self.rule is R.DATE):
-            decoder = decode_date
-        else:
-            decoder = DECODERS[self.fmt]
-        object.__setattr__(self, "_decoder", decoder)
 
     @property
     def label(self) -> str:
@@ -172,10 +158,13 @@ class Item:
     def decode_value(self, raw: bytes) -> str:
         """The value as real cards hold it: dates in BCD or ASCII, unset items all FF, text padded 00 or 20.
         A template whose records do not follow its sub-items (tags, lengths) is a ``ValueError``."""
-        return self._decoder(raw)
-
-    def _decode_fill(self, raw: bytes) -> str:
-        return decode(self.fmt, raw.rstrip(b"\x00"))
+        if self.subs:
+            return self._decode_subs(raw)
+        if self.fill:
+            return decode(self.fmt, raw.rstrip(b"\x00"))
+        if self.fmt is Fmt.CN and (self.name.endswith("date") or self.rule is R.DATE):
+            return decode_date(raw)
+        return decode(self.fmt, raw)
 
     def sub_fields(self, raw: bytes) -> list[bytes]:
         """A template's value field cut into its sub-items' value fields; ``ValueError`` when the records do not
@@ -224,12 +213,6 @@ class RecordFile:
     cyclic_records: int = 0      # > 0: a cyclic file of that many raw records of ``record_size``
     record_size: int = 0
     layout: Item | None = None   # a cyclic file's record: its fields (an Item with bare ``subs``), when known
-    tags: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)  # the items' tags in order
-    records_length: int = field(init=False, repr=False, compare=False, hash=False)  # all records, as TLV
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tags", tuple([it.tag for it in self.items]))
-        object.__setattr__(self, "records_length", sum(2 + it.length for it in self.items))
 
     def item(self, tag_or_name: int | str) -> Item:
         """The item named so, or the first with that tag (READ RECORD by tag finds the first too)."""
